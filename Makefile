@@ -1,0 +1,37 @@
+# The two commands of the README's quick start: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: setup demo test lint typecheck unit clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+# Daemon + emulated printer: a receipt spooled, printed, paper out mid-receipt, refilled,
+# and the interrupted receipt reprinted with its marker.
+demo: setup
+	$(PY) demo/demo.py
+
+lint: setup
+	$(VENV)/bin/ruff check receiptd tests demo bench hwtests
+
+typecheck: setup
+	$(VENV)/bin/mypy
+
+unit: setup
+	$(VENV)/bin/pytest -q
+
+test: setup
+	ci/system-deps.sh
+	$(MAKE) --no-print-directory lint typecheck unit
+	ci/check-systemd.sh
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
