@@ -1,0 +1,225 @@
+"""What a receipt will look like: as the text a transcript of the slip shows, and as an
+image at the paper width in printer dots.
+
+Both previews come from the same layout as the printer bytes (``receiptd.render.layout``):
+the same cleaned and wrapped text, the same substitutions for characters the printer cannot
+print, the same scaled images and fitted QR codes.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import math
+
+from PIL import Image, ImageDraw, ImageFont, ImageOps, features
+from wcwidth import wcwidth
+
+from receiptd.document import Content
+from receiptd.profiles import Profile
+from receiptd.render import (
+    CUT_FEED_LINES,
+    BarcodeItem,
+    CutItem,
+    DrawerItem,
+    FeedItem,
+    ImageItem,
+    Item,
+    QrItem,
+    Style,
+    TextLine,
+    clean_text,
+    layout,
+    marker_lines,
+    qr_bitmap,
+    text_width,
+)
+
+__all__ = ["preview_png", "preview_text"]
+
+MARGIN_DOTS = 16
+_GLYPH_DOTS = {"a": 24, "b": 17}  # character cell heights of fonts A and B
+
+
+# -- text -----------------------------------------------------------------------------------
+
+
+def _place(text: str, align: str, width: int, columns: int) -> str:
+    """``text`` (``width`` columns wide on paper) placed on a line of ``columns``."""
+    room = max(columns - width, 0)
+    pad = {"left": 0, "center": room // 2}.get(align, room)
+    return (" " * pad + text).rstrip()
+
+
+def _line_text(line: TextLine, profile: Profile) -> str:
+    style = line.style
+    columns = profile.columns if style.font == "a" else profile.columns_b
+    return _place(line.text, style.align, text_width(line.text) * style.size[0], columns)
+
+
+def _item_text(item: Item, profile: Profile) -> list[str]:
+    cols = profile.columns
+    if isinstance(item, TextLine):
+        return [_line_text(item, profile)]
+    if isinstance(item, BarcodeItem):
+        label = f"[BARCODE {item.symbology} {item.hri_text}]"
+        return [_place(label, item.align, len(label), cols)]
+    if isinstance(item, QrItem):
+        label = f"[QR {clean_text(item.data)}]"
+        return [_place(label, item.align, text_width(label), cols)]
+    if isinstance(item, ImageItem):
+        label = f"[IMAGE {item.bitmap.width}x{item.bitmap.height}]"
+        return [_place(label, item.align, len(label), cols)]
+    if isinstance(item, FeedItem):
+        return [""] * item.lines
+    if isinstance(item, CutItem):
+        return ["[PARTIAL CUT]" if item.partial else "[CUT]"]
+    if isinstance(item, DrawerItem):
+        return ["[DRAWER]"]
+    raise TypeError(item)  # pragma: no cover
+
+
+def preview_text(content: Content, profile: Profile, *, marker: str | None = None) -> str:
+    """The slip as plain text, ``profile.columns`` wide: alignment applied, rows padded,
+    rules drawn, and ``[BARCODE CODE128 123]``, ``[QR …]``, ``[IMAGE WxH]``, ``[CUT]``,
+    ``[DRAWER]`` for what is not text. Raw content shows as ``[RAW n bytes]``.
+    Raises ``InvalidDocument`` like ``render``."""
+    lines: list[str] = []
+    if marker is not None:
+        lines += [_line_text(line, profile) for line in marker_lines(marker, profile)]
+    items = layout(content, profile)
+    if items is None:
+        lines.append(f"[RAW {len(content.raw_bytes())} bytes]")
+    else:
+        for item in items:
+            lines += _item_text(item, profile)
+    return "\n".join(lines) + "\n"
+
+
+# -- image ----------------------------------------------------------------------------------
+
+_CJK_FONTS = (
+    "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
+    "/usr/share/fonts/noto-cjk/NotoSansCJK-Regular.ttc",
+    "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
+    "/usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf",
+)
+
+
+@functools.lru_cache(maxsize=32)
+def _font(pixels: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    for path in _CJK_FONTS:
+        try:
+            return ImageFont.truetype(path, pixels)
+        except OSError:
+            continue
+    if features.check("freetype2"):
+        return ImageFont.load_default(size=pixels)
+    return ImageFont.load_default()
+
+
+def _aligned(strip_height: int, piece: Image.Image, align: str, width: int) -> Image.Image:
+    strip = Image.new("L", (width, strip_height), 255)
+    room = max(width - piece.width, 0)
+    x = {"left": 0, "center": room // 2}.get(align, room)
+    strip.paste(piece, (x, (strip_height - piece.height) // 2))
+    return strip
+
+
+def _text_strip(text: str, style: Style, profile: Profile) -> Image.Image:
+    columns = profile.columns if style.font == "a" else profile.columns_b
+    cell = profile.width_dots / columns
+    glyph = _GLYPH_DOTS[style.font]
+    line_dots = round(profile.line_mm * profile.dots_per_mm)
+    height = max(line_dots * style.size[1], glyph * style.size[1] + 6)
+    # Drawn at 1x1 on the character grid, then scaled as the printer scales characters.
+    piece = Image.new("L", (max(1, math.ceil(text_width(text) * cell)), glyph), 255)
+    draw = ImageDraw.Draw(piece)
+    font = _font(max(8, round(glyph * 0.85)))
+    col = 0
+    for char in text:
+        w = max(wcwidth(char), 0)
+        if char != " " and w:
+            x = (col + w / 2) * cell
+            draw.text((x, glyph / 2), char, font=font, anchor="mm", fill=0)
+            if style.bold:
+                draw.text((x + 1, glyph / 2), char, font=font, anchor="mm", fill=0)
+        col += w
+    if style.underline:
+        draw.rectangle((0, glyph - style.underline, piece.width, glyph - 1), fill=0)
+    if style.size != (1, 1):
+        size = (piece.width * style.size[0], glyph * style.size[1])
+        piece = piece.resize(size, Image.Resampling.NEAREST)
+    return _aligned(height, piece, style.align, profile.width_dots)
+
+
+def _display(bitmap: Image.Image) -> Image.Image:
+    """A printer bitmap (1 = black dot) as a greyscale picture."""
+    return ImageOps.invert(bitmap.convert("L"))
+
+
+def _barcode_strips(item: BarcodeItem, profile: Profile) -> list[Image.Image]:
+    bars = Image.new("L", (len(item.modules), item.height), 255)
+    bars.putdata([0 if m == "1" else 255 for m in item.modules] * item.height)
+    # A quiet zone of 10 modules either side, as a scanner needs and the paper gives.
+    quiet = 10 * item.width
+    piece = Image.new("L", (bars.width + 2 * quiet, bars.height + 8), 255)
+    piece.paste(bars, (quiet, 4))
+    strips = [_aligned(piece.height, piece, item.align, profile.width_dots)]
+    hri = _text_strip(item.hri_text, Style(align=item.align), profile)
+    if item.hri in ("above", "both"):
+        strips.insert(0, hri)
+    if item.hri in ("below", "both"):
+        strips.append(hri)
+    return strips
+
+
+def _item_strips(item: Item, profile: Profile) -> list[Image.Image]:
+    width, line_dots = profile.width_dots, round(profile.line_mm * profile.dots_per_mm)
+    if isinstance(item, TextLine):
+        return [_text_strip(item.text, item.style, profile)]
+    if isinstance(item, BarcodeItem):
+        return _barcode_strips(item, profile)
+    if isinstance(item, QrItem):
+        piece = _display(qr_bitmap(item))
+        return [_aligned(piece.height, piece, item.align, width)]
+    if isinstance(item, ImageItem):
+        piece = _display(item.bitmap)
+        return [_aligned(piece.height, piece, item.align, width)]
+    if isinstance(item, FeedItem):
+        return [Image.new("L", (width, line_dots * item.lines), 255)]
+    if isinstance(item, CutItem):
+        strip = Image.new("L", (width, line_dots * CUT_FEED_LINES + 9), 255)
+        draw = ImageDraw.Draw(strip)
+        y = strip.height - 5
+        for x in range(0, width, 12):
+            draw.line((x, y, x + 6, y), fill=0, width=1 if item.partial else 2)
+        return [strip]
+    return []  # the drawer kick prints nothing
+
+
+def preview_png(content: Content, profile: Profile, *, marker: str | None = None) -> bytes:
+    """A PNG of the slip, ``profile.width_dots`` wide: text in a default font on the
+    printer's character grid, real barcodes and QR codes (scannable), images as the
+    printer's 1-bit rasters, a dashed line where it cuts. Raises ``InvalidDocument`` like
+    ``render``."""
+    strips: list[Image.Image] = []
+    if marker is not None:
+        for line in marker_lines(marker, profile):
+            strips.append(_text_strip(line.text, line.style, profile))
+    items = layout(content, profile)
+    if items is None:
+        text = f"[RAW {len(content.raw_bytes())} bytes]"
+        strips.append(_text_strip(text, Style(align="center"), profile))
+    else:
+        for item in items:
+            strips += _item_strips(item, profile)
+    height = sum(s.height for s in strips) + 2 * MARGIN_DOTS
+    page = Image.new("L", (profile.width_dots, height), 255)
+    y = MARGIN_DOTS
+    for strip in strips:
+        page.paste(strip, (0, y))
+        y += strip.height
+    out = io.BytesIO()
+    page.save(out, format="PNG", optimize=True)
+    return out.getvalue()
