@@ -61,6 +61,8 @@ def cache_dir() -> str:
 def _import_escpos() -> None:
     if not os.environ.get(ENV_PICKLE_DIR):
         os.environ[ENV_PICKLE_DIR] = cache_dir()
+    else:  # given by the caller (systemd's CacheDirectory, tests): it may not exist yet
+        os.makedirs(os.environ[ENV_PICKLE_DIR], mode=0o700, exist_ok=True)
     root = logging.getLogger()
     handlers_before = list(root.handlers)
     level_before = root.level

@@ -1,0 +1,412 @@
+"""HTTP API (FastAPI): routes, roles, request limits, error mapping. No state of its own.
+
+Every error is ``{"error": {"code": ..., "message": ...}}`` with a stable code. A ``202`` is
+sent only after the journal committed the receipt; a journal that cannot write answers 503
+``journal_unavailable``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime
+from typing import Annotated, Any, Literal, Protocol
+
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from . import __version__
+from .config import Config
+from .document import Submission
+from .errors import Forbidden, NotFound, ReceiptdError, TooLarge, Unauthorized
+from .events import EventBus
+from .journal import Journal, Print, Receipt, format_ts
+from .profiles import Profile
+from .rawfilter import check_raw
+from .render import paper_length_mm, render
+
+ROLE_RANK = {"pos": 1, "cashier": 2, "admin": 3}
+
+
+class Backend(Protocol):
+    """What the API needs from the running daemon."""
+
+    config: Config
+    bus: EventBus
+
+    def journal(self) -> Journal: ...  # one per calling thread
+    def profile(self, printer: str) -> Profile: ...
+    def wake(self, printer: str) -> None: ...
+    def printer_health(self, printer: str) -> dict[str, Any]: ...
+    def recover(self, printer: str) -> None: ...
+    def metrics(self) -> bytes: ...
+
+
+# ---------------------------------------------------------------------- response models
+
+
+class PrintOut(BaseModel):
+    id: int
+    kind: Literal["original", "interrupted_retry", "reprint"]
+    state: Literal["queued", "sending", "printed", "interrupted", "cancelled"]
+    attempt: int
+    copy_number: int | None
+    requested_by: str | None
+    reason: str | None
+    created_at: str | None
+    sent_at: str | None
+    finished_at: str | None
+    outcome: str | None
+    confirmation: str | None
+
+
+class ReceiptOut(BaseModel):
+    id: int
+    printer: str
+    state: Literal["queued", "printing", "printed", "cancelled"]
+    kind: Literal["document", "text", "raw"]
+    order_ref: str | None
+    idempotency_key: str | None
+    submitted_by: str | None
+    created_at: str | None
+    printed_at: str | None
+    copies: int
+    prints: list[PrintOut]
+
+
+class ReceiptList(BaseModel):
+    receipts: list[ReceiptOut]
+    next_before_id: int | None = Field(None, description="pass as before_id for the next page")
+
+
+class ReprintRequest(BaseModel):
+    reason: str | None = Field(None, max_length=500)
+
+
+class ReprintOut(BaseModel):
+    receipt: ReceiptOut
+    print: PrintOut
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorOut(BaseModel):
+    error: ErrorBody
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    s: {"model": ErrorOut} for s in (400, 401, 403, 404, 409, 413, 422, 503)
+}
+
+
+def _time(value: datetime | None) -> str | None:
+    return None if value is None else format_ts(value)
+
+
+def print_out(p: Print) -> PrintOut:
+    return PrintOut(
+        id=p.id, kind=p.kind, state=p.state, attempt=p.attempt, copy_number=p.copy_number,
+        requested_by=p.requested_by, reason=p.reason, created_at=_time(p.created_at),
+        sent_at=_time(p.sent_at), finished_at=_time(p.finished_at), outcome=p.outcome,
+        confirmation=p.confirmation,
+    )
+
+
+def receipt_out(r: Receipt) -> ReceiptOut:
+    return ReceiptOut(
+        id=r.id, printer=r.printer, state=r.state, kind=r.kind, order_ref=r.order_ref,
+        idempotency_key=r.idempotency_key, submitted_by=r.submitted_by,
+        created_at=_time(r.created_at), printed_at=_time(r.printed_at), copies=r.copies,
+        prints=[print_out(p) for p in r.prints],
+    )
+
+
+# ---------------------------------------------------------------------- limits and errors
+
+
+class BodyLimit:
+    """Reject bodies over ``limit`` bytes, declared or streamed, before any handler runs."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            await _too_large(self.limit, send)
+            return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                raise TooLarge(f"request body exceeds {self.limit} bytes")
+            return message
+
+        await self.app(scope, limited, send)
+
+
+async def _too_large(limit: int, send: Send) -> None:
+    body = json.dumps({"error": {"code": "too_large",
+                                 "message": f"request body exceeds {limit} bytes"}}).encode()
+    await send({"type": "http.response.start", "status": 413,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+def error_response(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+
+
+_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized",
+               403: "forbidden", 413: "too_large"}
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ReceiptdError)
+    async def _receiptd(request: Request, exc: ReceiptdError) -> JSONResponse:
+        return error_response(exc.status, exc.code, exc.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()
+        if any(e.get("type") == "json_invalid" for e in errors):
+            return error_response(400, "malformed_json", "request body is not valid JSON")
+        parts = []
+        for e in errors[:10]:
+            loc = ".".join(str(x) for x in e.get("loc", ()) if x != "body")
+            parts.append(f"{loc}: {e.get('msg')}")
+        in_document = any("document" in map(str, e.get("loc", ())) for e in errors)
+        code = "invalid_document" if in_document else "invalid_request"
+        return error_response(422, code, "; ".join(parts))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _HTTP_CODES.get(exc.status_code, "http_error")
+        return error_response(exc.status_code, code, str(exc.detail))
+
+
+# ---------------------------------------------------------------------- auth
+
+
+class Caller(BaseModel):
+    name: str
+    role: str
+
+
+def _authenticator(config: Config) -> Callable[[Request], Caller]:
+    tokens = [(t.secret.encode(), Caller(name=t.name, role=t.role)) for t in config.tokens]
+
+    def authenticate(request: Request) -> Caller:
+        if not tokens:
+            return Caller(name="anonymous", role="admin")  # no tokens configured: open (loopback)
+        header = request.headers.get("authorization", "")
+        scheme, _, secret = header.partition(" ")
+        if scheme.lower() != "bearer" or not secret:
+            raise Unauthorized("missing bearer token")
+        given = secret.strip().encode()
+        for expected, caller in tokens:
+            if hmac.compare_digest(given, expected):
+                return caller
+        raise Unauthorized("unknown token")
+
+    return authenticate
+
+
+def require(role: str) -> Callable[..., Awaitable[Caller]]:
+    async def dependency(request: Request) -> Caller:
+        caller: Caller = request.app.state.authenticate(request)
+        if ROLE_RANK[caller.role] < ROLE_RANK[role]:
+            raise Forbidden(f"this needs the {role} role; token {caller.name!r} is {caller.role}")
+        return caller
+
+    return dependency
+
+
+Pos = Annotated[Caller, Depends(require("pos"))]
+Cashier = Annotated[Caller, Depends(require("cashier"))]
+Admin = Annotated[Caller, Depends(require("admin"))]
+
+
+# ---------------------------------------------------------------------- the app
+
+
+def create_app(backend: Backend) -> FastAPI:
+    app = FastAPI(
+        title="receiptd",
+        version=__version__,
+        description="Journaled ESC/POS receipt printing: no receipt lost, none silently "
+        "duplicated.",
+        openapi_url="/v1/openapi.json",
+        docs_url="/v1/docs",
+        redoc_url=None,
+    )
+    app.state.authenticate = _authenticator(backend.config)
+    _install_error_handlers(app)
+    if backend.config.daemon.cors_origins:
+        app.add_middleware(
+            CORSMiddleware, allow_origins=list(backend.config.daemon.cors_origins),
+            allow_methods=["GET", "POST"], allow_headers=["Authorization", "Content-Type"],
+        )
+    app.add_middleware(BodyLimit, limit=backend.config.daemon.max_body_bytes)
+
+    def known_printer(printer: str) -> str:
+        if printer not in backend.config.printers:
+            raise NotFound(f"no printer named {printer!r}", code="unknown_printer")
+        return printer
+
+    @app.get("/healthz", tags=["health"])
+    def healthz() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    @app.post("/v1/printers/{printer}/receipts", status_code=202, response_model=ReceiptOut,
+              responses=ERRORS, tags=["receipts"])
+    def submit(printer: str, submission: Submission, caller: Pos, response: Response) -> ReceiptOut:
+        known_printer(printer)
+        profile = backend.profile(printer)
+        content = submission.content()
+        if content.kind == "raw":
+            check_raw(content.raw_bytes())
+        rendered = render(content, profile)  # proves it is printable before we accept it
+        content_json = content.model_dump_json(exclude_none=True)
+        request_hash = hashlib.sha256(
+            json.dumps([printer, content_json, submission.order_ref]).encode()
+        ).hexdigest()
+        receipt, created = backend.journal().submit(
+            printer=printer, kind=content.kind, content_json=content_json, rendered=rendered,
+            profile=profile.name, request_hash=request_hash,
+            idempotency_key=submission.idempotency_key, order_ref=submission.order_ref,
+            submitted_by=caller.name, paper_mm=paper_length_mm(content, profile),
+        )
+        if created:
+            backend.wake(printer)
+            backend.bus.publish("receipt", {"receipt_id": receipt.id, "printer": printer,
+                                            "state": receipt.state, "print_state": "queued"})
+        else:
+            response.status_code = 200
+            response.headers["Idempotent-Replayed"] = "true"
+        return receipt_out(receipt)
+
+    @app.get("/v1/receipts/{receipt_id}", response_model=ReceiptOut, responses=ERRORS,
+             tags=["receipts"])
+    def get_receipt(receipt_id: int, caller: Pos) -> ReceiptOut:
+        return receipt_out(backend.journal().get_receipt(receipt_id))
+
+    @app.get("/v1/receipts", response_model=ReceiptList, responses=ERRORS, tags=["receipts"])
+    def search(
+        caller: Cashier,
+        printer: str | None = None,
+        order_ref: str | None = None,
+        state: Literal["queued", "printing", "printed", "cancelled"] | None = None,
+        since: Annotated[datetime | None, Query(description="ISO-8601, inclusive")] = None,
+        until: Annotated[datetime | None, Query(description="ISO-8601, exclusive")] = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 50,
+        before_id: Annotated[int | None, Query(ge=1, description="paging cursor")] = None,
+    ) -> ReceiptList:
+        rows = backend.journal().find_receipts(
+            printer=printer, order_ref=order_ref, state=state, since=since, until=until,
+            limit=limit, before_id=before_id,
+        )
+        nxt = rows[-1].id if len(rows) == limit else None
+        return ReceiptList(receipts=[receipt_out(r) for r in rows], next_before_id=nxt)
+
+    def _reprint(receipt_id: int, caller: Caller, body: ReprintRequest | None) -> ReprintOut:
+        journal = backend.journal()
+        job = journal.add_reprint(receipt_id, requested_by=f"{caller.name} ({caller.role})",
+                                  reason=body.reason if body else None)
+        receipt = journal.get_receipt(receipt_id)
+        backend.wake(receipt.printer)
+        backend.bus.publish("receipt", {"receipt_id": receipt.id, "printer": receipt.printer,
+                                        "state": receipt.state, "print_id": job.id,
+                                        "print_kind": "reprint", "print_state": "queued"})
+        return ReprintOut(receipt=receipt_out(receipt), print=print_out(job))
+
+    @app.post("/v1/receipts/{receipt_id}/reprint", status_code=202, response_model=ReprintOut,
+              responses=ERRORS, tags=["reprint"])
+    def reprint(receipt_id: int, caller: Cashier, body: ReprintRequest | None = None) -> ReprintOut:
+        return _reprint(receipt_id, caller, body)
+
+    @app.post("/v1/printers/{printer}/reprint-last", status_code=202, response_model=ReprintOut,
+              responses=ERRORS, tags=["reprint"])
+    def reprint_last(printer: str, caller: Cashier,
+                     body: ReprintRequest | None = None) -> ReprintOut:
+        known_printer(printer)
+        last = backend.journal().last_receipt(printer)
+        if last is None:
+            raise NotFound(f"printer {printer!r} has no receipt yet", code="no_receipt")
+        return _reprint(last.id, caller, body)
+
+    @app.post("/v1/receipts/{receipt_id}/cancel", response_model=ReceiptOut, responses=ERRORS,
+              tags=["receipts"])
+    def cancel(receipt_id: int, caller: Admin) -> ReceiptOut:
+        receipt = backend.journal().cancel(receipt_id, by=caller.name)
+        backend.bus.publish("receipt", {"receipt_id": receipt.id, "printer": receipt.printer,
+                                        "state": receipt.state})
+        return receipt_out(receipt)
+
+    @app.get("/v1/printers", responses=ERRORS, tags=["printers"])
+    def printers(caller: Admin) -> dict[str, list[dict[str, Any]]]:
+        return {"printers": [backend.printer_health(n) for n in backend.config.printers]}
+
+    @app.get("/v1/printers/{printer}", responses=ERRORS, tags=["printers"])
+    def printer_detail(printer: str, caller: Admin) -> dict[str, Any]:
+        return backend.printer_health(known_printer(printer))
+
+    @app.post("/v1/printers/{printer}/recover", responses=ERRORS, tags=["printers"])
+    def recover(printer: str, caller: Admin) -> dict[str, Any]:
+        backend.recover(known_printer(printer))
+        return backend.printer_health(printer)
+
+    @app.get("/v1/events", tags=["events"], response_class=StreamingResponse)
+    async def events(request: Request, caller: Pos) -> StreamingResponse:
+        last = request.headers.get("last-event-id")
+        after = int(last) if last and last.isdigit() else None
+        queue, missed = backend.bus.subscribe(after)
+
+        async def stream() -> AsyncIterator[bytes]:
+            try:
+                yield b"retry: 1000\n\n"
+                for event in missed:
+                    yield _sse(event.id, event.type, event.data)
+                while not await request.is_disconnected():
+                    try:
+                        event = await asyncio.wait_for(queue.get(), timeout=15)
+                    except TimeoutError:
+                        yield b": keep-alive\n\n"
+                        continue
+                    yield _sse(event.id, event.type, event.data)
+            finally:
+                backend.bus.unsubscribe(queue)
+
+        return StreamingResponse(stream(), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache"})
+
+    @app.get("/metrics", tags=["health"], response_class=Response)
+    def metrics(caller: Admin) -> Response:
+        return Response(backend.metrics(), media_type="text/plain; version=0.0.4")
+
+    return app
+
+
+def _sse(event_id: int, event_type: str, data: dict[str, Any]) -> bytes:
+    return f"id: {event_id}\nevent: {event_type}\ndata: {json.dumps(data)}\n\n".encode()
+
+

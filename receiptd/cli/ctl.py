@@ -1,0 +1,199 @@
+"""``receiptctl``: the cashier's and admin's command line. It only speaks the HTTP API."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from .. import __version__
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message} (HTTP {status})")
+        self.status = status
+
+
+class Client:
+    def __init__(self, url: str, token: str | None, unix_socket: str | None,
+                 timeout: float = 10.0) -> None:
+        transport = httpx.HTTPTransport(uds=unix_socket) if unix_socket else None
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        base = "http://receiptd" if unix_socket else url.rstrip("/")
+        self.http = httpx.Client(base_url=base, headers=headers, transport=transport,
+                                 timeout=timeout)
+
+    def call(self, method: str, path: str, **kw: Any) -> Any:
+        try:
+            response = self.http.request(method, path, **kw)
+        except httpx.HTTPError as exc:
+            raise ApiError(0, "unreachable", f"cannot reach receiptd: {exc}") from exc
+        if response.status_code >= 400:
+            try:
+                err = response.json()["error"]
+                raise ApiError(response.status_code, err["code"], err["message"])
+            except (ValueError, KeyError, TypeError):
+                raise ApiError(response.status_code, "http_error", response.text) from None
+        if response.headers.get("content-type", "").startswith("application/json"):
+            return response.json()
+        return response.content
+
+
+def _table(rows: list[list[str]], header: list[str]) -> str:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(header, widths, strict=True))]
+    lines += ["  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+    return "\n".join(lines)
+
+
+def _print_body(path: str) -> dict[str, Any]:
+    raw = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+    try:
+        body = json.loads(raw)
+    except json.JSONDecodeError:
+        return {"text": raw}  # a plain-text file prints as text
+    if isinstance(body, dict) and "blocks" in body:
+        return {"document": body}
+    if isinstance(body, dict):
+        return body
+    raise SystemExit("receiptctl: the file must hold a document, a submission or plain text")
+
+
+def cmd_print(c: Client, a: argparse.Namespace) -> int:
+    body = _print_body(a.file)
+    if a.order_ref:
+        body["order_ref"] = a.order_ref
+    if a.idempotency_key:
+        body["idempotency_key"] = a.idempotency_key
+    r = c.call("POST", f"/v1/printers/{a.printer}/receipts", json=body)
+    print(f"receipt {r['id']} {r['state']} on {r['printer']}")
+    return 0
+
+
+def _receipt_rows(receipts: list[dict[str, Any]]) -> list[list[str]]:
+    return [[str(r["id"]), r["printer"], r["state"], r.get("order_ref") or "",
+             str(r["copies"]), (r.get("created_at") or "")[:19]] for r in receipts]
+
+
+def cmd_receipts(c: Client, a: argparse.Namespace) -> int:
+    params = {k: v for k, v in (("printer", a.printer), ("order_ref", a.order_ref),
+                                ("state", a.state), ("since", a.since), ("limit", a.limit))
+              if v is not None}
+    r = c.call("GET", "/v1/receipts", params=params)
+    if a.json:
+        print(json.dumps(r, indent=2))
+    else:
+        print(_table(_receipt_rows(r["receipts"]),
+                     ["ID", "PRINTER", "STATE", "ORDER", "COPIES", "CREATED (UTC)"]))
+    return 0
+
+
+def cmd_show(c: Client, a: argparse.Namespace) -> int:
+    r = c.call("GET", f"/v1/receipts/{a.id}")
+    if a.json:
+        print(json.dumps(r, indent=2))
+        return 0
+    print(f"receipt {r['id']} on {r['printer']}: {r['state']}  order={r.get('order_ref') or '-'}")
+    rows = [[str(p["id"]), p["kind"], p["state"], str(p.get("copy_number") or ""),
+             (p.get("finished_at") or p.get("created_at") or "")[:19], p.get("outcome") or ""]
+            for p in r["prints"]]
+    print(_table(rows, ["PRINT", "KIND", "STATE", "COPY", "AT (UTC)", "OUTCOME"]))
+    return 0
+
+
+def cmd_reprint(c: Client, a: argparse.Namespace) -> int:
+    body = {"reason": a.reason} if a.reason else None
+    if a.last:
+        r = c.call("POST", f"/v1/printers/{a.last}/reprint-last", json=body)
+    else:
+        r = c.call("POST", f"/v1/receipts/{a.id}/reprint", json=body)
+    print(f"receipt {r['receipt']['id']}: copy queued as print {r['print']['id']}")
+    return 0
+
+
+def cmd_cancel(c: Client, a: argparse.Namespace) -> int:
+    r = c.call("POST", f"/v1/receipts/{a.id}/cancel")
+    print(f"receipt {r['id']} {r['state']}")
+    return 0
+
+
+def cmd_printers(c: Client, a: argparse.Namespace) -> int:
+    r = c.call("GET", "/v1/printers")
+    if a.json:
+        print(json.dumps(r, indent=2, ensure_ascii=False))
+        return 0
+    rows = [[p["name"], p["state"], p["since"][11:19], str(p["queue"]["depth"]),
+             p["hint"]["en"]] for p in r["printers"]]
+    print(_table(rows, ["PRINTER", "STATE", "SINCE", "QUEUE", "ADVICE"]))
+    return 0
+
+
+def cmd_recover(c: Client, a: argparse.Namespace) -> int:
+    r = c.call("POST", f"/v1/printers/{a.printer}/recover")
+    print(f"{r['name']}: {r['state']}")
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="receiptctl", description=__doc__)
+    p.add_argument("--version", action="version", version=f"receiptctl {__version__}")
+    p.add_argument("--url", default=os.environ.get("RECEIPTD_URL", "http://127.0.0.1:8631"))
+    p.add_argument("--socket", default=os.environ.get("RECEIPTD_SOCKET"),
+                   help="talk over this Unix socket instead")
+    p.add_argument("--token", default=os.environ.get("RECEIPTD_TOKEN"))
+    sub = p.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("print", help="submit a receipt (document JSON, submission JSON or text)")
+    s.add_argument("file", help="file, or - for standard input")
+    s.add_argument("--printer", "-p", default="front")
+    s.add_argument("--order-ref")
+    s.add_argument("--idempotency-key")
+    s.set_defaults(func=cmd_print)
+    s = sub.add_parser("receipts", help="search the journal")
+    s.add_argument("--printer")
+    s.add_argument("--order-ref")
+    s.add_argument("--state", choices=["queued", "printing", "printed", "cancelled"])
+    s.add_argument("--since")
+    s.add_argument("--limit", type=int)
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_receipts)
+    s = sub.add_parser("show", help="one receipt and its prints")
+    s.add_argument("id", type=int)
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_show)
+    s = sub.add_parser("reprint", help="queue a marked copy")
+    g = s.add_mutually_exclusive_group(required=True)
+    g.add_argument("id", type=int, nargs="?")
+    g.add_argument("--last", metavar="PRINTER", help="the newest receipt of this printer")
+    s.add_argument("--reason")
+    s.set_defaults(func=cmd_reprint)
+    s = sub.add_parser("cancel", help="cancel a receipt nothing of which was sent")
+    s.add_argument("id", type=int)
+    s.set_defaults(func=cmd_cancel)
+    s = sub.add_parser("printers", help="printer health")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_printers)
+    s = sub.add_parser("recover", help="recover a printer from a cutter error or jam (DLE ENQ)")
+    s.add_argument("printer")
+    s.set_defaults(func=cmd_recover)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    client = Client(args.url, args.token, args.socket)
+    try:
+        result: int = args.func(client, args)
+        return result
+    except ApiError as exc:
+        print(f"receiptctl: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,80 @@
+"""``receiptd``: run the daemon, or print the effective configuration."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import structlog
+
+from .. import __version__
+from .. import log as logging_setup
+from ..config import Config, effective, load_config
+from ..errors import ConfigError, JournalCorrupt, JournalUnavailable
+
+EX_CONFIG = 78  # sysexits EX_CONFIG; the unit's RestartPreventExitStatus: do not loop on it
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="receiptd", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"receiptd {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, help_ in (("run", "run the daemon"), ("config", "print the effective config")):
+        p = sub.add_parser(name, help=help_)
+        p.add_argument("--config", type=Path, help="TOML configuration file")
+        p.add_argument("--journal", type=Path, help="journal file (overrides the config)")
+        p.add_argument("--listen", help="HOST:PORT for HTTP, '' to disable")
+        p.add_argument("--unix-socket", type=Path, help="Unix socket path for the API")
+        p.add_argument("--printer", action="append", default=[], metavar="NAME=URL",
+                       help="add or override a printer (repeatable)")
+        p.add_argument("--token", action="append", default=[], metavar="[NAME:]ROLE:SECRET",
+                       help="add an API token (repeatable)")
+        p.add_argument("--log-format", choices=["auto", "json", "console"])
+    return parser
+
+
+def _load(args: argparse.Namespace) -> Config:
+    return load_config(
+        args.config, journal=args.journal, listen=args.listen, unix_socket=args.unix_socket,
+        printers=args.printer, tokens=args.token,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        config = _load(args)
+    except ConfigError as exc:
+        print(f"receiptd: {exc}", file=sys.stderr)
+        return EX_CONFIG
+    if args.command == "config":
+        json.dump(effective(config), sys.stdout, indent=2)
+        print()
+        return 0
+    logging_setup.configure(args.log_format or config.daemon.log_format,
+                            config.daemon.log_level, wire=config.daemon.wire_log)
+    log = structlog.get_logger("receiptd")
+    if not config.tokens:
+        log.warning("auth_disabled", hint="no tokens configured: every caller is admin")
+    from ..daemon import Daemon  # imported late: `receiptd config` stays light
+
+    try:
+        Daemon(config).serve()
+    except (JournalCorrupt, JournalUnavailable) as exc:
+        log.error("journal_refused", code=exc.code, error=str(exc))
+        print(f"receiptd: {exc}", file=sys.stderr)
+        return 3
+    except ConfigError as exc:
+        print(f"receiptd: {exc}", file=sys.stderr)
+        return EX_CONFIG
+    except OSError as exc:
+        log.error("start_failed", error=str(exc))
+        print(f"receiptd: cannot start: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

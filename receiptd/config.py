@@ -1,0 +1,165 @@
+"""Configuration: one TOML file, validated at start, overridable from the command line.
+
+Unknown keys are rejected and every error names the full key path (``printers.front.url``),
+so a typo in ``/etc/receiptd/receiptd.toml`` stops the daemon with a message that says where.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .errors import ConfigError
+
+ROLES = ("pos", "cashier", "admin")
+Role = Literal["pos", "cashier", "admin"]
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DaemonConfig(_Strict):
+    journal: Path = Field(Path("/var/lib/receiptd/journal.db"), description="SQLite journal file")
+    listen: str | None = Field("127.0.0.1:8631", description="HOST:PORT for HTTP; empty = off")
+    unix_socket: Path | None = Field(None, description="Unix socket path for the API")
+    log_format: Literal["auto", "json", "console"] = "auto"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    wire_log: bool = Field(False, description="log every byte to and from printers (debug)")
+    max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024, le=64 * 1024 * 1024)
+    cors_origins: tuple[str, ...] = ()
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        parse_listen(value)
+        return value
+
+
+class RetentionConfig(_Strict):
+    days: float = Field(90.0, ge=0, description="purge printed receipts older than this; 0 = keep")
+    max_bytes: int = Field(0, ge=0, description="purge oldest printed receipts above this size")
+    interval_s: float = Field(600.0, gt=0)
+
+
+class PrinterConfig(_Strict):
+    url: str = Field(description="tcp://HOST:PORT, serial:///dev/ttyUSB0?baudrate=38400, usb://VID:PID")
+    profile: str = Field("TM-T88V", description="printer profile name")
+    roll_length_m: float | None = Field(None, gt=0, description="paper per roll, for estimates")
+    poll_interval_s: float = Field(0.5, gt=0.05, le=10)
+    offline_after_s: float = Field(1.5, gt=0.2, le=60)
+    write_timeout_s: float = Field(5.0, gt=0.1, le=120)
+    confirm_timeout_s: float = Field(20.0, gt=1, le=600, description="base wait for the process ID")
+
+
+class TokenConfig(_Strict):
+    name: str
+    role: Role
+    secret: str = Field(min_length=8)
+
+
+class Config(_Strict):
+    daemon: DaemonConfig = DaemonConfig()
+    retention: RetentionConfig = RetentionConfig()
+    printers: dict[str, PrinterConfig] = {}
+    tokens: tuple[TokenConfig, ...] = ()
+
+    @field_validator("printers")
+    @classmethod
+    def _names(cls, value: dict[str, PrinterConfig]) -> dict[str, PrinterConfig]:
+        for name in value:
+            if not _NAME.match(name):
+                raise ValueError(f"printer name {name!r}: use a-z, 0-9, '_' or '-' (max 32)")
+        return value
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) < 65536:
+        raise ValueError(f"listen address {value!r}: expected HOST:PORT")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def _describe(error: ValidationError) -> str:
+    lines = []
+    for item in error.errors():
+        path = ".".join(str(part) for part in item["loc"]) or "(top)"
+        lines.append(f"{path}: {item['msg']}")
+    return "; ".join(lines)
+
+
+def build_config(data: dict[str, Any]) -> Config:
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"invalid configuration: {_describe(exc)}") from exc
+
+
+def load_file(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except OSError as exc:
+        raise ConfigError(f"cannot read config {path}: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config {path} is not valid TOML: {exc}") from exc
+
+
+def load_config(
+    path: Path | None = None,
+    *,
+    journal: Path | None = None,
+    listen: str | None = None,
+    unix_socket: Path | None = None,
+    printers: Iterable[str] = (),
+    tokens: Iterable[str] = (),
+) -> Config:
+    """Read the file (if any) and apply command-line overrides.
+
+    ``printers`` are ``NAME=URL`` (added, or replacing the URL of a configured printer);
+    ``tokens`` are ``ROLE:SECRET`` (a token named after its role) or ``NAME:ROLE:SECRET``.
+    """
+    data: dict[str, Any] = load_file(path) if path else {}
+    daemon = dict(data.get("daemon", {}))
+    if journal is not None:
+        daemon["journal"] = str(journal)
+    if listen is not None:
+        daemon["listen"] = listen
+    if unix_socket is not None:
+        daemon["unix_socket"] = str(unix_socket)
+    data["daemon"] = daemon
+    configured = dict(data.get("printers", {}))
+    for item in printers:
+        name, sep, url = item.partition("=")
+        if not sep or not url:
+            raise ConfigError(f"--printer {item!r}: expected NAME=URL")
+        entry = dict(configured.get(name, {}))
+        entry["url"] = url
+        configured[name] = entry
+    data["printers"] = configured
+    token_list = list(data.get("tokens", []))
+    for item in tokens:
+        parts = item.split(":", 2)
+        if len(parts) == 2:
+            parts = [parts[0], *parts]
+        if len(parts) != 3 or parts[1] not in ROLES:
+            raise ConfigError(f"--token {item!r}: expected ROLE:SECRET or NAME:ROLE:SECRET")
+        token_list.append({"name": parts[0], "role": parts[1], "secret": parts[2]})
+    data["tokens"] = token_list
+    return build_config(data)
+
+
+def effective(config: Config) -> dict[str, Any]:
+    """The configuration as the daemon uses it, secrets masked (``receiptd config``)."""
+    out = config.model_dump(mode="json")
+    for token in out["tokens"]:
+        token["secret"] = "***"
+    return out

@@ -1,0 +1,487 @@
+"""The printer state machine and the status session over one link.
+
+One ``PrinterSession`` per configured printer runs in its own thread: it connects, enables
+Automatic Status Back, reads the reply stream, polls DLE EOT while idle so a silent printer is
+noticed, reconnects with a capped backoff, and turns what the printer says into one explicit
+state. The spooler asks it to send bytes and to wait for process-ID confirmations; it never
+touches the journal — transitions go out through the ``on_transition`` callback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+import structlog
+
+from . import protocol
+from .errors import LinkClosed, LinkError, LinkTimeout
+from .links import Link
+
+log = structlog.get_logger("receiptd.printer")
+
+
+class PrinterState(enum.StrEnum):
+    UNKNOWN = "unknown"
+    ONLINE = "online"
+    PAPER_NEAR_END = "paper_near_end"
+    PAPER_OUT = "paper_out"
+    COVER_OPEN = "cover_open"
+    CUTTER_ERROR = "cutter_error"
+    MECHANICAL_ERROR = "mechanical_error"
+    AUTO_RECOVERABLE_ERROR = "auto_recoverable_error"
+    UNRECOVERABLE_ERROR = "unrecoverable_error"
+    OFFLINE = "offline"
+
+
+READY_STATES = frozenset({PrinterState.ONLINE, PrinterState.PAPER_NEAR_END})
+FAULT_STATES = frozenset(PrinterState) - READY_STATES - {PrinterState.UNKNOWN}
+# Errors the printer only leaves after DLE ENQ: an admin action, never automatic.
+RECOVERABLE_STATES = frozenset({PrinterState.CUTTER_ERROR, PrinterState.MECHANICAL_ERROR})
+
+
+@dataclass(frozen=True)
+class Advice:
+    category: str
+    en: str
+    zh: str
+
+
+ADVICE: dict[PrinterState, Advice] = {
+    PrinterState.UNKNOWN: Advice("connection", "Connecting to the printer…", "正在连接打印机…"),
+    PrinterState.ONLINE: Advice("none", "Ready.", "就绪。"),
+    PrinterState.PAPER_NEAR_END: Advice(
+        "consumable", "Paper is running low: have a new roll ready.", "纸张即将用完：请准备新纸卷。"
+    ),
+    PrinterState.PAPER_OUT: Advice(
+        "consumable", "Paper is out: load a new roll and close the cover.",
+        "缺纸：请装入新纸卷并合上盖子。",
+    ),
+    PrinterState.COVER_OPEN: Advice(
+        "operator", "The cover is open: close it firmly.", "打印机盖已打开：请合紧盖子。"
+    ),
+    PrinterState.CUTTER_ERROR: Advice(
+        "hardware",
+        "Cutter error: open the cover, remove jammed paper at the cutter, close the cover, "
+        "then recover the printer from receiptd (receiptctl recover).",
+        "切刀故障：打开盖子，清除切刀处卡纸，合上盖子，"
+        "然后在 receiptd 中恢复打印机（receiptctl recover）。",
+    ),
+    PrinterState.MECHANICAL_ERROR: Advice(
+        "hardware",
+        "Paper jam: open the cover, remove the jammed paper, close the cover, then recover "
+        "the printer from receiptd (receiptctl recover).",
+        "卡纸：打开盖子，取出卡住的纸，合上盖子，"
+        "然后在 receiptd 中恢复打印机（receiptctl recover）。",
+    ),
+    PrinterState.AUTO_RECOVERABLE_ERROR: Advice(
+        "hardware", "Print head too hot: wait; printing resumes by itself when it cools.",
+        "打印头过热：请稍候，冷却后会自动继续打印。",
+    ),
+    PrinterState.UNRECOVERABLE_ERROR: Advice(
+        "hardware", "Printer hardware error: switch the printer off and on; call service if it "
+        "persists.", "打印机硬件故障：请关闭再打开打印机电源；如仍有问题请联系维修。",
+    ),
+    PrinterState.OFFLINE: Advice(
+        "connection", "Printer not reachable: check its power, cable or network.",
+        "打印机无法连接：请检查电源、数据线或网络。",
+    ),
+}
+
+
+def state_from_flags(flags: protocol.StatusFlags) -> tuple[PrinterState, str]:
+    """The one state a set of status flags means, most severe first, and its cause."""
+    table: tuple[tuple[bool, PrinterState, str], ...] = (
+        (flags.unrecoverable_error, PrinterState.UNRECOVERABLE_ERROR, "unrecoverable error"),
+        (flags.cutter_error, PrinterState.CUTTER_ERROR, "autocutter error"),
+        (flags.recoverable_error, PrinterState.MECHANICAL_ERROR, "recoverable mechanical error"),
+        (flags.auto_recoverable_error, PrinterState.AUTO_RECOVERABLE_ERROR, "head overheat"),
+        (flags.cover_open, PrinterState.COVER_OPEN, "cover open"),
+        (flags.paper_end, PrinterState.PAPER_OUT, "paper end"),
+        (flags.offline, PrinterState.OFFLINE, "printer reports offline"),
+        (flags.paper_near_end, PrinterState.PAPER_NEAR_END, "paper near end"),
+    )
+    for active, state, cause in table:
+        if active:
+            return state, cause
+    return PrinterState.ONLINE, "status ok"
+
+
+def active_flags(flags: protocol.StatusFlags) -> list[str]:
+    return [f.name for f in fields(flags) if getattr(flags, f.name)]
+
+
+@dataclass(frozen=True)
+class Transition:
+    printer: str
+    state: PrinterState
+    previous: PrinterState
+    cause: str
+    at: float
+    flags: tuple[str, ...]
+
+
+@dataclass
+class Snapshot:
+    """What the health API shows; a copy, safe to read from any thread."""
+
+    name: str
+    url: str
+    kind: str
+    state: PrinterState
+    since: float
+    cause: str
+    flags: list[str]
+    connected: bool
+    confirmation: str  # "process_id" | "status" | "unknown"
+    identity: dict[str, str]
+    last_error: str | None
+    counters: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class SessionSettings:
+    poll_interval_s: float = 0.5
+    offline_after_s: float = 1.5
+    write_timeout_s: float = 5.0
+    backoff_min_s: float = 0.1
+    backoff_max_s: float = 1.0
+    probe_timeout_s: float = 2.0
+
+
+# What GS I n asks, in the order asked: each 0x5F reply answers the oldest open question.
+_IDENTITY_QUERIES = ((67, "model"), (66, "maker"), (65, "firmware"), (68, "serial"))
+_PROBE_PID = "PRB "  # a space: encode_pid never produces it
+
+
+class PrinterSession:
+    """Owns one link; runs ``run()`` in its own thread."""
+
+    def __init__(
+        self,
+        name: str,
+        link: Link,
+        *,
+        settings: SessionSettings | None = None,
+        on_transition: Callable[[Transition], None] | None = None,
+        on_beat: Callable[[], None] | None = None,
+    ) -> None:
+        self.name = name
+        self.link = link
+        self.settings = settings or SessionSettings()
+        self._on_transition = on_transition or (lambda t: None)
+        self._on_beat = on_beat or (lambda: None)
+        self._cond = threading.Condition()
+        self._write_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._log = log.bind(printer=name)
+        # --- state, guarded by _cond ---
+        self._state = PrinterState.UNKNOWN
+        self._since = time.time()
+        self._cause = "starting"
+        self._flags = protocol.StatusFlags()
+        self._asb_seen = False
+        self._connected = False
+        self._generation = 0  # +1 per connection and per printer reset: in-flight prints are void
+        self._pids: deque[str] = deque(maxlen=64)
+        self._confirmation = "unknown"
+        self._identity: dict[str, str] = {}
+        self._last_error: str | None = None
+        self._ready_mono = 0.0
+        self._counters = {"reconnects": 0, "power_on": 0, "garbage_bytes": 0}
+        # --- reader-thread-only state ---
+        self._parser = protocol.StreamParser()
+        self._eot_pending: deque[int] = deque()
+        self._info_pending: deque[str] = deque()
+        self._last_rx = 0.0
+        self._last_poll = 0.0
+
+    # ------------------------------------------------------------------ public, any thread
+
+    @property
+    def state(self) -> PrinterState:
+        with self._cond:
+            return self._state
+
+    @property
+    def generation(self) -> int:
+        with self._cond:
+            return self._generation
+
+    def snapshot(self) -> Snapshot:
+        with self._cond:
+            return Snapshot(
+                name=self.name, url=self.link.url, kind=self.link.kind, state=self._state,
+                since=self._since, cause=self._cause, flags=active_flags(self._flags),
+                connected=self._connected, confirmation=self._confirmation,
+                identity=dict(self._identity), last_error=self._last_error,
+                counters=dict(self._counters),
+            )
+
+    def is_ready(self) -> bool:
+        with self._cond:
+            return self._connected and self._state in READY_STATES
+
+    def _can_print(self) -> bool:
+        return (
+            self._connected and self._state in READY_STATES and self._confirmation != "unknown"
+        )
+
+    def wait_ready(self, timeout: float) -> bool:
+        """Block until the printer can print and we know how prints get confirmed."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while not self._can_print():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or self._stop.is_set():
+                    return False
+                self._cond.wait(remaining)
+            return True
+
+    def supports_process_id(self) -> bool:
+        with self._cond:
+            return self._confirmation == "process_id"
+
+    def write(self, data: bytes, timeout: float | None = None) -> None:
+        """Send bytes to the printer. Raises ``LinkError`` when not connected or on failure."""
+        if not self._connected:
+            raise LinkClosed(f"printer {self.name} is not connected")
+        with self._write_lock:
+            try:
+                self.link.write(data, self.settings.write_timeout_s if timeout is None else timeout)
+            except LinkClosed as exc:
+                self._lost(str(exc))
+                raise
+
+    def wait_process_id(self, pid: str, generation: int, timeout: float) -> str:
+        """Wait for ``pid`` to come back from the printer.
+
+        Returns ``"confirmed"``; or why it cannot come any more: ``"fault:<state>"`` when the
+        printer faulted, ``"reset"`` when the connection dropped or the printer restarted
+        (its buffer is gone), ``"timeout"``, ``"stopping"``.
+        """
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                if pid in self._pids:
+                    return "confirmed"
+                if self._generation != generation:
+                    return "reset"
+                if self._state in FAULT_STATES:
+                    return f"fault:{self._state.value}"
+                if self._stop.is_set():
+                    return "stopping"
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return "timeout"
+                self._cond.wait(min(remaining, 0.5))
+
+    def clear_buffers(self) -> None:
+        """Throw away what the printer still holds of an interrupted print (DLE DC4 8)."""
+        try:
+            self.write(protocol.clear_buffers(), timeout=1.0)
+        except LinkError as exc:
+            self._log.info("clear_buffers_failed", error=str(exc))
+
+    def recover(self, clear: bool = True) -> None:
+        """Admin action: DLE ENQ recovery from a cutter error or jam."""
+        self.write(protocol.recover(2 if clear else 1), timeout=1.0)
+        self.write(protocol.dle_eot(3) + protocol.request_status_now(1), timeout=1.0)
+
+    def stop(self) -> None:
+        self._stop.set()
+        with self._cond:
+            self._cond.notify_all()
+
+    # ------------------------------------------------------------------ the session thread
+
+    def run(self) -> None:
+        backoff = self.settings.backoff_min_s
+        while not self._stop.is_set():
+            self._on_beat()
+            try:
+                self.link.open()
+            except LinkError as exc:
+                self._set_error(str(exc))
+                self._transition(PrinterState.OFFLINE, f"cannot connect: {exc}")
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, self.settings.backoff_max_s)
+                continue
+            backoff = self.settings.backoff_min_s
+            try:
+                self._connected_loop()
+            except LinkError as exc:
+                self._lost(str(exc))
+            finally:
+                self.link.close()
+        self._transition(PrinterState.UNKNOWN, "daemon stopping")
+
+    def _connected_loop(self) -> None:
+        now = time.monotonic()
+        self._parser = protocol.StreamParser()
+        self._eot_pending.clear()
+        self._info_pending.clear()
+        self._last_rx = now
+        with self._cond:
+            self._connected = True
+            self._asb_seen = False
+            self._generation += 1
+            self._counters["reconnects"] += 1
+            self._cond.notify_all()
+        self._log.info("printer_connected", url=self.link.url)
+        self._handshake()
+        probe_sent = time.monotonic()
+        while not self._stop.is_set():
+            self._on_beat()
+            data = self.link.read(0.05)
+            now = time.monotonic()
+            if data:
+                self._last_rx = now
+                for event in self._parser.feed(data):
+                    self._handle(event)
+            # The probe waits in the buffer while the printer is in a fault: only time spent
+            # ready counts against it.
+            if (
+                self._confirmation == "unknown"
+                and self.is_ready()
+                and now - max(probe_sent, self._ready_mono) > self.settings.probe_timeout_s
+            ):
+                self._set_confirmation("status")
+            if now - self._last_poll >= self.settings.poll_interval_s:
+                self._poll(now)
+            if now - self._last_rx > self.settings.offline_after_s:
+                self._transition(PrinterState.OFFLINE, "printer not answering")
+
+    def _handshake(self) -> None:
+        hello = protocol.enable_asb() + self._queries()
+        for n, key in _IDENTITY_QUERIES:
+            hello += protocol.identity(n)
+            self._info_pending.append(key)
+        if self._confirmation != "status":
+            hello += protocol.process_id(_PROBE_PID)
+        self.write(hello, timeout=self.settings.write_timeout_s)
+        self._last_poll = time.monotonic()
+
+    def _queries(self) -> bytes:
+        self._eot_pending.extend((1, 2, 3, 4))
+        return b"".join(protocol.dle_eot(n) for n in (1, 2, 3, 4))
+
+    def _poll(self, now: float) -> None:
+        self._last_poll = now
+        if len(self._eot_pending) > 16:
+            # Replies stopped: keep one round outstanding, do not pile queries up.
+            return
+        # A write timeout means the printer stopped reading: that is what silence looks like.
+        with contextlib.suppress(LinkTimeout):
+            self.write(self._queries(), timeout=0.2)
+
+    # ------------------------------------------------------------------ reply handling
+
+    def _handle(self, event: protocol.Event) -> None:
+        match event:
+            case protocol.AsbStatus(flags=flags):
+                with self._cond:
+                    self._asb_seen = True
+                self._apply(flags)
+            case protocol.RealTimeStatus(value=value):
+                if not self._eot_pending:
+                    return  # unrequested (e.g. 10 04 n inside image data): ignore
+                n = self._eot_pending.popleft()
+                with self._cond:
+                    asb = self._asb_seen
+                    merged = protocol.merge_dle_eot(self._flags, n, value)
+                # With ASB on, it is the source of truth; DLE EOT keeps proving liveness.
+                # Without ASB, a full round of four replies is the status.
+                if not asb and n == 4:
+                    self._apply(merged)
+                elif not asb:
+                    with self._cond:
+                        self._flags = merged
+                elif self._state in (PrinterState.OFFLINE, PrinterState.UNKNOWN):
+                    # Back from silence: the last ASB may be stale, ask for a fresh one.
+                    self._apply(self._flags)
+                    with contextlib.suppress(LinkTimeout):
+                        self.write(protocol.request_status_now(1), timeout=0.2)
+            case protocol.ProcessIdReply(pid=pid):
+                if pid == _PROBE_PID:
+                    self._set_confirmation("process_id")
+                    return
+                with self._cond:
+                    self._pids.append(pid)
+                    self._cond.notify_all()
+            case protocol.InfoBlock(payload=payload):
+                if self._info_pending:
+                    key = self._info_pending.popleft()
+                    with self._cond:
+                        self._identity[key] = payload.decode("ascii", "replace").strip()
+            case protocol.PowerOn():
+                self._log.warning("printer_power_on")
+                with self._cond:
+                    self._generation += 1
+                    self._counters["power_on"] += 1
+                    self._cond.notify_all()
+                self._handshake()
+            case protocol.Garbage(data=data):
+                with self._cond:
+                    self._counters["garbage_bytes"] += len(data)
+            case _:
+                pass
+
+    def _apply(self, flags: protocol.StatusFlags) -> None:
+        with self._cond:
+            self._flags = flags
+        state, cause = state_from_flags(flags)
+        self._transition(state, cause)
+
+    # ------------------------------------------------------------------ the one door
+
+    def _transition(self, state: PrinterState, cause: str) -> None:
+        with self._cond:
+            previous = self._state
+            if previous == state:
+                return
+            self._state = state
+            self._since = time.time()
+            self._cause = cause
+            if state in READY_STATES:
+                self._ready_mono = time.monotonic()
+            flags = tuple(active_flags(self._flags))
+            self._cond.notify_all()
+            transition = Transition(self.name, state, previous, cause, self._since, flags)
+        self._log.info("printer_state", state=state.value, previous=previous.value, cause=cause)
+        try:
+            self._on_transition(transition)
+        except Exception:  # a broken listener must not stop status handling
+            self._log.exception("transition_listener_failed")
+
+    def _lost(self, why: str) -> None:
+        with self._cond:
+            was = self._connected
+            self._connected = False
+            self._generation += 1
+            self._cond.notify_all()
+        if was:
+            self._set_error(why)
+            self._log.warning("printer_link_lost", error=why)
+        self._transition(PrinterState.OFFLINE, f"link lost: {why}")
+
+    def _set_error(self, why: str) -> None:
+        with self._cond:
+            self._last_error = why
+
+    def _set_confirmation(self, how: str) -> None:
+        with self._cond:
+            self._confirmation = how
+            self._cond.notify_all()
+        self._log.info("confirmation_mode", mode=how)
+
+
+def describe(snapshot: Snapshot) -> dict[str, Any]:
+    advice = ADVICE[snapshot.state]
+    return {"category": advice.category, "hint": {"en": advice.en, "zh": advice.zh}}
