@@ -1,0 +1,221 @@
+"""The journal's schema, as code.
+
+Each migration is a function registered with ``@migration(version)``. ``migrate()`` applies the
+pending ones in order, each inside the ``BEGIN IMMEDIATE`` transaction that also records it in
+``schema_migrations`` and bumps ``PRAGMA user_version`` (the authoritative version: it lives in
+the database header, so it commits or rolls back with the migration). A journal written by a
+newer receiptd is refused rather than guessed at.
+
+Never edit a released migration: add a new one.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from sqlite_utils import Database
+
+from .errors import JournalUnavailable
+
+#: ``PRAGMA application_id`` of a receiptd journal ("RCPT").
+APPLICATION_ID = 0x52435054
+
+MigrationFn = Callable[[Database], None]
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    apply: MigrationFn
+
+
+MIGRATIONS: list[Migration] = []
+
+
+def migration(version: int) -> Callable[[MigrationFn], MigrationFn]:
+    """Register ``fn`` as the migration to schema ``version`` (1, 2, … without gaps)."""
+
+    def register(fn: MigrationFn) -> MigrationFn:
+        expected = MIGRATIONS[-1].version + 1 if MIGRATIONS else 1
+        if version != expected:
+            raise ValueError(f"migration {fn.__name__}: version {version}, expected {expected}")
+        MIGRATIONS.append(Migration(version, fn.__name__, fn))
+        return fn
+
+    return register
+
+
+def _ddl(db: Database, *statements: str) -> None:
+    for statement in statements:
+        db.execute(statement)
+
+
+@migration(1)
+def initial_schema(db: Database) -> None:
+    _ddl(
+        db,
+        f"PRAGMA application_id = {APPLICATION_ID}",
+        """
+        CREATE TABLE receipts (
+            id              INTEGER PRIMARY KEY AUTOINCREMENT,
+            printer         TEXT NOT NULL,
+            state           TEXT NOT NULL
+                            CHECK (state IN ('queued', 'printing', 'printed', 'cancelled')),
+            kind            TEXT NOT NULL CHECK (kind IN ('document', 'text', 'raw')),
+            content         TEXT NOT NULL,
+            rendered        BLOB NOT NULL,
+            profile         TEXT NOT NULL,
+            request_hash    TEXT NOT NULL,
+            idempotency_key TEXT UNIQUE,
+            order_ref       TEXT,
+            submitted_by    TEXT,
+            created_at      TEXT NOT NULL,
+            printed_at      TEXT,
+            paper_mm        REAL,
+            cancelled_at    TEXT,
+            cancelled_by    TEXT
+        )
+        """,
+        "CREATE INDEX receipts_printer ON receipts (printer, id)",
+        "CREATE INDEX receipts_state ON receipts (state, id)",
+        "CREATE INDEX receipts_order_ref ON receipts (order_ref, id) WHERE order_ref IS NOT NULL",
+        "CREATE INDEX receipts_created_at ON receipts (created_at)",
+        "CREATE INDEX receipts_printer_created ON receipts (printer, created_at)",
+        """
+        CREATE TABLE prints (
+            id           INTEGER PRIMARY KEY AUTOINCREMENT,
+            receipt_id   INTEGER NOT NULL REFERENCES receipts (id) ON DELETE CASCADE,
+            printer      TEXT NOT NULL,
+            kind         TEXT NOT NULL
+                         CHECK (kind IN ('original', 'interrupted_retry', 'reprint')),
+            state        TEXT NOT NULL
+                         CHECK (state IN ('queued', 'sending', 'printed', 'interrupted',
+                                          'cancelled')),
+            attempt      INTEGER NOT NULL CHECK (attempt >= 1),
+            copy_number  INTEGER CHECK (copy_number IS NULL OR copy_number >= 1),
+            retry_of     INTEGER,
+            marker       TEXT,
+            requested_by TEXT,
+            reason       TEXT,
+            created_at   TEXT NOT NULL,
+            sent_at      TEXT,
+            finished_at  TEXT,
+            outcome      TEXT,
+            confirmation TEXT CHECK (confirmation IS NULL
+                                     OR confirmation IN ('process_id', 'status'))
+        )
+        """,
+        # The spooler's queue: interrupted retries first, then FIFO. The ORDER BY of
+        # Journal.next_print() repeats this expression exactly so the index serves it.
+        """
+        CREATE INDEX prints_queue
+            ON prints (printer, state, (kind != 'interrupted_retry'), id)
+        """,
+        "CREATE INDEX prints_receipt ON prints (receipt_id, id)",
+        "CREATE INDEX prints_sending ON prints (id) WHERE state = 'sending'",
+        """
+        CREATE TABLE printer_events (
+            id       INTEGER PRIMARY KEY AUTOINCREMENT,
+            printer  TEXT NOT NULL,
+            at       TEXT NOT NULL,
+            state    TEXT NOT NULL,
+            previous TEXT,
+            cause    TEXT,
+            detail   TEXT NOT NULL DEFAULT '{}'
+        )
+        """,
+        "CREATE INDEX printer_events_printer ON printer_events (printer, id)",
+        "CREATE INDEX printer_events_at ON printer_events (at)",
+        # Monotonic per-printer counters (Prometheus counters must not drop when old
+        # receipts are purged). No declared type: integer sums stay integers.
+        """
+        CREATE TABLE printer_counters (
+            printer TEXT NOT NULL,
+            name    TEXT NOT NULL,
+            value   NOT NULL DEFAULT 0,
+            PRIMARY KEY (printer, name)
+        ) WITHOUT ROWID
+        """,
+    )
+
+
+def latest_version(migrations: Sequence[Migration] = MIGRATIONS) -> int:
+    return migrations[-1].version if migrations else 0
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    row = conn.execute("PRAGMA user_version").fetchone()
+    return int(row[0])
+
+
+def _check_version(current: int, latest: int, where: str) -> None:
+    if current > latest:
+        raise JournalUnavailable(
+            f"journal {where} has schema version {current}, newer than this receiptd "
+            f"understands ({latest}); upgrade receiptd, or move the journal aside"
+        )
+
+
+def _check_foreign(db: Database, where: str) -> None:
+    """A version-0 database that already holds tables is someone else's file: leave it."""
+    app_id = int(db.conn.execute("PRAGMA application_id").fetchone()[0])
+    tables = [t for t in db.table_names() if t != "sqlite_sequence"]
+    if app_id not in (0, APPLICATION_ID) or tables:
+        raise JournalUnavailable(
+            f"{where} is a SQLite database but not a receiptd journal "
+            f"(application_id {app_id:#x}, tables {tables[:5]}); refusing to touch it"
+        )
+
+
+def migrate(
+    db: Database,
+    *,
+    applied_at: str,
+    where: str = "",
+    migrations: Sequence[Migration] = MIGRATIONS,
+) -> int:
+    """Bring the schema to the newest version; returns it. Safe against concurrent openers."""
+    latest = latest_version(migrations)
+    current = schema_version(db.conn)
+    _check_version(current, latest, where)
+    if current == latest:
+        return current  # the common case takes no write lock
+    conn = db.conn
+    for step in migrations:
+        if step.version <= current:
+            continue
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            # Re-read under the write lock: another thread may have migrated meanwhile.
+            current = schema_version(conn)
+            _check_version(current, latest, where)
+            if current >= step.version:
+                conn.execute("COMMIT")
+                continue
+            if current == 0:
+                _check_foreign(db, where)
+            step.apply(db)
+            db.execute(
+                """
+                CREATE TABLE IF NOT EXISTS schema_migrations (
+                    version    INTEGER PRIMARY KEY,
+                    name       TEXT NOT NULL,
+                    applied_at TEXT NOT NULL
+                )
+                """
+            )
+            conn.execute(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                (step.version, step.name, applied_at),
+            )
+            conn.execute(f"PRAGMA user_version = {int(step.version)}")
+            conn.execute("COMMIT")
+            current = step.version
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+    return current
