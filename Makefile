@@ -32,6 +32,7 @@ test: setup
 	ci/system-deps.sh
 	$(MAKE) --no-print-directory lint typecheck unit
 	ci/check-systemd.sh
+	ci/check-monitoring.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
