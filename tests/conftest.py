@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -168,3 +169,18 @@ def sample_document(tag: str, lines: int = 8) -> dict[str, Any]:
     blocks += [{"type": "row", "left": "TOTAL", "right": f"{lines * (lines - 1) // 2}.00"},
                {"type": "cut"}]
     return {"blocks": blocks}
+
+
+# --- reading the emulator's transcript ------------------------------------------------
+
+def slips_with(emu: Emulator, needle: str) -> list[list[dict[str, Any]]]:
+    return [s for s in emu.transcript.slips()
+            if any(e.get("type") == "text" and needle in e.get("text", "") for e in s)]
+
+
+MARKER = re.compile(r"^\s*(COPY \d+ - original|\*\*\* REPRINT)")
+
+
+def is_marked(slip: list[dict[str, Any]]) -> bool:
+    """A slip is marked when a COPY or REPRINT marker line is on it."""
+    return any(e.get("type") == "text" and MARKER.match(e["text"]) for e in slip)
