@@ -9,11 +9,13 @@ in hand, then stops the printer sessions.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import signal
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +33,25 @@ from .printer import ADVICE, PrinterSession, SessionSettings, Transition, descri
 from .profiles import Profile, get_profile
 from .retention import Retention
 from .spooler import Outcome, Spooler, SpoolSettings
+from .testhooks import TestHooks
+from .testhooks import enabled as test_hooks_enabled
 
 log = structlog.get_logger("receiptd.daemon")
+
+
+class _Server(uvicorn.Server):
+    """uvicorn re-raises SIGTERM after its shutdown, which would kill us before the spoolers
+    drain. Here the handlers only set the exit flag; ``Daemon.serve`` drains, then returns."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        previous = {sig: signal.signal(sig, self.handle_exit)
+                    for sig in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
 
 class Daemon:
@@ -49,6 +68,8 @@ class Daemon:
         self.spoolers: dict[str, Spooler] = {}
         self._threads: list[threading.Thread] = []
         self.watchdog = sdnotify.Watchdog.from_env()
+        # RECEIPTD_TEST_HOOKS=1 only (boot test, hwtests): see receiptd/testhooks.py.
+        self.test_hooks = TestHooks(config) if test_hooks_enabled() else None
         self.metrics_registry = metrics_mod.Metrics(self)
         self.retention: Retention | None = None
         self.started_at = time.time()
@@ -146,7 +167,8 @@ class Daemon:
     def _beat(self, worker: str) -> Callable[[], None]:
         """A worker's heartbeat: systemd's watchdog is fed only while every worker beats."""
         self.watchdog.register(worker)
-        return lambda: self.watchdog.beat(worker)
+        beat: Callable[[], None] = lambda: self.watchdog.beat(worker)  # noqa: E731
+        return self.test_hooks.wrap_beat(worker, beat) if self.test_hooks else beat
 
     def _spawn(self, name: str, target: Any) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)
@@ -227,7 +249,9 @@ class Daemon:
         sockets = self.sockets()
         self.start_workers()
         app = create_app(self)
-        server = uvicorn.Server(uvicorn.Config(
+        if self.test_hooks:
+            self.test_hooks.install(app)
+        server = _Server(uvicorn.Config(
             app, log_config=None, access_log=False, lifespan="off",
             timeout_graceful_shutdown=5,
         ))
