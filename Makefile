@@ -20,7 +20,7 @@ demo: setup
 	$(PY) demo/demo.py
 
 lint: setup
-	$(VENV)/bin/ruff check receiptd tests demo bench hwtests
+	$(VENV)/bin/ruff check $(wildcard receiptd tests demo bench hwtests monitoring)
 
 typecheck: setup
 	$(VENV)/bin/mypy
