@@ -403,6 +403,10 @@ def create_app(backend: Backend) -> FastAPI:
     def metrics(caller: Admin) -> Response:
         return Response(backend.metrics(), media_type="text/plain; version=0.0.4")
 
+    from .admin_api import add_admin_routes  # printer event history, /v1/system (doctor)
+
+    add_admin_routes(app, backend, require("admin"))
+
     return app
 
 

@@ -22,6 +22,7 @@ from typing import Any
 import structlog
 import uvicorn
 
+from . import health as health_mod
 from . import metrics as metrics_mod
 from . import sdnotify
 from .api import create_app
@@ -71,6 +72,7 @@ class Daemon:
         # RECEIPTD_TEST_HOOKS=1 only (boot test, hwtests): see receiptd/testhooks.py.
         self.test_hooks = TestHooks(config) if test_hooks_enabled() else None
         self.metrics_registry = metrics_mod.Metrics(self)
+        self.health = health_mod.HealthState()
         self.retention: Retention | None = None
         self.started_at = time.time()
 
@@ -123,6 +125,7 @@ class Daemon:
             "last_error": snap.last_error,
             "link_counters": snap.counters,
             "counters": self.journal().counters(printer),
+            **health_mod.detail(self, printer, snap, stats),
         }
 
     def metrics(self) -> bytes:
@@ -159,6 +162,7 @@ class Daemon:
             )
             self.sessions[name] = session
             self.spoolers[name] = spooler
+            session.is_idle = health_mod.idle_check(spooler)
             self._spawn(f"printer-{name}", session.run)
             self._spawn(f"spool-{name}", spooler.run)
         self.retention = Retention(self.journal, self.config.retention)
@@ -197,28 +201,40 @@ class Daemon:
 
     def _on_transition(self, t: Transition) -> None:
         advice = ADVICE[t.state]
-        self.journal().record_printer_event(
+        journal = self.journal()
+        paper_mm = journal.counters(t.printer).get("paper_mm", 0.0)  # roll estimates
+        event = journal.record_printer_event(
             printer=t.printer, state=t.state.value, previous=t.previous.value, cause=t.cause,
-            detail={"flags": list(t.flags), "category": advice.category},
+            detail={"flags": list(t.flags), "category": advice.category, "paper_mm": paper_mm},
         )
+        self.health.on_event(journal, event)
         self.bus.publish("printer", {
             "printer": t.printer, "state": t.state.value, "previous": t.previous.value,
             "cause": t.cause, "category": advice.category,
             "hint": {"en": advice.en, "zh": advice.zh}, "at": _iso(t.at),
         })
         self.metrics_registry.on_transition(t)
-        sdnotify.status(self.status_line())
+        self.notify_status()
 
     def _on_outcome(self, job: Any, outcome: Outcome, seconds: float) -> None:
         self.metrics_registry.on_outcome(job, outcome, seconds)
+        session = self.sessions.get(job.printer)
+        if session is not None:
+            session.request_maintenance()  # fresh GS g 2 counters once the printer is idle
 
     def status_line(self) -> str:
-        parts = []
-        for name, session in self.sessions.items():
-            snap = session.snapshot()
-            since = time.strftime("%H:%M", time.localtime(snap.since))
-            parts.append(f"{name}: {snap.state.value} since {since}")
-        return "; ".join(parts) or "no printers configured"
+        return health_mod.status_line(self)
+
+    def notify_status(self) -> None:
+        """Send STATUS= to systemd when the line changed (transitions, queue, each tick)."""
+        try:
+            line = self.status_line()
+        except Exception:  # journal unavailable: the status line is not worth a crash
+            log.exception("status_line_failed")
+            return
+        if line != self.health.last_status:
+            self.health.last_status = line
+            sdnotify.status(line)
 
     # ------------------------------------------------------------------ serving
 
@@ -278,9 +294,10 @@ class Daemon:
         log.info("ready", listen=[a for a in addresses if a], printers=list(self.config.printers),
                  seconds=round(time.time() - self.started_at, 3))
         sdnotify.ready()
-        sdnotify.status(self.status_line())
+        self.notify_status()
         while True:
             self.watchdog.maybe_notify()
+            self.notify_status()
             await asyncio.sleep(min(self.watchdog.period or 1.0, 1.0))
 
 

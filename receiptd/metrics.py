@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from .journal import utcnow
@@ -22,7 +22,7 @@ class _Live(Collector):
     def __init__(self, daemon: Daemon) -> None:
         self.daemon = daemon
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
+    def collect(self) -> Iterator[Metric]:
         state = GaugeMetricFamily("receiptd_printer_state", "1 for the printer's current state",
                                   labels=["printer", "state"])
         connected = GaugeMetricFamily("receiptd_printer_connected", "link is up",
@@ -50,6 +50,56 @@ class _Live(Collector):
         except OSError:
             size.add_metric([], 0)
         yield from (state, connected, depth, oldest, doubt, size)
+        yield from self._history(journal)
+
+    def _history(self, journal: Any) -> Iterator[Metric]:
+        """Counts kept in the journal (they survive restarts) and the fault history."""
+        per_printer = ["printer"]
+        submitted = CounterMetricFamily("receiptd_receipts_submitted", "receipts accepted",
+                                        labels=per_printer)
+        printed = CounterMetricFamily("receiptd_receipts_printed", "originals confirmed printed",
+                                      labels=per_printer)
+        reprints = CounterMetricFamily("receiptd_reprints_requested", "cashier copies asked",
+                                       labels=per_printer)
+        retries = CounterMetricFamily("receiptd_prints_interrupted",
+                                      "prints cut short and requeued as marked reprints",
+                                      labels=per_printer)
+        paper = CounterMetricFamily("receiptd_paper_used_mm", "paper used (estimated)",
+                                    labels=per_printer)
+        roll = GaugeMetricFamily("receiptd_paper_roll_remaining_mm",
+                                 "paper left on the roll (estimate; needs roll_length_m)",
+                                 labels=per_printer)
+        fault_s = CounterMetricFamily("receiptd_printer_fault_seconds",
+                                      "time spent in each fault state (journal history)",
+                                      labels=["printer", "state"])
+        outages = CounterMetricFamily("receiptd_printer_outages", "fault episodes (journal)",
+                                      labels=per_printer)
+        mttr = GaugeMetricFamily("receiptd_printer_mttr_seconds",
+                                 "mean time from a fault to ready again", labels=per_printer)
+        maint = GaugeMetricFamily("receiptd_printer_maintenance",
+                                  "printer's own GS g 2 counters", labels=["printer", "counter"])
+        for name, session in self.daemon.sessions.items():
+            counters = journal.counters(name)
+            submitted.add_metric([name], counters.get("submitted", 0))
+            printed.add_metric([name], counters.get("printed_originals", 0))
+            reprints.add_metric([name], counters.get("reprints_requested", 0))
+            retries.add_metric([name], counters.get("interrupted_retries", 0))
+            used = float(counters.get("paper_mm", 0.0))
+            paper.add_metric([name], used)
+            history = self.daemon.health.history(journal, name)
+            estimate = history.roll(used, self.daemon.config.printers[name].roll_length_m)
+            if estimate["roll_remaining_mm"] is not None:
+                roll.add_metric([name], estimate["roll_remaining_mm"])
+            summary = history.summary()
+            for fault, entry in summary["faults"].items():
+                fault_s.add_metric([name, fault], entry["seconds"])
+            outages.add_metric([name], summary["outages"])
+            if summary["mttr_s"] is not None:
+                mttr.add_metric([name], summary["mttr_s"])
+            for key, value in session.snapshot().maintenance.items():
+                maint.add_metric([name, key], value)
+        yield from (submitted, printed, reprints, retries, paper, roll, fault_s, outages, mttr,
+                    maint)
 
 
 class Metrics:

@@ -143,6 +143,9 @@ class Snapshot:
     identity: dict[str, str]
     last_error: str | None
     counters: dict[str, int] = field(default_factory=dict)
+    # GS g 2 maintenance counters (``MAINTENANCE_QUERIES`` keys) and when they last answered
+    maintenance: dict[str, int] = field(default_factory=dict)
+    maintenance_at: float | None = None
 
 
 @dataclass
@@ -153,11 +156,18 @@ class SessionSettings:
     backoff_min_s: float = 0.1
     backoff_max_s: float = 1.0
     probe_timeout_s: float = 2.0
+    maintenance_interval_s: float = 300.0  # GS g 2 refresh while idle (and after prints)
 
 
 # What GS I n asks, in the order asked: each 0x5F reply answers the oldest open question.
 _IDENTITY_QUERIES = ((67, "model"), (66, "maker"), (65, "firmware"), (68, "serial"))
 _PROBE_PID = "PRB "  # a space: encode_pid never produces it
+# GS g 2 counters asked on connect and refreshed while idle; +128 = cumulative (lifetime).
+MAINTENANCE_QUERIES = (
+    (20, "lines_fed"), (50, "cuts"), (70, "hours"),
+    (20 + protocol.CUMULATIVE, "lines_fed_total"), (50 + protocol.CUMULATIVE, "cuts_total"),
+    (70 + protocol.CUMULATIVE, "hours_total"),
+)
 
 
 class PrinterSession:
@@ -195,6 +205,12 @@ class PrinterSession:
         self._last_error: str | None = None
         self._ready_mono = 0.0
         self._counters = {"reconnects": 0, "power_on": 0, "garbage_bytes": 0}
+        self._maintenance: dict[str, int] = {}
+        self._maintenance_at: float | None = None
+        self._maintenance_due = False  # set by any thread; sent by the session thread
+        self._maintenance_sent = 0.0
+        # Set by the daemon: True while no print is being sent (queries never split a print).
+        self.is_idle: Callable[[], bool] = lambda: True
         # --- reader-thread-only state ---
         self._parser = protocol.StreamParser()
         self._eot_pending: deque[int] = deque()
@@ -221,7 +237,8 @@ class PrinterSession:
                 since=self._since, cause=self._cause, flags=active_flags(self._flags),
                 connected=self._connected, confirmation=self._confirmation,
                 identity=dict(self._identity), last_error=self._last_error,
-                counters=dict(self._counters),
+                counters=dict(self._counters), maintenance=dict(self._maintenance),
+                maintenance_at=self._maintenance_at,
             )
 
     def is_ready(self) -> bool:
@@ -294,6 +311,10 @@ class PrinterSession:
         self.write(protocol.recover(2 if clear else 1), timeout=1.0)
         self.write(protocol.dle_eot(3) + protocol.request_status_now(1), timeout=1.0)
 
+    def request_maintenance(self) -> None:
+        """Ask for fresh GS g 2 counters at the next idle moment (e.g. after a print)."""
+        self._maintenance_due = True
+
     def stop(self) -> None:
         self._stop.set()
         with self._cond:
@@ -357,16 +378,53 @@ class PrinterSession:
                 self._poll(now)
             if now - self._last_rx > self.settings.offline_after_s:
                 self._transition(PrinterState.OFFLINE, "printer not answering")
+            self._maybe_query_maintenance(now)
 
     def _handshake(self) -> None:
         hello = protocol.enable_asb() + self._queries()
         for n, key in _IDENTITY_QUERIES:
             hello += protocol.identity(n)
             self._info_pending.append(key)
+        hello += self._maintenance_queries()
         if self._confirmation != "status":
             hello += protocol.process_id(_PROBE_PID)
         self.write(hello, timeout=self.settings.write_timeout_s)
         self._last_poll = time.monotonic()
+
+    def _maintenance_queries(self) -> bytes:
+        """GS g 2 for each counter; the caller must write the bytes in this same thread."""
+        self._maintenance_sent = time.monotonic()
+        self._maintenance_due = False
+        out = b""
+        for n, key in MAINTENANCE_QUERIES:
+            out += protocol.maintenance_counter(n)
+            self._info_pending.append("maint:" + key)
+        return out
+
+    def _maybe_query_maintenance(self, now: float) -> None:
+        # GS g 2 is answered when reached in the buffer: ask only while ready and idle, and
+        # write it under the write lock after checking idleness, so it never lands inside a
+        # print (the spooler marks itself busy before its first byte).
+        due = self._maintenance_due or (
+            now - self._maintenance_sent >= self.settings.maintenance_interval_s
+        )
+        if not due or not self.is_ready():
+            return
+        if self._info_pending and now - self._maintenance_sent < 30.0:
+            return  # earlier questions still open: do not pile more up
+        if self._info_pending:
+            self._info_pending.clear()  # lost (buffer cleared): start correlation afresh
+        with self._write_lock:
+            if not self.is_idle():
+                return
+            data = self._maintenance_queries()
+            try:
+                self.link.write(data, 0.5)
+            except LinkTimeout:
+                self._info_pending.clear()
+            except LinkClosed as exc:
+                self._info_pending.clear()
+                self._lost(str(exc))
 
     def _queries(self) -> bytes:
         self._eot_pending.extend((1, 2, 3, 4))
@@ -418,14 +476,20 @@ class PrinterSession:
             case protocol.InfoBlock(payload=payload):
                 if self._info_pending:
                     key = self._info_pending.popleft()
+                    text = payload.decode("ascii", "replace").strip()
                     with self._cond:
-                        self._identity[key] = payload.decode("ascii", "replace").strip()
+                        if not key.startswith("maint:"):
+                            self._identity[key] = text
+                        elif text.isdigit():
+                            self._maintenance[key[6:]] = int(text)
+                            self._maintenance_at = time.time()
             case protocol.PowerOn():
                 self._log.warning("printer_power_on")
                 with self._cond:
                     self._generation += 1
                     self._counters["power_on"] += 1
                     self._cond.notify_all()
+                self._info_pending.clear()  # questions in the lost buffer never answer
                 self._handshake()
             case protocol.Garbage(data=data):
                 with self._cond:

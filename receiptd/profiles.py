@@ -161,8 +161,10 @@ def _check(key: str, value: Any, base: dict[str, Any], where: str) -> Any:
             raise bad("this python-escpos profile states no paper width; choose a model")
         return value
     if key == "double_byte":
-        if value is not None and value not in DOUBLE_BYTE_CODECS:
-            raise bad(f"must be null or one of {sorted(DOUBLE_BYTE_CODECS)}")
+        if value in (None, "", "none"):  # TOML has no null
+            return None
+        if value not in DOUBLE_BYTE_CODECS:
+            raise bad(f"must be \"none\" or one of {sorted(DOUBLE_BYTE_CODECS)}")
         return value
     if key == "encoding":
         if not isinstance(value, str):
@@ -229,4 +231,43 @@ def get_profile(
         )
     if profile.double_byte_codec:
         codecs.lookup(profile.double_byte_codec)
+    return profile
+
+
+def resolve_profile(
+    name: str,
+    overrides: dict[str, Any] | None = None,
+    custom: dict[str, dict[str, Any]] | None = None,
+    *,
+    where: str = "printers.?",
+) -> Profile:
+    """A printer's profile as configured: ``name`` is a built-in or python-escpos profile, or
+    a ``[profiles.NAME]`` section of ``custom`` (``base`` = a built-in profile, the other keys
+    override its fields); then the printer's own ``profile_overrides`` on top.
+
+    ``where`` is the printer's key path (``printers.front``). Raises ``ConfigError`` naming
+    the full key path of the bad setting."""
+    custom = custom or {}
+    section = custom.get(name)
+    if section is None:
+        profile = get_profile(name, where=f"{where}.profile")
+        base, values = name, dict[str, Any]()
+    else:
+        given = section.get("base")
+        if not isinstance(given, str) or not given:
+            raise ConfigError(f"profiles.{name}.base: required, the profile it starts from")
+        base = given
+        if base in custom:
+            raise ConfigError(
+                f"profiles.{name}.base: {base!r} is a [profiles] section; start from a "
+                f"built-in profile ({', '.join(_BUILTIN)}) or a python-escpos one"
+            )
+        values = {k: v for k, v in section.items() if k != "base"}
+        profile = get_profile(base, values, where=f"profiles.{name}")
+    if overrides:
+        profile = get_profile(
+            base, {**values, **overrides}, where=f"{where}.profile_overrides"
+        )
+    if profile.name != name:
+        profile = dataclasses.replace(profile, name=name)
     return profile

@@ -5,7 +5,8 @@ Every rendering has three parts, concatenated::
     prologue(profile) + marker_section(marker, profile) + render_body(content, profile)
 
 * the **prologue** is fixed per profile: ``ESC @`` (initialise) and ``ESC t n`` (the
-  profile's code page), plus ``FS .`` (Kanji mode off) on double-byte printers;
+  profile's code page), plus ``FS .`` (Kanji mode off) on double-byte printers, after
+  ``FS C 1`` (Shift_JIS) on Japanese ones;
 * the **marker section** is empty for an original print. For a copy or an interrupted
   reprint it is framed by ``ESC ! 0`` at both ends — a command the body never emits — and
   holds centred bold lines between two rules of ``=``. It starts and ends in the prologue's
@@ -14,11 +15,15 @@ Every rendering has three parts, concatenated::
   byte-identical to the original after the marker section (``split_marker``).
 
 Text is text: control characters in any text field (C0, DEL, C1; TAB becomes a space, LF
-is kept only in ``text`` blocks) are replaced before encoding, characters no code page of
-the printer holds print as ``?`` (``??`` for a wide character, unless the profile names a
-double-byte character set), and zero-width characters are dropped. So every text byte is
-printable and the column arithmetic (``wcwidth``) matches the paper. Raster data is
-de-fanged so that it cannot contain a real-time command (``DLE EOT``/``ENQ``/``DC4``).
+is kept only in ``text`` blocks) are replaced before encoding, and zero-width characters
+are dropped. Each run of single-byte text is sent in a code page of the printer that holds
+it (``ESC t``, switched only where needed); wide characters of the profile's double-byte set
+(GB18030, Big5, Shift_JIS, KS C 5601) go between ``FS &`` and ``FS .``. A line with a
+character the printer has in neither is drawn with an installed font on the printer's
+character grid and sent as a raster image (``receiptd.glyphs``); with no font for it, the
+character prints as ``?`` (``??`` if wide). So every text byte is printable and the column
+arithmetic (``wcwidth``) matches the paper. Raster data is de-fanged so that it cannot
+contain a real-time command (``DLE EOT``/``ENQ``/``DC4``).
 
 Markers are plain ASCII (``-`` rather than an em dash: not every code page has one) and
 carry the fixed words ``COPY`` and ``REPRINT``.
@@ -41,6 +46,7 @@ from PIL import Image, ImageOps
 from qrcode.exceptions import DataOverflowError  # type: ignore[import-untyped]
 from wcwidth import wcwidth
 
+from receiptd import glyphs
 from receiptd._escpos import Dummy, Encoder, constants
 from receiptd.document import (
     BarcodeBlock,
@@ -75,6 +81,8 @@ KANJI_ON, KANJI_OFF = FS + b"&", FS + b"."
 RASTER_FRAGMENT_ROWS = 960
 CUT_FEED_LINES = 6  # python-escpos cut(): ESC d 6 before GS V
 HRI_DOTS = 30  # one line of HRI characters below/above a barcode
+CHAR_DOTS = {"a": (12, 24), "b": (9, 17)}  # character cell (width, height) of fonts A and B
+KANJI_SHIFT_JIS = FS + b"C\x01"  # FS C 1: Kanji code system Shift_JIS (Japanese models)
 _REALTIME = (b"\x10\x04", b"\x10\x05", b"\x10\x14")  # DLE EOT, DLE ENQ, DLE DC4
 
 Alignment = Literal["left", "center", "right"]
@@ -109,7 +117,7 @@ def clean_text(text: str, *, multiline: bool = False) -> str:
 class _Charset:
     """What one printer can print: single-byte code page characters, double-byte ones."""
 
-    def __init__(self, escpos_profile: str, codec: str | None) -> None:
+    def __init__(self, escpos_profile: str, codec: str | None, lang: str = "SC") -> None:
         self.code_pages: dict[str, str] = Dummy(profile=escpos_profile).profile.get_code_pages()
         probe = Encoder(self.code_pages)
         single: set[str] = set()
@@ -123,7 +131,9 @@ class _Charset:
         self._pages: dict[tuple[frozenset[str], str], str | None] = {}
         self.single = frozenset(c for c in single if c.isprintable() and ord(c) >= 0xA0)
         self.codec = codec
+        self.lang = lang
         self._cache: dict[str, str] = {}
+        self._encodable: dict[str, bool] = {}
 
     def new_encoder(self) -> Encoder:
         # A fresh encoder per section: its code page preferences depend on what it used
@@ -149,8 +159,25 @@ class _Charset:
     def is_double(self, char: str) -> bool:
         return ord(char) >= 0x80 and char not in self.single
 
+    def encodable(self, char: str) -> bool:
+        """True if the printer has this character in a code page or its double-byte set."""
+        known = self._encodable.get(char)
+        if known is None:
+            known = ord(char) < 0x80 or char in self.single or bool(
+                self.codec and wcwidth(char) == 2 and _double_width_encodable(char, self.codec)
+            )
+            self._encodable[char] = known
+        return known
+
+    def needs_raster(self, text: str) -> bool:
+        """True if a printable line holds characters the printer cannot print itself: the
+        line is then sent as an image drawn with a font (``receiptd.glyphs``)."""
+        return not text.isascii() and not all(self.encodable(c) for c in text)
+
     def printable(self, text: str) -> str:
-        """The text as the printer will show it (``text`` already cleaned)."""
+        """The text as the paper will show it (``text`` already cleaned): characters the
+        printer has, and characters an installed font has (printed as an image); others
+        become ``?`` (``??`` if wide), zero-width ones are dropped."""
         if text.isascii():
             return text
         return "".join(self._char(c) if ord(c) >= 0x80 else c for c in text)
@@ -164,7 +191,7 @@ class _Charset:
             result = char
         elif width <= 0:
             result = ""
-        elif width == 2 and self.codec and _double_width_encodable(char, self.codec):
+        elif self.encodable(char) or glyphs.font_for(char, self.lang) is not None:
             result = char
         else:
             result = "?" * width
@@ -180,12 +207,14 @@ def _double_width_encodable(char: str, codec: str) -> bool:
 
 
 @functools.lru_cache(maxsize=32)
-def _charset(escpos_profile: str, codec: str | None) -> _Charset:
-    return _Charset(escpos_profile, codec)
+def _charset(escpos_profile: str, codec: str | None, lang: str = "SC") -> _Charset:
+    return _Charset(escpos_profile, codec, lang)
 
 
 def _charset_of(profile: Profile) -> _Charset:
-    return _charset(profile.escpos_profile, profile.double_byte_codec)
+    return _charset(
+        profile.escpos_profile, profile.double_byte_codec, glyphs.lang_for(profile.double_byte)
+    )
 
 
 def text_width(text: str) -> int:
@@ -208,11 +237,54 @@ def _cut_to_width(text: str, width: int) -> tuple[str, str]:
     return text, ""
 
 
+# Line-breaking rules for East Asian text (kinsoku): no line starts with closing punctuation
+# or small kana, none ends with opening punctuation.
+_NO_LINE_START = frozenset(
+    "!%),.:;?]}\u00a2\u00b0\u2019\u201d\u2030\u2032\u2033\u2103\u3001\u3002\u3005"
+    "\u3009\u300b\u300d\u300f\u3011\u3015\u3017\u3019\u301f\u3041\u3043\u3045\u3047"
+    "\u3049\u3063\u3083\u3085\u3087\u308e\u309b\u309c\u309d\u309e\u30a1\u30a3\u30a5"
+    "\u30a7\u30a9\u30c3\u30e3\u30e5\u30e7\u30ee\u30f5\u30f6\u30fb\u30fc\u30fd\u30fe"
+    "\uff01\uff05\uff09\uff0c\uff0e\uff1a\uff1b\uff1f\uff3d\uff5d\uff60\uff61\uff63"
+    "\uff64\uff9e\uff9f"
+)
+_NO_LINE_END = frozenset(
+    "$([{\u00a3\u00a5\u2018\u201c\u3008\u300a\u300c\u300e\u3010\u3014\u3016\u3018"
+    "\u301d\uff04\uff08\uff3b\uff5b\uff5f\uffe1\uffe5"
+)
+
+
+def _can_break_between(before: str, after: str) -> bool:
+    """A line may break between two non-space characters if either is wide (CJK text
+    has no spaces between words), unless kinsoku forbids it."""
+    if before == " " or after == " ":
+        return False
+    if wcwidth(before) != 2 and wcwidth(after) != 2:
+        return False
+    return after not in _NO_LINE_START and before not in _NO_LINE_END
+
+
+def _break_at(head: str, tail: str) -> tuple[str, str] | None:
+    """Where to break a line whose first ``width`` columns are ``head``: after the last
+    space or CJK break opportunity in it (the space is dropped); ``None`` if there is none."""
+    if tail[:1] == " ":
+        return head.rstrip(" ") or head, tail[1:]
+    if tail and _can_break_between(head[-1], tail[0]):
+        return head, tail
+    for i in range(len(head) - 1, 0, -1):
+        if head[i] == " ":
+            return head[:i].rstrip(" ") or head[:i], head[i + 1 :] + tail
+        if _can_break_between(head[i - 1], head[i]):
+            return head[:i], head[i:] + tail
+    return None
+
+
 def wrap(text: str, width: int) -> list[str]:
     """Wrap printable text to ``width`` columns.
 
     Lines that fit are kept exactly (spaces too: plain-text receipts align with them). A
-    longer line breaks at its last space within the width, else hard at the width.
+    longer line breaks at its last space within the width, or between two characters of
+    which one is wide (Chinese, Japanese and Korean text breaks anywhere, bar kinsoku),
+    else hard at the width; never inside a wide character.
     """
     width = max(width, 2)
     lines: list[str] = []
@@ -220,16 +292,8 @@ def wrap(text: str, width: int) -> list[str]:
         rest = paragraph
         while text_width(rest) > width:
             head, tail = _cut_to_width(rest, width)
-            space = head.rfind(" ")
-            if tail[:1] == " ":
-                lines.append(head.rstrip(" ") or head)
-                rest = tail[1:]
-            elif space > 0:
-                lines.append(head[:space].rstrip(" ") or head[:space])
-                rest = head[space + 1 :] + tail
-            else:
-                lines.append(head)
-                rest = tail
+            line, rest = _break_at(head, tail) or (head, tail)
+            lines.append(line)
         lines.append(rest)
     return lines
 
@@ -251,8 +315,9 @@ DEFAULT_STYLE = Style()
 
 @dataclass(frozen=True, slots=True)
 class TextLine:
-    text: str  # printable: every character is in the printer's character sets
+    text: str  # printable: in the printer's character sets, or in a font if ``raster``
     style: Style
+    raster: bool = False  # sent as an image: the printer cannot print all of ``text``
 
 
 @dataclass(frozen=True, slots=True)
@@ -310,9 +375,13 @@ def _columns(profile: Profile, style: Style) -> int:
     return max(base // style.size[0], 1)
 
 
+def _line(text: str, style: Style, charset: _Charset) -> TextLine:
+    return TextLine(text, style, charset.needs_raster(text))
+
+
 def _text_lines(text: str, style: Style, profile: Profile, charset: _Charset) -> list[TextLine]:
     printable = charset.printable(clean_text(text, multiline=True))
-    return [TextLine(line, style) for line in wrap(printable, _columns(profile, style))]
+    return [_line(line, style, charset) for line in wrap(printable, _columns(profile, style))]
 
 
 def _row_lines(block: RowBlock, profile: Profile, charset: _Charset) -> list[TextLine]:
@@ -325,14 +394,14 @@ def _row_lines(block: RowBlock, profile: Profile, charset: _Charset) -> list[Tex
         # The right text would squeeze the left out: left on its own lines, right below.
         lines = [*wrap(left, cols)] if left else []
         lines += [" " * (cols - text_width(r)) + r for r in wrap(right, cols)]
-        return [TextLine(line, style) for line in lines]
+        return [_line(line, style, charset) for line in lines]
     room = cols - rw - (1 if rw else 0)
     left_lines = wrap(left, room) if left else [""]
     out = []
     for i, line in enumerate(left_lines):
         if i == 0:
             line = line + " " * (cols - text_width(line) - rw) + right
-        out.append(TextLine(line, style))
+        out.append(_line(line, style, charset))
     return out
 
 
@@ -340,7 +409,7 @@ def _rule_line(block: RuleBlock, profile: Profile, charset: _Charset) -> TextLin
     char = charset.printable(clean_text(block.char)) or "?"
     width = max(text_width(char), 1)
     line = char * (profile.columns // width)
-    return TextLine(line + " " * (profile.columns - text_width(line)), DEFAULT_STYLE)
+    return _line(line + " " * (profile.columns - text_width(line)), DEFAULT_STYLE, charset)
 
 
 _EAN_LENGTHS = {"EAN13": 13, "EAN8": 8, "UPC-A": 12}
@@ -507,7 +576,7 @@ def marker_lines(marker: str, profile: Profile) -> list[TextLine]:
     charset = _charset_of(profile)
     text = charset.printable(clean_text(marker, multiline=True))
     rule = TextLine("=" * profile.columns, style)
-    return [rule, *(TextLine(t, style) for t in wrap(text, profile.columns)), rule]
+    return [rule, *(_line(t, style, charset) for t in wrap(text, profile.columns)), rule]
 
 
 # -- bytes ----------------------------------------------------------------------------------
@@ -543,6 +612,34 @@ def raster(bitmap: Image.Image, align: Alignment, width_dots: int) -> bytes:
             + defang(part.tobytes())
         )
     return b"".join(out)
+
+
+def line_dots(profile: Profile) -> int:
+    """The height of one text line (the line spacing) in dots."""
+    return round(profile.line_mm * profile.dots_per_mm)
+
+
+def line_bitmap(line: TextLine, profile: Profile) -> Image.Image:
+    """A text line as printer dots (mode "1", 1 = black), ``width_dots`` wide and one line
+    (times the character height) high: the characters on the printer's own grid of
+    ``CHAR_DOTS`` per column, in the fonts ``receiptd.glyphs`` finds. Used for lines the
+    printer cannot print itself (``TextLine.raster``), and by the PNG preview."""
+    style = line.style
+    columns = profile.columns if style.font == "a" else profile.columns_b
+    cell_w, cell_h = CHAR_DOTS[style.font]
+    strip = glyphs.draw_line(
+        line.text,
+        cell=min(float(cell_w), profile.width_dots / columns),
+        glyph_height=cell_h,
+        height=max(line_dots(profile), cell_h) * style.size[1],
+        width=profile.width_dots,
+        align=style.align,
+        bold=style.bold,
+        underline=style.underline,
+        scale=style.size,
+        lang=glyphs.lang_for(profile.double_byte),
+    )
+    return glyphs.to_dots(strip)
 
 
 def _modules_bitmap(modules: str, height: int) -> Image.Image:
@@ -598,6 +695,10 @@ class _Writer:
         self.style = style
 
     def line(self, line: TextLine) -> None:
+        if line.raster:
+            self.set_style(DEFAULT_STYLE)
+            self.raw(raster(line_bitmap(line, self.profile), "left", self.profile.width_dots))
+            return
         self.set_style(line.style)
         if line.text:
             self.write_text(line.text)
@@ -716,10 +817,14 @@ class _Writer:
 
 
 def prologue(profile: Profile) -> bytes:
-    """``ESC @``, the profile's code page (``ESC t n``), Kanji mode off on double-byte
-    printers. Note: ``ESC @`` also cancels ``GS a`` (ASB) on many printers."""
+    """``ESC @``, the profile's code page (``ESC t n``), and on double-byte printers the
+    Kanji code system (``FS C 1`` for Shift_JIS; Chinese and Korean models have one fixed
+    set) and Kanji mode off (``FS .``). Note: ``ESC @`` also cancels ``GS a`` (ASB) on many
+    printers."""
     code_page = bytes([profile.code_pages[profile.encoding]])
     out: bytes = constants.HW_INIT + constants.CODEPAGE_CHANGE + code_page
+    if profile.double_byte == "shift_jis":
+        out += KANJI_SHIFT_JIS
     return out + KANJI_OFF if profile.double_byte else out
 
 

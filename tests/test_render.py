@@ -404,14 +404,16 @@ def test_rows_fill_the_line_exactly(profile: Profile, left: str, right: str) -> 
     # The printer's own metric agrees: one column per single byte, two per double-byte char.
     decoded = decode_body(render_body(doc({"type": "row", "left": left, "right": right}),
                                       profile), profile)
-    assert [text for text, _ in decoded] == lines
-    assert all(width == text_width(text) for text, width in decoded)
+    assert [text for text, _ in decoded] == expected_lines(items)
+    assert all(width == text_width(text) for text, width in decoded if width >= 0)
 
 
-def test_wide_characters_without_double_byte_support_keep_their_width() -> None:
-    items = layout(doc({"type": "row", "left": "牛肉面", "right": "9.00"}), T88)
+def test_characters_without_any_font_keep_their_width() -> None:
+    # Plane 15 private use: no printer code page and no installed font has it.
+    items = layout(doc({"type": "row", "left": "\U000f0000\U000f0001", "right": "9.00"}), T88)
     assert items is not None
-    assert items[0].text == "??????" + " " * 32 + "9.00"  # type: ignore[union-attr]
+    assert items[0].text == "??" + " " * 36 + "9.00"  # type: ignore[union-attr]
+    assert not items[0].raster  # type: ignore[union-attr]
 
 
 def test_text_wraps_at_words_and_keeps_fitting_lines() -> None:
@@ -436,6 +438,13 @@ def _inverse_maps(profile: Profile) -> dict[int, dict[int, str]]:
         profile.code_pages[name]: {byte: char for char, byte in charset.maps[name].items()}
         for name in charset.maps
     }
+
+
+RASTER = "<raster>"
+
+
+def expected_lines(items: list[Any]) -> list[str]:
+    return [RASTER if i.raster else i.text for i in items]
 
 
 STYLE_COMMANDS = {b"\x1bE": {0, 1}, b"\x1b-": {0, 1, 2}, b"\x1bM": {0, 1},
@@ -468,6 +477,14 @@ def decode_body(body: bytes, profile: Profile) -> list[tuple[str, int]]:
             assert len(run) == 2 * len(text)
             lines[-1] = (lines[-1][0] + text, lines[-1][1] + 2 * len(text))
             i = end + 2
+        elif body[i:i + 4] == b"\x1dv0\x00":  # a line the printer cannot print: an image
+            assert lines[-1] == ("", 0), "an image line starts a line"
+            x, y = int.from_bytes(body[i + 4:i + 6], "little"), int.from_bytes(body[i + 6:i + 8],
+                                                                               "little")
+            assert x == profile.width_dots // 8, "the image is as wide as the paper"
+            lines[-1] = (RASTER, -1)
+            lines.append(("", 0))
+            i += 8 + x * y
         elif byte == 0x0A:
             lines.append(("", 0))
             i += 1
@@ -514,10 +531,10 @@ def test_user_text_never_becomes_a_command(
     decoded = decode_body(body, profile)
     # The bytes decode back to exactly the laid-out text, with only style, code page and
     # Kanji-mode commands between: nothing from the text became a command.
-    assert [t for t, _ in decoded] == [i.text for i in items]  # type: ignore[union-attr]
+    assert [t for t, _ in decoded] == expected_lines(items)
     for line, width in decoded:
         assert line.isprintable() or line == ""
-        assert width == text_width(line)
+        assert width == text_width(line) or line == RASTER
     for seq in (b"\x10\x04", b"\x10\x05", b"\x10\x14"):
         assert seq not in body
 

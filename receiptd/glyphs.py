@@ -1,0 +1,246 @@
+"""Fonts for the text a printer cannot print itself, and the line images drawn with them.
+
+A character that none of the printer's code pages holds and its double-byte character set
+(if any) does not either — Hangul on a Chinese printer, kana on a Latin one, emoji anywhere —
+would print as ``?``. Instead, the whole line it is on is drawn on the printer's character grid
+(``wcwidth`` columns, the profile's dots per column) in a real font and sent as a raster image,
+so it keeps its place in the layout.
+
+Fonts are found at run time through fontconfig (``fc-list``, one call per process, with each
+font's character coverage), else from a few known Debian paths. Debian packages:
+``fonts-noto-cjk`` (Chinese, Japanese, Korean), ``fonts-symbola`` (symbols, emoji in black and
+white; ``fonts-noto-color-emoji`` is used only as a last resort, as its glyphs are bitmaps).
+"""
+
+from __future__ import annotations
+
+import bisect
+import functools
+import math
+import os
+import shutil
+import subprocess
+import unicodedata
+from dataclasses import dataclass
+
+import structlog
+from PIL import Image, ImageDraw, ImageFont
+from wcwidth import wcwidth
+
+__all__ = [
+    "FONT_PACKAGES",
+    "FontRef",
+    "draw_line",
+    "font_for",
+    "fonts_available",
+    "lang_for",
+    "to_dots",
+]
+
+log = structlog.get_logger("receiptd.glyphs")
+
+FONT_PACKAGES = "fonts-noto-cjk fonts-symbola"
+COLOR_BITMAP_PX = 109  # the one strike size of Noto Color Emoji (CBDT)
+_FC_FORMAT = "%{file}\t%{index}\t%{family[0]}\t%{style[0]}\t%{color}\t%{charset}\n"
+_SUFFIXES = (".ttf", ".otf", ".ttc", ".otc")
+_REGULAR = {"regular", "book", "normal", "roman"}
+# Used when fontconfig is missing: no coverage data, so only for wide (CJK) characters.
+_KNOWN_CJK = (
+    ("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc", 0),
+    ("/usr/share/fonts/noto-cjk/NotoSansCJK-Regular.ttc", 0),
+    ("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc", 0),
+)
+_LANGS = {"gb18030": "SC", "big5": "TC", "shift_jis": "JP", "ksc5601": "KR"}
+
+
+@dataclass(frozen=True, slots=True)
+class FontRef:
+    path: str
+    index: int
+    family: str
+    color: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class _Font:
+    ref: FontRef
+    starts: tuple[int, ...]
+    ends: tuple[int, ...]
+
+    def covers(self, code: int) -> bool:
+        i = bisect.bisect_right(self.starts, code) - 1
+        return i >= 0 and code <= self.ends[i]
+
+
+def _parse_charset(text: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    starts, ends = [], []
+    for part in text.split():
+        lo, _, hi = part.partition("-")
+        try:
+            starts.append(int(lo, 16))
+            ends.append(int(hi or lo, 16))
+        except ValueError:
+            continue
+    return tuple(starts), tuple(ends)
+
+
+@functools.cache
+def _installed() -> tuple[_Font, ...]:
+    """Regular-style outline fonts that fontconfig knows, with their coverage."""
+    fc_list = shutil.which("fc-list")
+    if fc_list is None:
+        return ()
+    try:
+        out = subprocess.run(
+            [fc_list, "-f", _FC_FORMAT], capture_output=True, text=True, timeout=20, check=True
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return ()
+    fonts = []
+    for line in out.splitlines():
+        fields = line.split("\t")
+        if len(fields) != 6:
+            continue
+        path, index, family, style, color, charset = fields
+        if not path.lower().endswith(_SUFFIXES) or style.lower() not in _REGULAR:
+            continue
+        starts, ends = _parse_charset(charset)
+        ref = FontRef(path, int(index or 0), family, color.strip().lower() == "true")
+        fonts.append(_Font(ref, starts, ends))
+    return tuple(sorted(fonts, key=lambda f: (f.ref.path, f.ref.index)))
+
+
+def lang_for(double_byte: str | None) -> str:
+    """Which regional Noto CJK face suits a printer: its double-byte set's region, else SC."""
+    return _LANGS.get(double_byte or "", "SC")
+
+
+def _rank(ref: FontRef, lang: str, symbol: bool) -> tuple[int, str]:
+    latin = ("DejaVu Sans Mono", "DejaVu Sans", "Noto Sans")
+    preferred = (
+        f"Noto Sans Mono CJK {lang}", f"Noto Sans CJK {lang}", "Noto Sans Mono CJK",
+        "Noto Sans CJK", *(("Symbola", *latin) if symbol else (*latin, "Symbola")),
+    )
+    for i, name in enumerate(preferred):
+        if ref.family == name or (name.endswith("CJK") and ref.family.startswith(name)):
+            return (i, ref.family)
+    return (len(preferred) + (50 if ref.color else 0), ref.family)
+
+
+@functools.lru_cache(maxsize=8192)
+def font_for(char: str, lang: str = "SC") -> FontRef | None:
+    """The best installed font that has a glyph for ``char``; ``None`` (logged once per
+    character, naming the packages to install) if there is none."""
+    code = ord(char)
+    covering = [f.ref for f in _installed() if f.covers(code)]
+    if covering:
+        # Symbols and emoji: Symbola draws them whole; DejaVu's are small or partial.
+        symbol = code >= 0x2100 and unicodedata.category(char) == "So"
+        return min(covering, key=lambda ref: _rank(ref, lang, symbol))
+    if not _installed() and wcwidth(char) == 2:
+        for path, index in _KNOWN_CJK:
+            if os.path.exists(path):
+                return FontRef(path, index, os.path.basename(path))
+    log.warning(
+        "no_font_for_character", char=char, codepoint=f"U+{code:04X}",
+        hint=f"it prints as '?': install a font that has it, e.g. apt-get install "
+        f"{FONT_PACKAGES}",
+    )
+    return None
+
+
+def fonts_available(text: str, lang: str = "SC") -> bool:
+    """True if every non-ASCII printable character of ``text`` has a font."""
+    return all(font_for(c, lang) is not None for c in set(text) if ord(c) >= 0x80)
+
+
+@functools.lru_cache(maxsize=64)
+def _load(ref: FontRef, pixels: int) -> tuple[ImageFont.FreeTypeFont, float]:
+    """The font at ``pixels`` and the scale to apply to what it draws (bitmap-only color
+    fonts exist in one size and are drawn large, then scaled)."""
+    try:
+        return ImageFont.truetype(ref.path, pixels, index=ref.index), 1.0
+    except OSError:
+        font = ImageFont.truetype(ref.path, COLOR_BITMAP_PX, index=ref.index)
+        return font, pixels / COLOR_BITMAP_PX
+
+
+def _glyph(char: str, ref: FontRef, box: tuple[int, int], pixels: int) -> Image.Image:
+    """``char`` drawn black on white ("L"), centred in a ``box`` of dots."""
+    font, scale = _load(ref, pixels)
+    w, h = box
+    big = (max(1, math.ceil(w / scale)), max(1, math.ceil(h / scale)))
+    img = Image.new("RGBA" if ref.color else "L", big, "white")
+    draw = ImageDraw.Draw(img)
+    draw.text((big[0] / 2, big[1] / 2), char, font=font, anchor="mm", fill="black",
+              embedded_color=ref.color)
+    glyph = img.convert("L")
+    if glyph.size != box:
+        glyph = glyph.resize(box, Image.Resampling.LANCZOS)
+    return glyph
+
+
+def draw_line(
+    text: str,
+    *,
+    cell: float,
+    glyph_height: int,
+    height: int,
+    width: int,
+    align: str = "left",
+    bold: bool = False,
+    underline: int = 0,
+    scale: tuple[int, int] = (1, 1),
+    lang: str = "SC",
+    fallback: ImageFont.FreeTypeFont | ImageFont.ImageFont | None = None,
+) -> Image.Image:
+    """One line of text as a greyscale strip (``width`` x ``height``, black on white).
+
+    Characters sit on a grid of ``cell`` dots per ``wcwidth`` column, as the printer places
+    its own characters; the line is scaled by ``scale`` (the printer's character size) and
+    aligned in ``width``. Characters without any font are drawn as ``?`` with ``fallback``.
+    """
+    columns = sum(max(wcwidth(c), 0) for c in text)
+    piece = Image.new("L", (max(1, math.ceil(columns * cell)), glyph_height), 255)
+    pixels = max(8, glyph_height - 2)
+    col = 0
+    for char in text:
+        w = max(wcwidth(char), 0)
+        if w and char != " ":
+            x0 = round(col * cell)
+            box = (max(1, round((col + w) * cell) - x0), glyph_height)
+            ref = font_for(char, lang)
+            if ref is None:
+                glyph = Image.new("L", box, 255)
+                ImageDraw.Draw(glyph).text((box[0] / 2, box[1] / 2), "?" * w, anchor="mm",
+                                           fill=0, font=fallback)
+            else:
+                glyph = _glyph(char, ref, box, pixels)
+            piece.paste(glyph, (x0, 0), _ink(glyph))
+            if bold:
+                piece.paste(glyph, (x0 + 1, 0), _ink(glyph))
+        col += w
+    if underline:
+        ImageDraw.Draw(piece).rectangle(
+            (0, glyph_height - underline, piece.width, glyph_height - 1), fill=0
+        )
+    if scale != (1, 1):
+        piece = piece.resize((piece.width * scale[0], glyph_height * scale[1]),
+                             Image.Resampling.NEAREST)
+    strip = Image.new("L", (width, max(height, piece.height)), 255)
+    room = max(width - piece.width, 0)
+    x = {"left": 0, "center": room // 2}.get(align, room)
+    strip.paste(piece.crop((0, 0, min(piece.width, width), piece.height)),
+                (x, (strip.height - piece.height) // 2))
+    return strip
+
+
+def _ink(glyph: Image.Image) -> Image.Image:
+    """A paste mask that only lays down the glyph's ink (so neighbours do not erase it)."""
+    return glyph.point(lambda v: 255 - v)
+
+
+def to_dots(strip: Image.Image) -> Image.Image:
+    """A greyscale strip as printer dots: mode "1", 1 = black (threshold, no dithering:
+    dithered text is unreadable at 8 dots per mm)."""
+    return strip.point(lambda v: 255 if v < 128 else 0).convert("1")
