@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import functools
 import io
-import math
 
 from PIL import Image, ImageDraw, ImageFont, ImageOps, features
-from wcwidth import wcwidth
 
+from receiptd import glyphs
 from receiptd.document import Content
 from receiptd.profiles import Profile
 from receiptd.render import (
+    CHAR_DOTS,
     CUT_FEED_LINES,
     BarcodeItem,
     CutItem,
@@ -30,6 +30,7 @@ from receiptd.render import (
     TextLine,
     clean_text,
     layout,
+    line_bitmap,
     marker_lines,
     qr_bitmap,
     text_width,
@@ -127,30 +128,25 @@ def _aligned(strip_height: int, piece: Image.Image, align: str, width: int) -> I
 
 
 def _text_strip(text: str, style: Style, profile: Profile) -> Image.Image:
+    """A line as the printer draws it: on its character grid (wide characters over two
+    columns), each character in an installed font that has it (``receiptd.glyphs``:
+    Noto CJK, Symbola, DejaVu), scaled and aligned as the printer scales characters."""
     columns = profile.columns if style.font == "a" else profile.columns_b
-    cell = profile.width_dots / columns
-    glyph = _GLYPH_DOTS[style.font]
-    line_dots = round(profile.line_mm * profile.dots_per_mm)
-    height = max(line_dots * style.size[1], glyph * style.size[1] + 6)
-    # Drawn at 1x1 on the character grid, then scaled as the printer scales characters.
-    piece = Image.new("L", (max(1, math.ceil(text_width(text) * cell)), glyph), 255)
-    draw = ImageDraw.Draw(piece)
-    font = _font(max(8, round(glyph * 0.85)))
-    col = 0
-    for char in text:
-        w = max(wcwidth(char), 0)
-        if char != " " and w:
-            x = (col + w / 2) * cell
-            draw.text((x, glyph / 2), char, font=font, anchor="mm", fill=0)
-            if style.bold:
-                draw.text((x + 1, glyph / 2), char, font=font, anchor="mm", fill=0)
-        col += w
-    if style.underline:
-        draw.rectangle((0, glyph - style.underline, piece.width, glyph - 1), fill=0)
-    if style.size != (1, 1):
-        size = (piece.width * style.size[0], glyph * style.size[1])
-        piece = piece.resize(size, Image.Resampling.NEAREST)
-    return _aligned(height, piece, style.align, profile.width_dots)
+    cell_w, glyph = CHAR_DOTS[style.font]
+    line = round(profile.line_mm * profile.dots_per_mm)
+    return glyphs.draw_line(
+        text,
+        cell=min(float(cell_w), profile.width_dots / columns),
+        glyph_height=glyph,
+        height=max(line * style.size[1], glyph * style.size[1] + 6),
+        width=profile.width_dots,
+        align=style.align,
+        bold=style.bold,
+        underline=style.underline,
+        scale=style.size,
+        lang=glyphs.lang_for(profile.double_byte),
+        fallback=_font(max(8, round(glyph * 0.85))),
+    )
 
 
 def _display(bitmap: Image.Image) -> Image.Image:
@@ -177,6 +173,9 @@ def _barcode_strips(item: BarcodeItem, profile: Profile) -> list[Image.Image]:
 def _item_strips(item: Item, profile: Profile) -> list[Image.Image]:
     width, line_dots = profile.width_dots, round(profile.line_mm * profile.dots_per_mm)
     if isinstance(item, TextLine):
+        if item.raster:  # exactly the dots the printer gets
+            piece = _display(line_bitmap(item, profile))
+            return [_aligned(piece.height, piece, "left", width)]
         return [_text_strip(item.text, item.style, profile)]
     if isinstance(item, BarcodeItem):
         return _barcode_strips(item, profile)
@@ -206,7 +205,7 @@ def preview_png(content: Content, profile: Profile, *, marker: str | None = None
     strips: list[Image.Image] = []
     if marker is not None:
         for line in marker_lines(marker, profile):
-            strips.append(_text_strip(line.text, line.style, profile))
+            strips += _item_strips(line, profile)
     items = layout(content, profile)
     if items is None:
         text = f"[RAW {len(content.raw_bytes())} bytes]"

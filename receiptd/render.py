@@ -706,7 +706,9 @@ class _Writer:
 
     def write_text(self, text: str) -> None:
         """Printable text (see ``_Charset.printable``): single-byte runs go through
-        python-escpos' code page switching, double-byte runs through Kanji mode."""
+        python-escpos' code page switching, double-byte runs through Kanji mode. ASCII
+        prints the same in either mode (every double-byte set here is ASCII-compatible),
+        so it stays in the mode it is in: modes switch only where a character needs it."""
         if text.isascii():
             # What python-escpos' encoder yields for ASCII in any code page, without its
             # per-character code page search.
@@ -718,7 +720,7 @@ class _Writer:
         codec, double = self.charset.codec, False
         run: list[str] = []
         for char in text:
-            is_double = self.charset.is_double(char)
+            is_double = double if char < "\x80" else self.charset.is_double(char)
             if is_double != double and run:
                 self._flush(run, double, codec)
                 run = []

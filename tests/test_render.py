@@ -472,10 +472,12 @@ def decode_body(body: bytes, profile: Profile) -> list[tuple[str, int]]:
             end = body.index(b"\x1c.", i + 2)
             run = body[i + 2:end]
             assert profile.double_byte_codec is not None
-            assert all(b >= 0x40 for b in run), run
+            assert all(b >= 0x20 and b != 0x7F for b in run), run
             text = run.decode(profile.double_byte_codec)
-            assert len(run) == 2 * len(text)
-            lines[-1] = (lines[-1][0] + text, lines[-1][1] + 2 * len(text))
+            # ASCII stays in Kanji mode (one column); every other character is two bytes and
+            # two columns.
+            assert len(run) == sum(1 if c.isascii() else 2 for c in text)
+            lines[-1] = (lines[-1][0] + text, lines[-1][1] + len(run))
             i = end + 2
         elif body[i:i + 4] == b"\x1dv0\x00":  # a line the printer cannot print: an image
             assert lines[-1] == ("", 0), "an image line starts a line"
