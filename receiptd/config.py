@@ -12,7 +12,14 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from .errors import ConfigError
 
@@ -53,6 +60,9 @@ class RetentionConfig(_Strict):
 class PrinterConfig(_Strict):
     url: str = Field(description="tcp://HOST:PORT, serial:///dev/ttyUSB0?baudrate=38400, usb://VID:PID")
     profile: str = Field("TM-T88V", description="printer profile name")
+    profile_overrides: dict[str, Any] = Field(
+        default_factory=dict, description="profile fields to change for this printer"
+    )
     roll_length_m: float | None = Field(None, gt=0, description="paper per roll, for estimates")
     poll_interval_s: float = Field(0.5, gt=0.05, le=10)
     offline_after_s: float = Field(1.5, gt=0.2, le=60)
@@ -70,6 +80,9 @@ class Config(_Strict):
     daemon: DaemonConfig = DaemonConfig()
     retention: RetentionConfig = RetentionConfig()
     printers: dict[str, PrinterConfig] = {}
+    profiles: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="custom profiles: base = a built-in one, + overrides"
+    )
     tokens: tuple[TokenConfig, ...] = ()
 
     @field_validator("printers")
@@ -79,6 +92,16 @@ class Config(_Strict):
             if not _NAME.match(name):
                 raise ValueError(f"printer name {name!r}: use a-z, 0-9, '_' or '-' (max 32)")
         return value
+
+    @model_validator(mode="after")
+    def _printer_profiles(self) -> Config:
+        # Resolved here so that a bad profile stops the daemon at start, naming its key.
+        from .profiles import resolve_profile
+
+        for name, printer in self.printers.items():
+            resolve_profile(printer.profile, printer.profile_overrides, self.profiles,
+                            where=f"printers.{name}")
+        return self
 
 
 def parse_listen(value: str) -> tuple[str, int]:

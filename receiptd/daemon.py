@@ -31,7 +31,7 @@ from .events import EventBus
 from .journal import Journal, format_ts
 from .links import link_for_url
 from .printer import ADVICE, PrinterSession, SessionSettings, Transition, describe
-from .profiles import Profile, get_profile
+from .profiles import Profile, resolve_profile
 from .retention import Retention
 from .spooler import Outcome, Spooler, SpoolSettings
 from .testhooks import TestHooks
@@ -63,7 +63,9 @@ class Daemon:
         self._journals: list[Journal] = []
         self._journals_lock = threading.Lock()
         self.profiles: dict[str, Profile] = {
-            name: get_profile(p.profile) for name, p in config.printers.items()
+            name: resolve_profile(p.profile, p.profile_overrides, config.profiles,
+                                  where=f"printers.{name}")
+            for name, p in config.printers.items()
         }
         self.sessions: dict[str, PrinterSession] = {}
         self.spoolers: dict[str, Spooler] = {}

@@ -15,6 +15,7 @@ import threading
 from typing import Any, TextIO
 
 from . import Emulator, control
+from .commands import DBCS_CODECS
 from .transcript import render_entry
 
 DEFAULT_CONTROL = "127.0.0.1:9101"
@@ -49,6 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="how long a power cycle keeps the printer off")
     serve.add_argument("--overheat", type=float, default=2.0, metavar="SECONDS",
                        help="how long a head overheat lasts")
+    serve.add_argument("--cjk", default="gb18030", choices=sorted(DBCS_CODECS),
+                       help="double-byte character set of Kanji mode (FS &): gb18030 "
+                            "(Chinese), big5 (Taiwan), shift_jis (Japan), ksc5601 (Korea); "
+                            "default %(default)s")
     serve.add_argument("--transcript", default="-", metavar="FILE",
                        help="append readable transcript lines here ('-': stdout)")
 
@@ -62,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def serve(args: argparse.Namespace) -> int:
     emu = Emulator(speed_mm_s=args.speed, buffer_size=args.buffer, columns=args.columns,
-                   power_off_s=args.power_off, overheat_s=args.overheat)
+                   power_off_s=args.power_off, overheat_s=args.overheat, cjk=args.cjk)
     out: TextIO = sys.stdout if args.transcript == "-" else open(  # noqa: SIM115
         args.transcript, "a", encoding="utf-8")
     write_lock = threading.Lock()

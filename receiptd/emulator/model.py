@@ -140,6 +140,8 @@ class Counters:
 class PrinterModel:
     def __init__(self, config: PrinterConfig | None = None, now: float | None = None) -> None:
         self.config = config or PrinterConfig()
+        if self.config.cjk not in cmds.DBCS_CODECS:
+            raise EmulatorError(f"cjk={self.config.cjk!r}: use one of {sorted(cmds.DBCS_CODECS)}")
         t = time.monotonic() if now is None else now
         self.transcript = Transcript(self.config.columns)
         self.faults: set[Fault] = set()
@@ -660,12 +662,7 @@ class PrinterModel:
     # -- text ----------------------------------------------------------------------------------
 
     def _decode_text(self, raw: bytes) -> str:
-        dbcs = self._dbcs()
-        if dbcs == "jis":
-            return bytes(b | 0x80 for b in raw).decode("euc_jp", errors="replace")
-        if dbcs is not None:
-            return raw.decode(dbcs, errors="replace")
-        return raw.decode(cmds.CODEPAGES.get(self._mode.codepage, "cp437"), errors="replace")
+        return cmds.decode_text(raw, self._dbcs(), self._mode.codepage)
 
     def _wraps(self, text: str) -> int:
         cols, used, wraps = self._columns(), display_width("".join(self._line)), 0
