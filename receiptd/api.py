@@ -297,9 +297,10 @@ def create_app(backend: Backend) -> FastAPI:
             submitted_by=caller.name, paper_mm=paper_length_mm(content, profile),
         )
         if created:
-            backend.wake(printer)
+            # Publish before waking the spooler, so "queued" comes before its "sending".
             backend.bus.publish("receipt", {"receipt_id": receipt.id, "printer": printer,
                                             "state": receipt.state, "print_state": "queued"})
+            backend.wake(printer)
         else:
             response.status_code = 200
             response.headers["Idempotent-Replayed"] = "true"
@@ -403,6 +404,9 @@ def create_app(backend: Backend) -> FastAPI:
     def metrics(caller: Admin) -> Response:
         return Response(backend.metrics(), media_type="text/plain; version=0.0.4")
 
+    from .api_journal import journal_router  # it builds on this module's models and roles
+
+    app.include_router(journal_router(backend))
     from .admin_api import add_admin_routes  # printer event history, /v1/system (doctor)
 
     add_admin_routes(app, backend, require("admin"))

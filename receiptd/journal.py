@@ -886,6 +886,21 @@ class Journal:
         return self._receipts(rows)
 
     @_guarded
+    def waiting_receipts(self, printer: str) -> list[tuple[int, str]]:
+        """(receipt id, receipt state) of the printer's receipts with a print queued or
+        sending, oldest first (at most ``MAX_PAGE``): who waits while the printer is faulted."""
+        rows = self._rows(
+            """
+            SELECT DISTINCT p.receipt_id AS id, r.state AS state FROM prints AS p
+            JOIN receipts AS r ON r.id = p.receipt_id
+            WHERE p.printer = ? AND p.state IN ('queued', 'sending')
+            ORDER BY p.receipt_id LIMIT ?
+            """,
+            (printer, MAX_PAGE),
+        )
+        return [(int(r["id"]), str(r["state"])) for r in rows]
+
+    @_guarded
     def queue_stats(self, printer: str) -> QueueStats:
         queued = self._row(
             """

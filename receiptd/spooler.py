@@ -26,6 +26,7 @@ from .journal import Journal, Print, Receipt
 from .printer import PrinterSession
 from .profiles import Profile
 from .render import copy_marker, interrupted_marker, paper_length_mm, render
+from .waiting import WaitingNotices
 
 log = structlog.get_logger("receiptd.spooler")
 
@@ -71,6 +72,7 @@ class Spooler:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._log = log.bind(printer=name)
+        self._waiting = WaitingNotices(name, bus)
         self.busy = False
 
     def wake(self) -> None:
@@ -102,7 +104,9 @@ class Spooler:
             self._wake.clear()
             return
         if not self.session.wait_ready(0.5):
+            self._waiting.update(journal, self.session.state)  # tell who waits, and why
             return
+        self._waiting.update(journal, self.session.state)
         self.busy = True
         try:
             self._print(journal, job)

@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 
 from .. import __version__
+from . import ctl_journal
 
 
 class ApiError(Exception):
@@ -95,6 +96,9 @@ def cmd_receipts(c: Client, a: argparse.Namespace) -> int:
 
 
 def cmd_show(c: Client, a: argparse.Namespace) -> int:
+    if a.text or a.png:
+        ctl_journal.show_preview(c, a)
+        return 0
     r = c.call("GET", f"/v1/receipts/{a.id}")
     if a.json:
         print(json.dumps(r, indent=2))
@@ -111,6 +115,8 @@ def cmd_reprint(c: Client, a: argparse.Namespace) -> int:
     body = {"reason": a.reason} if a.reason else None
     if a.last:
         r = c.call("POST", f"/v1/printers/{a.last}/reprint-last", json=body)
+    elif a.order:
+        r = c.call("POST", f"/v1/orders/{a.order}/reprint", json=body)
     else:
         r = c.call("POST", f"/v1/receipts/{a.id}/reprint", json=body)
     print(f"receipt {r['receipt']['id']}: copy queued as print {r['print']['id']}")
@@ -158,18 +164,25 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--printer")
     s.add_argument("--order-ref")
     s.add_argument("--state", choices=["queued", "printing", "printed", "cancelled"])
-    s.add_argument("--since")
-    s.add_argument("--limit", type=int)
+    s.add_argument("--since", help="ISO-8601, inclusive")
+    s.add_argument("--until", help="ISO-8601, exclusive")
+    s.add_argument("--limit", type=int, help="page size (1-500, default 50)")
+    s.add_argument("--before-id", type=int, help="the next page: the value shown after a page")
+    s.add_argument("--all", action="store_true", help="follow every page")
     s.add_argument("--json", action="store_true")
-    s.set_defaults(func=cmd_receipts)
-    s = sub.add_parser("show", help="one receipt and its prints")
+    s.set_defaults(func=ctl_journal.cmd_receipts)
+    s = sub.add_parser("show", help="one receipt and its prints, or its electronic copy")
     s.add_argument("id", type=int)
     s.add_argument("--json", action="store_true")
+    s.add_argument("--text", action="store_true", help="the slip as text")
+    s.add_argument("--png", metavar="FILE", help="write the slip as a PNG image (- for stdout)")
+    s.add_argument("--copy", type=int, metavar="N", help="with COPY N's marker")
     s.set_defaults(func=cmd_show)
     s = sub.add_parser("reprint", help="queue a marked copy")
     g = s.add_mutually_exclusive_group(required=True)
     g.add_argument("id", type=int, nargs="?")
     g.add_argument("--last", metavar="PRINTER", help="the newest receipt of this printer")
+    g.add_argument("--order", metavar="REF", help="the newest receipt of this order")
     s.add_argument("--reason")
     s.set_defaults(func=cmd_reprint)
     s = sub.add_parser("cancel", help="cancel a receipt nothing of which was sent")
@@ -181,6 +194,7 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("recover", help="recover a printer from a cutter error or jam (DLE ENQ)")
     s.add_argument("printer")
     s.set_defaults(func=cmd_recover)
+    ctl_journal.add_commands(sub)
     return p
 
 

@@ -1,0 +1,165 @@
+"""Server-sent events from the real daemon, read with a real streaming HTTP client: receipt
+state changes in order, ``Last-Event-ID`` resume, and ``waiting`` while a printer is faulted."""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+
+from receiptd.emulator import Emulator
+
+from .conftest import TOKENS, DaemonProcess, sample_document
+
+Factory = Callable[..., DaemonProcess]
+
+
+class EventStream:
+    """``GET /v1/events`` read line by line in a thread; parsed events land in a queue."""
+
+    def __init__(self, daemon: DaemonProcess, last_event_id: int | None = None) -> None:
+        headers = {"Authorization": f"Bearer {TOKENS['pos']}"}
+        if last_event_id is not None:
+            headers["Last-Event-ID"] = str(last_event_id)
+        self._client = httpx.Client(base_url=daemon.url, headers=headers,
+                                    timeout=httpx.Timeout(10, read=60))
+        self.events: queue.Queue[dict[str, Any]] = queue.Queue()
+        self.status: int | None = None
+        self._opened = threading.Event()
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        assert self._opened.wait(10), "event stream did not open"
+        assert self.status == 200
+
+    def _run(self) -> None:
+        try:
+            with self._client.stream("GET", "/v1/events") as response:
+                self.status = response.status_code
+                self._opened.set()
+                event: dict[str, Any] = {}
+                for line in response.iter_lines():
+                    if line.startswith("id: "):
+                        event["id"] = int(line[4:])
+                    elif line.startswith("event: "):
+                        event["event"] = line[7:]
+                    elif line.startswith("data: "):
+                        event["data"] = json.loads(line[6:])
+                    elif line == "" and "event" in event:
+                        self.events.put(event)
+                        event = {}
+        except httpx.HTTPError:
+            if not self._closed:
+                raise
+        finally:
+            self._opened.set()
+
+    def until(self, predicate: Callable[[dict[str, Any]], bool],
+              timeout: float = 20.0) -> list[dict[str, Any]]:
+        """Every event up to and including the first that satisfies ``predicate``."""
+        seen: list[dict[str, Any]] = []
+        while True:
+            try:
+                event = self.events.get(timeout=timeout)
+            except queue.Empty:
+                raise AssertionError(f"no matching event within {timeout}s; saw {seen}") from None
+            seen.append(event)
+            if predicate(event):
+                return seen
+
+    def close(self) -> None:
+        self._closed = True
+        self._client.close()
+        self._thread.join(5)
+
+
+@contextmanager
+def event_stream(daemon: DaemonProcess, last_event_id: int | None = None
+                 ) -> Iterator[EventStream]:
+    stream = EventStream(daemon, last_event_id)
+    try:
+        yield stream
+    finally:
+        stream.close()
+
+
+def receipt_states(events: list[dict[str, Any]], receipt_id: int) -> list[str]:
+    return [e["data"]["print_state"] for e in events
+            if e["event"] == "receipt" and e["data"].get("receipt_id") == receipt_id]
+
+
+def printed(receipt_id: int) -> Callable[[dict[str, Any]], bool]:
+    return lambda e: (e["event"] == "receipt" and e["data"].get("receipt_id") == receipt_id
+                      and e["data"].get("print_state") == "printed")
+
+
+def test_receipt_events_arrive_in_order_and_resume_from_last_event_id(
+    emulator: Emulator, daemon_factory: Factory
+) -> None:
+    emulator.start_tcp()
+    daemon = daemon_factory({"front": emulator.tcp_url})
+    daemon.wait_state("online")
+    with event_stream(daemon) as stream:
+        first = daemon.submit({"document": sample_document("SSE-1")})
+        seen = stream.until(printed(first["id"]))
+    assert receipt_states(seen, first["id"]) == ["queued", "sending", "printed"]
+    ids = [e["id"] for e in seen]
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+    done = [e for e in seen if e["data"].get("receipt_id") == first["id"]][-1]
+    assert done["data"]["state"] == "printed" and done["data"]["printer"] == "front"
+    last_id = seen[-1]["id"]
+
+    # While nobody listens, another receipt prints; a client resuming from the last id it
+    # saw gets exactly what it missed, in order, then live events.
+    second = daemon.submit({"document": sample_document("SSE-2")})
+    daemon.wait_printed(second["id"])
+    with event_stream(daemon, last_event_id=last_id) as stream:
+        missed = stream.until(printed(second["id"]), timeout=5)
+        assert all(e["id"] > last_id for e in missed)
+        assert missed[0]["id"] == last_id + 1
+        assert receipt_states(missed, second["id"]) == ["queued", "sending", "printed"]
+        assert receipt_states(missed, first["id"]) == []
+        third = daemon.submit({"text": "live\n"})
+        live = stream.until(printed(third["id"]))
+    assert receipt_states(live, third["id"]) == ["queued", "sending", "printed"]
+    assert live[0]["id"] > missed[-1]["id"]
+
+    # Resuming from an id the server never issued gives nothing old, just live events.
+    with event_stream(daemon, last_event_id=10**9) as stream:
+        fourth = daemon.submit({"text": "after\n"})
+        after = stream.until(printed(fourth["id"]))
+    assert {e["data"].get("receipt_id") for e in after if e["event"] == "receipt"} == {
+        fourth["id"]}
+
+
+def test_waiting_event_while_the_printer_is_out_of_paper(
+    emulator: Emulator, daemon_factory: Factory
+) -> None:
+    emulator.start_tcp()
+    daemon = daemon_factory({"front": emulator.tcp_url})
+    daemon.wait_state("online")
+    with event_stream(daemon) as stream:
+        emulator.inject("paper_out")
+        stream.until(lambda e: e["event"] == "printer" and e["data"]["state"] == "paper_out")
+        receipt = daemon.submit({"document": sample_document("WAIT-1")})
+        seen = stream.until(lambda e: e["event"] == "waiting")
+        waiting = seen[-1]["data"]
+        assert waiting["receipt_id"] == receipt["id"]
+        assert waiting["printer"] == "front" and waiting["state"] == "queued"
+        assert waiting["printer_state"] == "paper_out"
+        assert waiting["category"] == "consumable"
+        assert waiting["hint"]["en"] and waiting["hint"]["zh"]
+        # once per receipt and fault, not once per spooler pass
+        second = daemon.submit({"text": "second waiting\n"})
+        more = stream.until(lambda e: e["event"] == "waiting")
+        assert more[-1]["data"]["receipt_id"] == second["id"]
+        emulator.clear("paper_out")
+        rest = stream.until(printed(second["id"]))
+    waits = [e for e in more + rest if e["event"] == "waiting"]
+    assert [w["data"]["receipt_id"] for w in waits] == [second["id"]]
+    assert receipt_states(rest, receipt["id"])[-1] == "printed"
