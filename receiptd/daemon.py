@@ -245,7 +245,9 @@ class Daemon:
         if self.config.daemon.listen:
             host, port = parse_listen(self.config.daemon.listen)
             family = socket.AF_INET6 if ":" in host else socket.AF_INET
-            sock = socket.socket(family, socket.SOCK_STREAM)
+            # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets whose proto says
+            # TCP, and without it Nagle + delayed ACK add ~40 ms to every kept-alive request.
+            sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind((host, port))
             out.append(sock)
