@@ -77,24 +77,6 @@ def cmd_print(c: Client, a: argparse.Namespace) -> int:
     return 0
 
 
-def _receipt_rows(receipts: list[dict[str, Any]]) -> list[list[str]]:
-    return [[str(r["id"]), r["printer"], r["state"], r.get("order_ref") or "",
-             str(r["copies"]), (r.get("created_at") or "")[:19]] for r in receipts]
-
-
-def cmd_receipts(c: Client, a: argparse.Namespace) -> int:
-    params = {k: v for k, v in (("printer", a.printer), ("order_ref", a.order_ref),
-                                ("state", a.state), ("since", a.since), ("limit", a.limit))
-              if v is not None}
-    r = c.call("GET", "/v1/receipts", params=params)
-    if a.json:
-        print(json.dumps(r, indent=2))
-    else:
-        print(_table(_receipt_rows(r["receipts"]),
-                     ["ID", "PRINTER", "STATE", "ORDER", "COPIES", "CREATED (UTC)"]))
-    return 0
-
-
 def cmd_show(c: Client, a: argparse.Namespace) -> int:
     if a.text or a.png:
         ctl_journal.show_preview(c, a)
