@@ -217,3 +217,22 @@ def _backup_receipt_ids(path: Path) -> set[int]:
     finally:
         conn.close()
     return {int(r[0]) for r in rows}
+
+
+def test_size_limit_purges_oldest_printed_receipts_never_unprinted(
+    emulator: Emulator, daemon_factory: Factory, tmp_path: Path
+) -> None:
+    emulator.start_tcp()
+    dead = f"tcp://127.0.0.1:{free_port()}"
+    # days = 0 keeps by age; a 1-byte limit makes every settled receipt "too much"
+    daemon = configured(daemon_factory, tmp_path, {"front": emulator.tcp_url, "back": dead},
+                        "days = 0\nmax_bytes = 1\ninterval_s = 3600")
+    printed = [daemon.submit({"text": f"printed {i}\n"})["id"] for i in range(4)]
+    queued = [daemon.submit({"text": f"queued {i}\n"}, printer="back")["id"] for i in range(3)]
+    for rid in printed:
+        daemon.wait_printed(rid)
+    r = daemon.clients["admin"].post("/v1/journal/purge")
+    assert r.status_code == 200 and r.json()["purged"] == len(printed)
+    assert r.json()["stats"]["receipts"]["queued"] == len(queued)
+    assert not any(_exists(daemon, i) for i in printed)
+    assert all(_exists(daemon, i) for i in queued)
