@@ -8,8 +8,8 @@ sent only after the journal committed the receipt; a journal that cannot write a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
-import hmac
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
@@ -19,21 +19,22 @@ from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import __version__
+from .auth import ROLE_RANK, Authenticator
 from .config import Config
 from .document import Submission
-from .errors import Forbidden, NotFound, ReceiptdError, TooLarge, Unauthorized
+from .errors import Forbidden, NotFound, ReceiptdError, TooLarge
 from .events import EventBus
 from .journal import Journal, Print, Receipt, format_ts
 from .profiles import Profile
 from .rawfilter import check_raw
 from .render import paper_length_mm, render
-
-ROLE_RANK = {"pos": 1, "cashier": 2, "admin": 3}
 
 
 class Backend(Protocol):
@@ -180,6 +181,9 @@ _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized",
                403: "forbidden", 413: "too_large"}
 
 
+_SIZE_ERRORS = {"too_large", "string_too_long", "too_long", "bytes_too_long"}
+
+
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ReceiptdError)
     async def _receiptd(request: Request, exc: ReceiptdError) -> JSONResponse:
@@ -190,10 +194,16 @@ def _install_error_handlers(app: FastAPI) -> None:
         errors = exc.errors()
         if any(e.get("type") == "json_invalid" for e in errors):
             return error_response(400, "malformed_json", "request body is not valid JSON")
+        # A size limit (too many blocks, too much text, an image too big) is 413 too_large,
+        # like a body over max_body_bytes: the client must send less, not something else.
+        size = [e for e in errors if e.get("type") in _SIZE_ERRORS and e.get("loc", ("",))[0]
+                == "body"]
         parts = []
-        for e in errors[:10]:
+        for e in (size or errors)[:10]:
             loc = ".".join(str(x) for x in e.get("loc", ()) if x != "body")
             parts.append(f"{loc}: {e.get('msg')}")
+        if size:
+            return error_response(413, "too_large", "; ".join(parts))
         in_document = any("document" in map(str, e.get("loc", ())) for e in errors)
         code = "invalid_document" if in_document else "invalid_request"
         return error_response(422, code, "; ".join(parts))
@@ -212,33 +222,36 @@ class Caller(BaseModel):
     role: str
 
 
-def _authenticator(config: Config) -> Callable[[Request], Caller]:
-    tokens = [(t.secret.encode(), Caller(name=t.name, role=t.role)) for t in config.tokens]
-
-    def authenticate(request: Request) -> Caller:
-        if not tokens:
-            return Caller(name="anonymous", role="admin")  # no tokens configured: open (loopback)
-        header = request.headers.get("authorization", "")
-        scheme, _, secret = header.partition(" ")
-        if scheme.lower() != "bearer" or not secret:
-            raise Unauthorized("missing bearer token")
-        given = secret.strip().encode()
-        for expected, caller in tokens:
-            if hmac.compare_digest(given, expected):
-                return caller
-        raise Unauthorized("unknown token")
-
-    return authenticate
-
-
 def require(role: str) -> Callable[..., Awaitable[Caller]]:
-    async def dependency(request: Request) -> Caller:
-        caller: Caller = request.app.state.authenticate(request)
-        if ROLE_RANK[caller.role] < ROLE_RANK[role]:
-            raise Forbidden(f"this needs the {role} role; token {caller.name!r} is {caller.role}")
-        return caller
+    """The dependency that admits ``role`` and above (see ``receiptd.auth``)."""
 
+    async def dependency(request: Request) -> Caller:
+        auth: Authenticator = request.app.state.authenticator
+        found = auth.fast(request.headers.get("authorization", ""))
+        if isinstance(found, str):  # a stored token not in the cache: journal + scrypt
+            found = await run_in_threadpool(auth.slow, found)
+        if ROLE_RANK[found.role] < ROLE_RANK[role]:
+            raise Forbidden(f"this needs the {role} role; token {found.name!r} is {found.role}")
+        return Caller(name=found.name, role=found.role)
+
+    dependency.required_role = role  # type: ignore[attr-defined]  # for annotate_roles()
     return dependency
+
+
+def annotate_roles(app: FastAPI) -> None:
+    """Write each operation's role into the OpenAPI document (``x-required-role``; ``none``
+    for public routes), read from the route's own ``require()`` dependency."""
+    routes = list(app.routes)
+    while routes:
+        route = routes.pop()
+        included = getattr(route, "original_router", None)  # FastAPI's lazily included router
+        if included is not None:
+            routes += included.routes
+        if not isinstance(route, APIRoute):
+            continue
+        roles = [getattr(d.call, "required_role", None) for d in route.dependant.dependencies]
+        role = next((r for r in roles if r), "none")
+        route.openapi_extra = {**(route.openapi_extra or {}), "x-required-role": role}
 
 
 Pos = Annotated[Caller, Depends(require("pos"))]
@@ -259,7 +272,9 @@ def create_app(backend: Backend) -> FastAPI:
         docs_url="/v1/docs",
         redoc_url=None,
     )
-    app.state.authenticate = _authenticator(backend.config)
+    app.state.authenticator = Authenticator(backend.config.tokens, backend.journal)
+    with contextlib.suppress(ReceiptdError):  # counted on first use if the journal is down
+        app.state.authenticator.refresh()
     _install_error_handlers(app)
     if backend.config.daemon.cors_origins:
         app.add_middleware(
@@ -407,10 +422,13 @@ def create_app(backend: Backend) -> FastAPI:
     from .api_journal import journal_router  # it builds on this module's models and roles
 
     app.include_router(journal_router(backend))
+    from .api_tokens import token_router
+
+    app.include_router(token_router())
     from .admin_api import add_admin_routes  # printer event history, /v1/system (doctor)
 
     add_admin_routes(app, backend, require("admin"))
-
+    annotate_roles(app)
     return app
 
 

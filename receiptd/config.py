@@ -41,6 +41,11 @@ class DaemonConfig(_Strict):
     wire_log: bool = Field(False, description="log every byte to and from printers (debug)")
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024, le=64 * 1024 * 1024)
     cors_origins: tuple[str, ...] = ()
+    journal_reserve_bytes: int = Field(
+        16 * 1024 * 1024, ge=0,
+        description="refuse new receipts (503) when the journal's disk has less free space, "
+        "so queued receipts can still be printed and recorded",
+    )
 
     @field_validator("listen")
     @classmethod

@@ -83,7 +83,8 @@ class Daemon:
     def journal(self) -> Journal:
         journal: Journal | None = getattr(self._local, "journal", None)
         if journal is None:
-            journal = Journal(self.config.daemon.journal)
+            journal = Journal(self.config.daemon.journal,
+                              reserve_bytes=self.config.daemon.journal_reserve_bytes)
             self._local.journal = journal
             with self._journals_lock:
                 self._journals.append(journal)
@@ -253,7 +254,9 @@ class Daemon:
             out.append(sock)
         if self.config.daemon.unix_socket:
             path = Path(self.config.daemon.unix_socket)
-            path.parent.mkdir(parents=True, exist_ok=True)
+            if not path.parent.exists():
+                path.parent.mkdir(parents=True)
+                path.parent.chmod(0o750)  # the group reaches the 0660 socket (umask is 077)
             path.unlink(missing_ok=True)
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             old = os.umask(0o117)  # rw for owner and group only, from the first instant

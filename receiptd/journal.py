@@ -45,6 +45,7 @@ from typing import Any, ParamSpec, TypeVar
 from sqlite_utils import Database
 
 from . import migrations
+from .diskguard import check_reserve
 from .errors import Conflict, JournalCorrupt, JournalUnavailable, NotFound
 
 __all__ = [
@@ -289,14 +290,19 @@ class Journal:
         busy_timeout: float = 5.0,
         clock: Callable[[], datetime] = utcnow,
         check: bool = True,
+        reserve_bytes: int = 0,
     ) -> None:
         """Open (creating and migrating as needed) the journal at ``path``.
+
+        ``reserve_bytes``: ``submit`` and ``add_reprint`` refuse new work (``JournalUnavailable``)
+        while the disk has less free space, kept for prints already queued (``diskguard``).
 
         ``check``: run ``PRAGMA quick_check`` first, read-only, unless this process already
         verified this very file (same device and inode): the daemon's first open pays for it
         (seconds at a million receipts), each thread's own ``Journal`` after that does not.
         """
         self.path = Path(path)
+        self.reserve_bytes = reserve_bytes
         self._clock = clock
         self._busy_ms = int(busy_timeout * 1000)
         self._conn: sqlite3.Connection | None = None
@@ -581,6 +587,7 @@ class Journal:
                             code="idempotency_conflict",
                         )
                     return self._load_receipt(existing["id"]), False
+            check_reserve(self.path, self.reserve_bytes)  # a replay above needs no space
             now = self._now()
             cur = conn.execute(
                 """
@@ -735,6 +742,7 @@ class Journal:
     ) -> Print:
         """Queue a cashier's copy of a printed receipt (``copy_number`` = copies asked + 1)."""
         with self._tx() as conn:
+            check_reserve(self.path, self.reserve_bytes)
             r = self._receipt_row(receipt_id)
             if r["state"] != "printed":
                 raise Conflict(
@@ -1107,3 +1115,74 @@ class Journal:
             self.conn.backup(dest)
         finally:
             dest.close()
+
+    # -- API tokens (see receiptd.auth; only salted hashes are stored) --------------------------
+
+    @_guarded
+    def add_token(self, *, key_id: str, name: str, role: str, kdf: str, salt: bytes,
+                  digest: bytes, created_by: str | None) -> ApiToken:
+        """Store a new token; ``Conflict`` (``token_exists``) if an active one has the name."""
+        with self._tx() as conn:
+            if self._row("SELECT id FROM api_tokens WHERE name = ? AND revoked_at IS NULL",
+                         (name,)) is not None:
+                raise Conflict(f"an active token named {name!r} exists", code="token_exists")
+            cur = conn.execute(
+                """
+                INSERT INTO api_tokens (key_id, name, role, kdf, salt, hash, created_at,
+                                        created_by)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+                (key_id, name, role, kdf, salt, digest, self._now(), created_by),
+            )
+            return self._token(f"id = {int(cur.lastrowid or 0)}")
+
+    @_guarded
+    def token_by_key(self, key_id: str) -> ApiToken | None:
+        """The active token with this public key id, or None."""
+        rows = self._rows("SELECT * FROM api_tokens WHERE key_id = ? AND revoked_at IS NULL",
+                          (key_id,))
+        return _token_from(rows[0]) if rows else None
+
+    @_guarded
+    def tokens(self, *, include_revoked: bool = False) -> list[ApiToken]:
+        where = "" if include_revoked else "WHERE revoked_at IS NULL"
+        return [_token_from(r) for r in self._rows(f"SELECT * FROM api_tokens {where} ORDER BY id")]
+
+    @_guarded
+    def revoke_token(self, name: str, *, by: str | None) -> ApiToken:
+        """Revoke the active token ``name``; ``NotFound`` (``unknown_token``) if there is none."""
+        with self._tx() as conn:
+            row = self._row("SELECT id FROM api_tokens WHERE name = ? AND revoked_at IS NULL",
+                            (name,))
+            if row is None:
+                raise NotFound(f"no active token named {name!r}", code="unknown_token")
+            conn.execute("UPDATE api_tokens SET revoked_at = ?, revoked_by = ? WHERE id = ?",
+                         (self._now(), by, row["id"]))
+            return self._token(f"id = {int(row['id'])}")
+
+    def _token(self, where: str) -> ApiToken:
+        return _token_from(self._rows(f"SELECT * FROM api_tokens WHERE {where}")[0])
+
+
+@dataclass(frozen=True)
+class ApiToken:
+    id: int
+    key_id: str
+    name: str
+    role: str
+    kdf: str
+    salt: bytes
+    digest: bytes
+    created_at: datetime
+    created_by: str | None
+    revoked_at: datetime | None
+    revoked_by: str | None
+
+
+def _token_from(row: sqlite3.Row) -> ApiToken:
+    return ApiToken(
+        id=row["id"], key_id=row["key_id"], name=row["name"], role=row["role"], kdf=row["kdf"],
+        salt=bytes(row["salt"]), digest=bytes(row["hash"]), created_at=parse_ts(row["created_at"]),
+        created_by=row["created_by"], revoked_at=_opt_ts(row["revoked_at"]),
+        revoked_by=row["revoked_by"],
+    )

@@ -142,6 +142,32 @@ def initial_schema(db: Database) -> None:
     )
 
 
+@migration(2)
+def api_tokens(db: Database) -> None:
+    # API tokens managed with `receiptctl token`. Only a salted scrypt hash of the secret is
+    # stored; `key_id` (public, in the token's prefix) finds the row without trying every hash.
+    # Revoked rows stay: receipts name the token that submitted them.
+    _ddl(
+        db,
+        """
+        CREATE TABLE api_tokens (
+            id          INTEGER PRIMARY KEY AUTOINCREMENT,
+            key_id      TEXT NOT NULL UNIQUE,
+            name        TEXT NOT NULL,
+            role        TEXT NOT NULL CHECK (role IN ('pos', 'cashier', 'admin')),
+            kdf         TEXT NOT NULL,
+            salt        BLOB NOT NULL,
+            hash        BLOB NOT NULL,
+            created_at  TEXT NOT NULL,
+            created_by  TEXT,
+            revoked_at  TEXT,
+            revoked_by  TEXT
+        )
+        """,
+        "CREATE UNIQUE INDEX api_tokens_active_name ON api_tokens (name) WHERE revoked_at IS NULL",
+    )
+
+
 def latest_version(migrations: Sequence[Migration] = MIGRATIONS) -> int:
     return migrations[-1].version if migrations else 0
 

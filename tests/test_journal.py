@@ -682,7 +682,9 @@ def test_migration_from_an_empty_file(path: Path) -> None:
         assert db.execute("PRAGMA user_version").fetchone()[0] == migrations.latest_version()
         assert db.execute("PRAGMA application_id").fetchone()[0] == migrations.APPLICATION_ID
         rows = list(db["schema_migrations"].rows)
-        assert [(r["version"], r["name"]) for r in rows] == [(1, "initial_schema")]
+        assert [(r["version"], r["name"]) for r in rows] == [
+            (m.version, m.name) for m in migrations.MIGRATIONS]
+        assert rows[0]["name"] == "initial_schema"
         index_names = {i.name for i in db.table("receipts").indexes} | {
             i.name for i in db.table("prints").indexes}
         assert {"receipts_printer", "receipts_state", "receipts_order_ref",
@@ -697,13 +699,14 @@ def test_older_journal_is_migrated_step_by_step(path: Path) -> None:
     def add_note(db: Database) -> None:
         db.execute("ALTER TABLE receipts ADD COLUMN note TEXT")
 
-    steps = [*migrations.MIGRATIONS, migrations.Migration(2, "add_note", add_note)]
+    nxt = migrations.latest_version() + 1
+    steps = [*migrations.MIGRATIONS, migrations.Migration(nxt, "add_note", add_note)]
     db = Database(sqlite3.connect(path, isolation_level=None))
     try:
-        assert migrations.migrate(db, applied_at="t", migrations=steps) == 2
+        assert migrations.migrate(db, applied_at="t", migrations=steps) == nxt
         assert "note" in db["receipts"].columns_dict
-        assert [r["version"] for r in db["schema_migrations"].rows] == [1, 2]
-        assert migrations.migrate(db, applied_at="t", migrations=steps) == 2  # no-op
+        assert [r["version"] for r in db["schema_migrations"].rows] == list(range(1, nxt + 1))
+        assert migrations.migrate(db, applied_at="t", migrations=steps) == nxt  # no-op
     finally:
         db.close()
 
@@ -715,12 +718,13 @@ def test_failing_migration_leaves_no_trace(path: Path) -> None:
         db.execute("CREATE TABLE half_done (x)")
         raise RuntimeError("boom")
 
-    steps = [*migrations.MIGRATIONS, migrations.Migration(2, "broken", broken)]
+    latest = migrations.latest_version()
+    steps = [*migrations.MIGRATIONS, migrations.Migration(latest + 1, "broken", broken)]
     db = Database(sqlite3.connect(path, isolation_level=None))
     try:
         with pytest.raises(RuntimeError):
             migrations.migrate(db, applied_at="t", migrations=steps)
-        assert migrations.schema_version(db.conn) == 1
+        assert migrations.schema_version(db.conn) == latest
         assert "half_done" not in db.table_names()
     finally:
         db.close()
@@ -765,7 +769,7 @@ def test_concurrent_first_open_migrates_once(path: Path) -> None:
     for t in threads:
         t.join()
     assert not errors
-    assert raw_count(path, "schema_migrations") == 1
+    assert raw_count(path, "schema_migrations") == migrations.latest_version()
 
 
 # -- damage -----------------------------------------------------------------------------------

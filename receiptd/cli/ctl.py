@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 
 from .. import __version__
-from . import ctl_journal
+from . import ctl_journal, ctl_tokens
 
 
 class ApiError(Exception):
@@ -177,6 +177,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("printer")
     s.set_defaults(func=cmd_recover)
     ctl_journal.add_commands(sub)
+    ctl_tokens.add_commands(sub)
     return p
 
 

@@ -1,0 +1,36 @@
+"""Admission control on the journal's disk.
+
+New receipts (and reprints) are refused with 503 ``journal_unavailable`` while the disk
+holding the journal has less than ``daemon.journal_reserve_bytes`` free. The reserve is for
+the work already accepted: each print of a queued receipt still writes its state changes
+(``sending``, ``printed``) to the journal, and those must not fail because new receipts ate
+the last megabytes. When the disk is truly full SQLite itself refuses the write, which the
+journal also reports as ``journal_unavailable``: never a 202 for a receipt not on disk.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .errors import JournalUnavailable
+
+
+def free_bytes(journal: Path) -> int | None:
+    """Bytes available to this process on the journal's file system (None: unknown)."""
+    try:
+        st = os.statvfs(journal.parent if not journal.is_dir() else journal)
+    except OSError:
+        return None
+    return st.f_bavail * st.f_frsize
+
+
+def check_reserve(journal: Path, reserve: int) -> None:
+    if reserve <= 0:
+        return
+    free = free_bytes(journal)
+    if free is not None and free < reserve:
+        raise JournalUnavailable(
+            f"the journal's disk has {free} bytes free, less than the {reserve} bytes kept for "
+            "receipts already queued: new receipts are refused until space is freed"
+        )
