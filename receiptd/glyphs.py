@@ -20,6 +20,7 @@ import math
 import os
 import shutil
 import subprocess
+import threading
 import unicodedata
 from dataclasses import dataclass
 
@@ -50,6 +51,7 @@ _KNOWN_CJK = (
     ("/usr/share/fonts/noto-cjk/NotoSansCJK-Regular.ttc", 0),
     ("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc", 0),
 )
+_FREETYPE_LOCK = threading.Lock()
 _LANGS = {"gb18030": "SC", "big5": "TC", "shift_jis": "JP", "ksc5601": "KR"}
 
 
@@ -165,8 +167,15 @@ def _load(ref: FontRef, pixels: int) -> tuple[ImageFont.FreeTypeFont, float]:
         return font, pixels / COLOR_BITMAP_PX
 
 
+@functools.lru_cache(maxsize=4096)
 def _glyph(char: str, ref: FontRef, box: tuple[int, int], pixels: int) -> Image.Image:
-    """``char`` drawn black on white ("L"), centred in a ``box`` of dots."""
+    """``char`` drawn black on white ("L"), centred in a ``box`` of dots (cached: callers
+    only read it)."""
+    with _FREETYPE_LOCK:  # one FreeType face is shared by the API and spooler threads
+        return _draw_glyph(char, ref, box, pixels)
+
+
+def _draw_glyph(char: str, ref: FontRef, box: tuple[int, int], pixels: int) -> Image.Image:
     font, scale = _load(ref, pixels)
     w, h = box
     big = (max(1, math.ceil(w / scale)), max(1, math.ceil(h / scale)))
@@ -216,9 +225,10 @@ def draw_line(
                                            fill=0, font=fallback)
             else:
                 glyph = _glyph(char, ref, box, pixels)
-            piece.paste(glyph, (x0, 0), _ink(glyph))
+            ink = _ink(glyph)
+            piece.paste(glyph, (x0, 0), ink)
             if bold:
-                piece.paste(glyph, (x0 + 1, 0), _ink(glyph))
+                piece.paste(glyph, (x0 + 1, 0), ink)
         col += w
     if underline:
         ImageDraw.Draw(piece).rectangle(
