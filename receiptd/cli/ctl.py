@@ -176,6 +176,9 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("recover", help="recover a printer from a cutter error or jam (DLE ENQ)")
     s.add_argument("printer")
     s.set_defaults(func=cmd_recover)
+    from . import doctor  # doctor and printer events: receiptd/cli/doctor.py
+
+    doctor.add_parser(sub)
     ctl_journal.add_commands(sub)
     ctl_tokens.add_commands(sub)
     return p
