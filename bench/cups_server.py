@@ -1,0 +1,136 @@
+"""A private CUPS server for the benchmark: its own config, spool, state and log directories,
+its own port and Unix socket. The system's cupsd (if any) is never touched, and this one is
+stopped and removed at the end.
+
+The queue is what POS installations use today: a raw queue (`-m raw`, no filters) whose device
+is `socket://HOST:PORT` (the AppSocket/JetDirect backend, like a LAN receipt printer's 9100).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+CUPSD = "/usr/sbin/cupsd"
+LPADMIN = "/usr/sbin/lpadmin"
+APT_PACKAGES = ("cups-daemon", "cups-client")
+
+
+def available() -> str | None:
+    """None if a private CUPS can run here, else why not."""
+    if not (os.path.exists(CUPSD) and os.path.exists(LPADMIN)):
+        return f"CUPS is not installed ({CUPSD}, {LPADMIN}; Debian: {' '.join(APT_PACKAGES)})"
+    if os.geteuid() != 0:
+        return "cupsd needs root to start its backends as user lp"
+    return None
+
+
+def ensure_installed() -> None:
+    """Install Debian's CUPS if it is missing and we are root (the benchmark's one apt step)."""
+    if os.path.exists(CUPSD) and os.path.exists(LPADMIN):
+        return
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        raise RuntimeError(f"please install: {' '.join(APT_PACKAGES)}")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
+    subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends",
+                    *APT_PACKAGES], check=True, env=env, stdout=subprocess.DEVNULL)
+
+
+class PrivateCups:
+    def __init__(self, port: int, queue: str = "bench") -> None:
+        self.port = port
+        self.queue = queue
+        self.root = Path(tempfile.mkdtemp(prefix="bench-cups-"))
+        self.root.chmod(0o755)  # the backend runs as lp and must reach the spool
+        self.socket = self.root / "run" / "cups.sock"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def _write_config(self) -> None:
+        r = self.root
+        for sub in ("etc", "spool", "tmp", "cache", "state", "log", "run"):
+            (r / sub).mkdir(mode=0o755)
+        (r / "etc" / "cups-files.conf").write_text(f"""\
+ServerRoot {r}/etc
+RequestRoot {r}/spool
+TempDir {r}/tmp
+CacheDir {r}/cache
+StateDir {r}/state
+ServerBin /usr/lib/cups
+DataDir /usr/share/cups
+AccessLog {r}/log/access_log
+ErrorLog {r}/log/error_log
+PageLog {r}/log/page_log
+User lp
+Group lp
+SystemGroup root
+FileDevice No
+""")
+        # MaxJobs 0: the default (500) would refuse part of the 1,000-receipt burst.
+        # JobRetryInterval 1: the default 30 s retry would dominate every fault measurement.
+        (r / "etc" / "cupsd.conf").write_text(f"""\
+Listen 127.0.0.1:{self.port}
+Listen {self.socket}
+LogLevel warn
+Browsing No
+BrowseLocalProtocols none
+DefaultAuthType None
+WebInterface No
+MaxJobs 0
+PreserveJobFiles No
+JobRetryInterval 1
+<Location />
+  Order allow,deny
+  Allow 127.0.0.1
+</Location>
+<Policy default>
+  JobPrivateAccess default
+  JobPrivateValues default
+  SubscriptionPrivateAccess default
+  SubscriptionPrivateValues default
+  <Limit All>
+    Order deny,allow
+  </Limit>
+</Policy>
+""")
+
+    def start(self, device_uri: str) -> None:
+        self._write_config()
+        etc = self.root / "etc"
+        self.proc = subprocess.Popen(
+            [CUPSD, "-f", "-c", str(etc / "cupsd.conf"), "-s", str(etc / "cups-files.conf")],
+            stdout=subprocess.DEVNULL, stderr=(self.root / "log" / "stderr").open("wb"),
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 15
+        while not self.socket.exists():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"private cupsd did not start: {self.log()}")
+            time.sleep(0.02)
+        subprocess.run([LPADMIN, "-h", f"127.0.0.1:{self.port}", "-p", self.queue, "-E",
+                        "-v", device_uri, "-m", "raw"], check=True,
+                       stderr=subprocess.DEVNULL)  # "raw queues are deprecated": we know
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def log(self) -> str:
+        path = self.root / "log" / "error_log"
+        return path.read_text(errors="replace")[-3000:] if path.exists() else ""
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        shutil.rmtree(self.root, ignore_errors=True)
