@@ -152,16 +152,32 @@ class BodyLimit:
             await _too_large(self.limit, send)
             return
         seen = 0
+        exceeded = started = False
 
         async def limited() -> Message:
-            nonlocal seen
+            nonlocal seen, exceeded
+            if exceeded:
+                return {"type": "http.disconnect"}
             message = await receive()
             seen += len(message.get("body", b""))
             if seen > self.limit:
+                exceeded = True
                 raise TooLarge(f"request body exceeds {self.limit} bytes")
             return message
 
-        await self.app(scope, limited, send)
+        async def guarded(message: Message) -> None:
+            # FastAPI turns an error while reading the body into its own 400: once the limit
+            # is crossed, drop whatever the app answers and send the 413 below instead.
+            nonlocal started
+            if exceeded and not started:
+                return
+            started = True
+            await send(message)
+
+        with contextlib.suppress(TooLarge):
+            await self.app(scope, limited, guarded)
+        if exceeded and not started:
+            await _too_large(self.limit, send)
 
 
 async def _too_large(limit: int, send: Send) -> None:

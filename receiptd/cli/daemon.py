@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -32,6 +33,10 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--token", action="append", default=[], metavar="[NAME:]ROLE:SECRET",
                        help="add an API token (repeatable)")
         p.add_argument("--log-format", choices=["auto", "json", "console"])
+    p = sub.add_parser("journal-check", help="explain a journal file (read-only; no daemon "
+                       "needed): exit 0 healthy, 3 damaged, 2 missing")
+    p.add_argument("--journal", type=Path, help="journal file (default: the config's)")
+    p.add_argument("--config", type=Path, help="TOML configuration file")
     return parser
 
 
@@ -44,6 +49,8 @@ def _load(args: argparse.Namespace) -> Config:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "journal-check":
+        return _journal_check(args)
     try:
         config = _load(args)
     except ConfigError as exc:
@@ -60,11 +67,15 @@ def main(argv: list[str] | None = None) -> int:
         log.warning("auth_disabled", hint="no tokens configured: every caller is admin")
     from ..daemon import Daemon  # imported late: `receiptd config` stays light
 
+    os.umask(0o077)  # journal, WAL, backups: the service's eyes only (as the unit's UMask=)
     try:
         Daemon(config).serve()
     except (JournalCorrupt, JournalUnavailable) as exc:
         log.error("journal_refused", code=exc.code, error=str(exc))
         print(f"receiptd: {exc}", file=sys.stderr)
+        if isinstance(exc, JournalCorrupt):
+            print(f"receiptd: details: receiptd journal-check --journal {config.daemon.journal}",
+                  file=sys.stderr)
         return 3
     except ConfigError as exc:
         print(f"receiptd: {exc}", file=sys.stderr)
@@ -74,6 +85,21 @@ def main(argv: list[str] | None = None) -> int:
         print(f"receiptd: cannot start: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def _journal_check(args: argparse.Namespace) -> int:
+    from ..journalcheck import check
+
+    path = args.journal
+    if path is None:
+        try:
+            path = load_config(args.config).daemon.journal
+        except ConfigError as exc:
+            print(f"receiptd: {exc}", file=sys.stderr)
+            return EX_CONFIG
+    code, report = check(path)
+    print(report)
+    return code
 
 
 if __name__ == "__main__":
