@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -55,8 +56,7 @@ class Doctor:
     # ------------------------------------------------------------------ the flow
 
     def run(self, printer: str | None) -> int:
-        from .ctl import ApiError
-
+        ApiError = _api_error(self.client)
         try:
             hz = self.client.call("GET", "/healthz")
         except ApiError as exc:
@@ -70,10 +70,11 @@ class Doctor:
             names = [printer] if printer else list(system["printers"])
             healths = [self.client.call("GET", f"/v1/printers/{n}") for n in names]
         except ApiError as exc:
+            status = getattr(exc, "status", 0)
             action = ("Use an admin token (--token or RECEIPTD_TOKEN)."
-                      if exc.status in (401, 403) else
+                      if status in (401, 403) else
                       "Check the printer name: receiptctl printers lists them."
-                      if exc.status == 404 else "See the daemon log: journalctl -u receiptd.")
+                      if status == 404 else "See the daemon log: journalctl -u receiptd.")
             self.add("daemon", FAIL, str(exc), action)
             return self.worst()
         if not names:
@@ -136,8 +137,7 @@ class Doctor:
             self.check_test_print(name)
 
     def check_test_print(self, name: str) -> None:
-        from .ctl import ApiError
-
+        ApiError = _api_error(self.client)
         stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
         body = {"text": f"receiptd doctor test print\n{stamp}\nIf you can read this, the "
                         "printer works.\n", "order_ref": "receiptctl-doctor"}
@@ -214,6 +214,13 @@ class Doctor:
                      "set-ntp true.")
         else:
             self.add("clock", OK, f"{s['time']} (within {abs(skew):.0f} s of this machine)")
+
+
+def _api_error(client: Client) -> type[Exception]:
+    """The client's own ``ApiError``: under ``python -m receiptd.cli.ctl`` that module is
+    ``__main__``, and ``receiptd.cli.ctl.ApiError`` would be a different class."""
+    error: type[Exception] = sys.modules[type(client).__module__].ApiError
+    return error
 
 
 def _absent_action(kind: str) -> str:
