@@ -213,7 +213,13 @@ class PrinterSession:
         self.is_idle: Callable[[], bool] = lambda: True
         # --- reader-thread-only state ---
         self._parser = protocol.StreamParser()
-        self._eot_pending: deque[int] = deque()
+        # Each DLE EOT query asked, with the print-data sequence number written before it: a
+        # reply proves the printer has taken every data byte up to that number.
+        self._eot_pending: deque[tuple[int, int]] = deque()
+        self._data_seq = 0  # +1 per print-data write (any thread)
+        self._acked_seq = 0  # highest data_seq a status reply has proven taken
+        self._probe_sent = 0.0
+        self._rx_seen = False  # this connection has delivered a reply
         self._info_pending: deque[str] = deque()
         self._last_rx = 0.0
         self._last_poll = 0.0
@@ -265,11 +271,17 @@ class PrinterSession:
         with self._cond:
             return self._confirmation == "process_id"
 
-    def write(self, data: bytes, timeout: float | None = None) -> None:
-        """Send bytes to the printer. Raises ``LinkError`` when not connected or on failure."""
+    def write(self, data: bytes, timeout: float | None = None, *, control: bool = False) -> None:
+        """Send bytes to the printer. Raises ``LinkError`` when not connected or on failure.
+
+        ``control``: status queries and real-time commands of the session itself; everything
+        else is print data, which a stopped printer may leave unread in front of our queries.
+        """
         if not self._connected:
             raise LinkClosed(f"printer {self.name} is not connected")
         with self._write_lock:
+            if not control:
+                self._data_seq += 1
             try:
                 self.link.write(data, self.settings.write_timeout_s if timeout is None else timeout)
             except LinkClosed as exc:
@@ -302,14 +314,16 @@ class PrinterSession:
     def clear_buffers(self) -> None:
         """Throw away what the printer still holds of an interrupted print (DLE DC4 8)."""
         try:
-            self.write(protocol.clear_buffers(), timeout=1.0)
+            self.write(protocol.clear_buffers(), timeout=1.0, control=True)
         except LinkError as exc:
             self._log.info("clear_buffers_failed", error=str(exc))
 
     def recover(self, clear: bool = True) -> None:
         """Admin action: DLE ENQ recovery from a cutter error or jam."""
-        self.write(protocol.recover(2 if clear else 1), timeout=1.0)
-        self.write(protocol.dle_eot(3) + protocol.request_status_now(1), timeout=1.0)
+        self.write(protocol.recover(2 if clear else 1), timeout=1.0, control=True)
+        self.write(protocol.request_status_now(1), timeout=1.0, control=True)
+        if clear:
+            self._reprobe()  # DLE ENQ 2 threw away a probe that was waiting in the buffer
 
     def request_maintenance(self) -> None:
         """Ask for fresh GS g 2 counters at the next idle moment (e.g. after a print)."""
@@ -334,13 +348,19 @@ class PrinterSession:
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, self.settings.backoff_max_s)
                 continue
-            backoff = self.settings.backoff_min_s
             try:
                 self._connected_loop()
             except LinkError as exc:
                 self._lost(str(exc))
             finally:
                 self.link.close()
+            # Only a connection that answered resets the backoff: a printer that accepts and
+            # drops at once (powering up, a flapping switch port) must not make us spin.
+            if self._rx_seen:
+                backoff = self.settings.backoff_min_s
+            else:
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, self.settings.backoff_max_s)
         self._transition(PrinterState.UNKNOWN, "daemon stopping")
 
     def _connected_loop(self) -> None:
@@ -349,21 +369,25 @@ class PrinterSession:
         self._eot_pending.clear()
         self._info_pending.clear()
         self._last_rx = now
+        self._rx_seen = False
+        self._acked_seq = self._data_seq
         with self._cond:
             self._connected = True
             self._asb_seen = False
+            # Another printer may answer on this address now: ask again how to confirm.
+            self._confirmation = "unknown"
             self._generation += 1
             self._counters["reconnects"] += 1
             self._cond.notify_all()
         self._log.info("printer_connected", url=self.link.url)
         self._handshake()
-        probe_sent = time.monotonic()
         while not self._stop.is_set():
             self._on_beat()
             data = self.link.read(0.05)
             now = time.monotonic()
             if data:
                 self._last_rx = now
+                self._rx_seen = True
                 for event in self._parser.feed(data):
                     self._handle(event)
             # The probe waits in the buffer while the printer is in a fault: only time spent
@@ -371,12 +395,12 @@ class PrinterSession:
             if (
                 self._confirmation == "unknown"
                 and self.is_ready()
-                and now - max(probe_sent, self._ready_mono) > self.settings.probe_timeout_s
+                and now - max(self._probe_sent, self._ready_mono) > self.settings.probe_timeout_s
             ):
                 self._set_confirmation("status")
             if now - self._last_poll >= self.settings.poll_interval_s:
                 self._poll(now)
-            if now - self._last_rx > self.settings.offline_after_s:
+            if now - self._last_rx > self.settings.offline_after_s and not self._held_up():
                 self._transition(PrinterState.OFFLINE, "printer not answering")
             self._maybe_query_maintenance(now)
 
@@ -386,10 +410,25 @@ class PrinterSession:
             hello += protocol.identity(n)
             self._info_pending.append(key)
         hello += self._maintenance_queries()
-        if self._confirmation != "status":
-            hello += protocol.process_id(_PROBE_PID)
-        self.write(hello, timeout=self.settings.write_timeout_s)
-        self._last_poll = time.monotonic()
+        hello += protocol.process_id(_PROBE_PID)
+        self.write(hello, timeout=self.settings.write_timeout_s, control=True)
+        self._last_poll = self._probe_sent = time.monotonic()
+
+    def _reprobe(self) -> None:
+        """Ask for the probe again if its answer has not come: a buffer clear drops it."""
+        if self._confirmation != "unknown":
+            return
+        with contextlib.suppress(LinkError):
+            self.write(protocol.process_id(_PROBE_PID), timeout=1.0, control=True)
+            self._probe_sent = time.monotonic()
+
+    def _held_up(self) -> bool:
+        """Silence explained by the printer itself: it reported a fault that stops printing,
+        and print data we wrote is still unread in front of our status queries (its receive
+        buffer is full), so the queries cannot reach it until the fault clears."""
+        with self._cond:
+            stopped = self._state in FAULT_STATES and self._state != PrinterState.OFFLINE
+        return stopped and self._data_seq > self._acked_seq
 
     def _maintenance_queries(self) -> bytes:
         """GS g 2 for each counter; the caller must write the bytes in this same thread."""
@@ -427,7 +466,8 @@ class PrinterSession:
                 self._lost(str(exc))
 
     def _queries(self) -> bytes:
-        self._eot_pending.extend((1, 2, 3, 4))
+        seq = self._data_seq
+        self._eot_pending.extend((n, seq) for n in (1, 2, 3, 4))
         return b"".join(protocol.dle_eot(n) for n in (1, 2, 3, 4))
 
     def _poll(self, now: float) -> None:
@@ -437,7 +477,7 @@ class PrinterSession:
             return
         # A write timeout means the printer stopped reading: that is what silence looks like.
         with contextlib.suppress(LinkTimeout):
-            self.write(self._queries(), timeout=0.2)
+            self.write(self._queries(), timeout=0.2, control=True)
 
     # ------------------------------------------------------------------ reply handling
 
@@ -450,7 +490,8 @@ class PrinterSession:
             case protocol.RealTimeStatus(value=value):
                 if not self._eot_pending:
                     return  # unrequested (e.g. 10 04 n inside image data): ignore
-                n = self._eot_pending.popleft()
+                n, seq = self._eot_pending.popleft()
+                self._acked_seq = max(self._acked_seq, seq)
                 with self._cond:
                     asb = self._asb_seen
                     merged = protocol.merge_dle_eot(self._flags, n, value)
@@ -465,7 +506,7 @@ class PrinterSession:
                     # Back from silence: the last ASB may be stale, ask for a fresh one.
                     self._apply(self._flags)
                     with contextlib.suppress(LinkTimeout):
-                        self.write(protocol.request_status_now(1), timeout=0.2)
+                        self.write(protocol.request_status_now(1), timeout=0.2, control=True)
             case protocol.ProcessIdReply(pid=pid):
                 if pid == _PROBE_PID:
                     self._set_confirmation("process_id")
@@ -491,6 +532,8 @@ class PrinterSession:
                     self._cond.notify_all()
                 self._info_pending.clear()  # questions in the lost buffer never answer
                 self._handshake()
+            case protocol.BufferCleared():
+                self._reprobe()
             case protocol.Garbage(data=data):
                 with self._cond:
                     self._counters["garbage_bytes"] += len(data)

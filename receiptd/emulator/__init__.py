@@ -41,10 +41,12 @@ class Emulator:
         power_off_s: float = 1.0,
         cjk: str = "gb18030",
         identity: Identity | None = None,
+        process_id: bool = True,
     ) -> None:
         config = PrinterConfig(buffer_size=buffer_size, speed_mm_s=speed_mm_s, columns=columns,
                                bytes_per_s=bytes_per_s, overheat_s=overheat_s,
-                               power_off_s=power_off_s, cjk=cjk, identity=identity or Identity())
+                               power_off_s=power_off_s, cjk=cjk, identity=identity or Identity(),
+                               process_id=process_id)
         self.model = PrinterModel(config, now=Engine.now())
         self.engine = Engine(self.model)
         self.engine.start()
@@ -72,6 +74,22 @@ class Emulator:
             self.pty.start()
         return self.pty.path
 
+    def unplug_pty(self) -> None:
+        """The serial adapter disappears: the pty (and its ``link`` symlink) goes away, the
+        host's open port hangs up. The printer itself keeps its state and its buffer."""
+        if self.pty is not None:
+            self.pty.stop()
+
+    def replug_pty(self) -> str:
+        """The adapter comes back: a new pty behind the same ``link`` (a new device node)."""
+        if self.pty is None:
+            raise EmulatorError("pty transport not started")
+        if self.pty.link is None:
+            raise EmulatorError("replug_pty needs start_pty(link=...): the path must stay")
+        self.pty = PtyTransport(self.engine, self.pty.link)
+        self.pty.start()
+        return self.pty.path
+
     def start_control(self, host: str = "127.0.0.1", port: int = 0) -> int:
         """Serve the control line protocol; returns the port."""
         if self.control_server is None:
@@ -97,7 +115,8 @@ class Emulator:
         """Make a fault happen now: ``near_end``, ``paper_out``, ``cover_open``,
         ``cutter_error``, ``jam``, ``overheat`` (``duration_s``), ``unrecoverable``, ``silent``,
         ``drawer_open``, ``power_cycle`` (``off_s``), ``slow`` (``bytes_per_s``, ``mm_per_s``),
-        ``garbage`` (``data`` or ``hex``), ``feed_button``. ``paper_out(after_mm=N)`` arms."""
+        ``garbage`` (``data`` or ``hex``), ``feed_button``, ``disconnect`` (TCP link drop).
+        ``paper_out(after_mm=N)`` arms."""
         with self.engine.lock:
             self.model.inject(fault, self.engine.now(), **kw)
 

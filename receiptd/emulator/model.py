@@ -42,7 +42,7 @@ class Fault(StrEnum):
 
 
 # Things to do to the printer that are not lasting states.
-ACTIONS = frozenset({"power_cycle", "slow", "garbage", "feed_button"})
+ACTIONS = frozenset({"power_cycle", "slow", "garbage", "feed_button", "disconnect"})
 FAULT_NAMES = frozenset(f.value for f in Fault)
 # Printing stops while any of these is present.
 STOPPING = frozenset({Fault.PAPER_OUT, Fault.COVER_OPEN, Fault.CUTTER_ERROR, Fault.JAM,
@@ -91,6 +91,7 @@ class PrinterConfig:
     power_off_s: float = 1.0  # how long a power cycle keeps the printer off
     cjk: str = "gb18030"  # double-byte encoding in FS & mode until FS C selects another
     identity: Identity = field(default_factory=Identity)
+    process_id: bool = True  # False: GS ( H fn 48 is consumed but never answered (older models)
 
 
 @dataclass
@@ -160,6 +161,7 @@ class PrinterModel:
         self._power_on_at: float | None = None
         self.powered = True
         self.power_epoch = 0  # bumped at each power loss: transports drop their host then
+        self.link_epoch = 0  # bumped by ``disconnect``: the TCP transport resets its host
         self._notice_pending = False
         self.asb_mask = 0
         self._asb_sent: bytes | None = None
@@ -421,6 +423,12 @@ class PrinterModel:
             self.transcript.event("garbage", hex=data.hex(" "))
         elif fault == "feed_button":
             self.transcript.event("feed_button")
+        elif fault == "disconnect":
+            # A cable pull / network blip: the connection goes, the printer keeps its buffer
+            # and goes on printing what it already has (replies queued for that host are lost).
+            self.link_epoch += 1
+            self._out.clear()
+            self.transcript.event("disconnect")
         elif fault in FAULT_NAMES:
             f = Fault(fault)
             if f is Fault.OVERHEAT:
@@ -874,7 +882,8 @@ class PrinterModel:
 
     def _gs_paren_h(self, payload: bytes) -> None:
         if payload[:2] == b"\x30\x30" and len(payload) == 6:  # fn 48: process ID
-            self._send(b"\x37\x22" + payload[2:6] + b"\x00")
+            if self.config.process_id:
+                self._send(b"\x37\x22" + payload[2:6] + b"\x00")
         elif payload[:2] == b"\x31\x30" and len(payload) == 3:  # fn 49: offline response
             self.offline_response = payload[2] != 0
 
@@ -945,6 +954,7 @@ class PrinterModel:
             "output_pending": sum(len(o) for o in self._out),
             "slips": len(self.transcript.slips()),
             "power_epoch": self.power_epoch,
+            "link_epoch": self.link_epoch,
         }
 
 

@@ -83,6 +83,7 @@ class TcpTransport(_Transport):
         self.host, self.port = self._listener.getsockname()[:2]
         self._conn: socket.socket | None = None
         self._epoch = 0
+        self._link_epoch = 0
         self.connections = 0  # accepted host connections so far
 
     @property
@@ -108,10 +109,13 @@ class TcpTransport(_Transport):
         with self.engine.lock:
             powered = self.engine.model.powered
             self._epoch = self.engine.model.power_epoch
+            self._link_epoch = self.engine.model.link_epoch
         if not powered:
             _abort(conn)  # a printer that is off does not talk
             return
         conn.setblocking(False)
+        # Status replies are a few bytes each: a printer sends them at once (no Nagle delay).
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._conn = conn
         self.connections += 1
         self._out.clear()
@@ -124,6 +128,9 @@ class TcpTransport(_Transport):
             if self.engine.model.power_epoch != self._epoch:
                 self._pending.clear()
                 self._drop(abort=True)
+                return
+            if self.engine.model.link_epoch != self._link_epoch:
+                self._drop(abort=True)  # bytes already read still reach the printer
                 return
         self._offer()
         self._out += self.engine.take_output(self.source)
