@@ -75,6 +75,7 @@ class Submitter:
                     self.accepted.append(r.json()["id"])
                 else:
                     self.failures.append(f"{r.status_code} {r.text}")
+                self._stop.wait(0.02)  # a busy till, not a flood the printer cannot follow
 
     def __enter__(self) -> Submitter:
         self._thread.start()
