@@ -311,6 +311,32 @@ class PrinterSession:
                     return "timeout"
                 self._cond.wait(min(remaining, 0.5))
 
+    def data_mark(self) -> int:
+        """How much print data has been written so far (for ``wait_taken``)."""
+        with self._write_lock:
+            return self._data_seq
+
+    def wait_taken(self, mark: int, generation: int, timeout: float) -> str:
+        """Wait until a status reply proves the printer has read all print data up to ``mark``.
+
+        Returns ``"taken"``, or ``"fault:<state>"``, ``"reset"``, ``"timeout"``, ``"stopping"``.
+        """
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                if self._acked_seq >= mark:
+                    return "taken"
+                if self._generation != generation:
+                    return "reset"
+                if self._state in FAULT_STATES:
+                    return f"fault:{self._state.value}"
+                if self._stop.is_set():
+                    return "stopping"
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return "timeout"
+                self._cond.wait(min(remaining, 0.5))
+
     def clear_buffers(self) -> None:
         """Throw away what the printer still holds of an interrupted print (DLE DC4 8)."""
         try:
@@ -491,7 +517,10 @@ class PrinterSession:
                 if not self._eot_pending:
                     return  # unrequested (e.g. 10 04 n inside image data): ignore
                 n, seq = self._eot_pending.popleft()
-                self._acked_seq = max(self._acked_seq, seq)
+                if seq > self._acked_seq:
+                    with self._cond:
+                        self._acked_seq = seq
+                        self._cond.notify_all()
                 with self._cond:
                     asb = self._asb_seen
                     merged = protocol.merge_dle_eot(self._flags, n, value)

@@ -185,8 +185,15 @@ class Spooler:
             if result == "confirmed":
                 return Outcome(printed=True, reason="confirmed", confirmation="process_id")
             return Outcome(printed=False, reason=result)
-        # Weaker: the printer cannot hand IDs back. Give the paper the time it needs and
-        # accept the print if the printer stayed connected and fault-free throughout.
+        # Weaker: the printer cannot hand IDs back. First a status reply to a query sent after
+        # the last byte proves the printer has read it all (a slow serial line or a full buffer
+        # can hold data for seconds); then give the paper the time it needs, and accept the
+        # print if the printer stayed connected and fault-free throughout.
+        taken = self.session.wait_taken(
+            self.session.data_mark(), generation, s.confirm_timeout_s + size / s.slowest_bytes_per_s
+        )
+        if taken != "taken":
+            return Outcome(printed=False, reason=taken)
         wait = 0.5 + paper_mm / s.status_confirm_mm_per_s
         result = self.session.wait_process_id("\x00never", generation, wait)
         if result == "timeout" and self.session.is_ready():
