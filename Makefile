@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup demo test lint typecheck unit clean
+.PHONY: setup demo test lint typecheck unit bench clean
 
 setup: $(STAMP)
 
@@ -18,6 +18,12 @@ $(STAMP): pyproject.toml
 # and the interrupted receipt reprinted with its marker.
 demo: setup
 	$(PY) demo/demo.py
+
+# receiptd vs a private CUPS raw queue vs direct write, side by side (minutes; installs
+# Debian's CUPS if missing). Not part of `make test`. Results: bench/results/, BENCHMARKS.md.
+bench: setup
+	$(PY) -m pip install --quiet -e '.[bench]'
+	$(PY) bench/run.py $(BENCH_ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check $(wildcard receiptd tests demo bench hwtests monitoring)

@@ -669,6 +669,7 @@ class Options:
     latency_n: int = 30
     fast_n: int = 100
     burst: int = 1000
+    burst_real: int = 60
     clients: int = 8
     fault_reps: int = 5
     idle_s: float = 10.0
@@ -681,7 +682,7 @@ class Options:
     cups_watch_s: float = 5.0
     out: Path | None = ROOT / "bench" / "results"
     sections: set[str] = field(default_factory=lambda: {
-        "latency", "fast", "burst", "faults", "resources", "scale"})
+        "latency", "fast", "burst", "burst_real", "faults", "resources", "scale"})
 
 
 @contextmanager
@@ -802,6 +803,37 @@ def run(opt: Options) -> dict[str, Any]:
                 res["burst"] = b
                 for p in (p_direct, p_cups, p_rd):
                     p.control("fast")
+        if "burst_real" in opt.sections and opt.burst_real:
+            with section(f"burst at {REALISTIC_MM_S:.0f} mm/s: {opt.burst_real} receipts from "
+                         f"{opt.clients} clients (the printer is the bottleneck)"):
+                shared = Direct(p_direct)
+                stack.callback(shared.close)
+                br: dict[str, Any] = {"direct": burst(
+                    "direct", lambda: lambda tag: shared.write(rendered(tag)), Tags("k"),
+                    p_direct, opt.burst_real, opt.clients, opt.burst_timeout)}
+                if cups:
+                    def cups_submitter2() -> Callable[[str], None]:
+                        c = IppClient("127.0.0.1", cups.port, cups.queue)
+                        stack.callback(c.close)
+
+                        def submit(tag: str) -> None:
+                            c.print_job(rendered(tag), tag)
+                        return submit
+                    br["cups"] = burst("cups", cups_submitter2, Tags("m"), p_cups,
+                                       opt.burst_real, opt.clients, opt.burst_timeout)
+
+                def rd_submitter2() -> Callable[[str], None]:
+                    c = daemon.connect()
+                    stack.callback(c.close)
+
+                    def submit(tag: str) -> None:
+                        c.submit(tag)
+                    return submit
+                br["receiptd"] = burst("receiptd", rd_submitter2, Tags("n"), p_rd,
+                                       opt.burst_real, opt.clients, opt.burst_timeout)
+                print("   " + ", ".join(f"{k} {v['print_rate']:.2f}/s printed"
+                                        for k, v in br.items()), flush=True)
+                res["burst_real"] = br
         if "faults" in opt.sections:
             with section(f"faults: paper out and silent printer, {opt.fault_reps}x"):
                 time.sleep(1.0)
@@ -841,16 +873,16 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="small N everywhere (a minute or two)")
     ap.add_argument("--no-cups", action="store_true", help="skip CUPS (and its install)")
-    ap.add_argument("--only", help="comma-separated sections: latency,fast,burst,faults,"
-                                   "resources,scale")
+    ap.add_argument("--only", help="comma-separated sections: latency,fast,burst,burst_real,"
+                                   "faults,resources,scale")
     ap.add_argument("--burst", type=int, help="receipts in the burst (default 1000)")
     ap.add_argument("--journal-n", type=int, help="receipts in the big journal (default 1M)")
     ap.add_argument("--out", type=Path, help="results directory (default bench/results)")
     args = ap.parse_args(argv)
     opt = Options()
     if args.quick:
-        opt = Options(latency_n=8, fast_n=20, burst=200, fault_reps=2, idle_s=3, ready_runs=2,
-                      journal_n=50_000, scale_samples=50, lp_n=3, cups_watch_s=3)
+        opt = Options(latency_n=8, fast_n=20, burst=200, burst_real=16, fault_reps=2, idle_s=3,
+                      ready_runs=2, journal_n=50_000, scale_samples=50, lp_n=3, cups_watch_s=3)
     opt.cups = not args.no_cups
     if args.only:
         opt.sections = set(args.only.split(","))
