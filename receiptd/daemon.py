@@ -27,6 +27,7 @@ from . import metrics as metrics_mod
 from . import sdnotify
 from .api import create_app
 from .config import Config, parse_listen
+from .diskguard import check_writable
 from .events import EventBus
 from .journal import Journal, format_ts
 from .links import link_for_url
@@ -139,6 +140,7 @@ class Daemon:
     def open_journal(self) -> None:
         """Open (and migrate) the journal and requeue prints a dead process left in doubt."""
         Path(self.config.daemon.journal).parent.mkdir(parents=True, exist_ok=True)
+        check_writable(Path(self.config.daemon.journal))
         journal = self.journal()
         for retry in journal.recover_in_doubt():
             log.warning("print_in_doubt_requeued", printer=retry.printer,

@@ -34,3 +34,26 @@ def check_reserve(journal: Path, reserve: int) -> None:
             f"the journal's disk has {free} bytes free, less than the {reserve} bytes kept for "
             "receipts already queued: new receipts are refused until space is freed"
         )
+
+
+def check_writable(journal: Path) -> None:
+    """Refuse a journal on a read-only file system at start. SQLite would quietly open it
+    read-only (a WAL left behind makes that work), the daemon would run but never record a
+    print, and that connection would stay read-only after the disk came back: better to stop
+    with exit code 3 and be restarted (systemd: Restart=on-failure) once it is writable."""
+    directory = journal.parent
+    try:
+        read_only = bool(os.statvfs(directory).f_flag & os.ST_RDONLY)
+    except OSError:
+        return  # missing directory: opening the journal reports it
+    if read_only:
+        raise JournalUnavailable(
+            f"journal {journal}: its file system is mounted read-only; receiptd cannot record "
+            "receipts there. Make it writable (or point daemon.journal elsewhere) and restart"
+        )
+    for path in (journal, directory):
+        if path.exists() and not os.access(path, os.W_OK):
+            raise JournalUnavailable(
+                f"journal {journal}: {path} is read-only for this user; receiptd cannot record "
+                "receipts there. Fix its permissions and restart"
+            )
