@@ -38,6 +38,7 @@ test: setup
 	ci/system-deps.sh
 	$(MAKE) --no-print-directory lint typecheck unit
 	ci/check-systemd.sh
+	ci/boot-test.sh
 	ci/check-monitoring.sh
 
 clean:

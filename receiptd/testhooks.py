@@ -8,10 +8,11 @@ are refused unless API tokens are configured, and they are admin-only:
 * ``POST /v1/test-hooks/hang {"worker": "spool-front"}``: the named worker thread blocks for
   good at its next heartbeat, in its own loop. Its beats stop, so the daemon withholds
   ``WATCHDOG=1`` and systemd restarts the service (``WatchdogSec=``).
-* ``POST /v1/test-hooks/probe {"write": [paths], "connect": ["HOST:PORT"]}``: tries each
-  operation from inside the daemon's process — with the unit's real sandbox, user, seccomp
-  filter and IP allow list — and reports ``"ok"`` or the errno name. A file written as a probe
-  is removed again.
+* ``POST /v1/test-hooks/probe {"write": [paths], "open": [paths], "connect": ["HOST:PORT"]}``:
+  tries each operation from inside the daemon's process — with the unit's real sandbox, user,
+  seccomp filter, device policy and IP allow list — and reports ``"ok"`` or the errno name.
+  ``write`` creates a new file (removed again), ``open`` opens an existing file or device node
+  read-write without side effects (``O_NONBLOCK | O_NOCTTY``, closed at once).
 
 With hooks off neither route exists (404) and heartbeats are not wrapped.
 """
@@ -49,6 +50,7 @@ class HangRequest(BaseModel):
 
 class ProbeRequest(BaseModel):
     write: list[str] = Field(default_factory=list, max_length=32)
+    open: list[str] = Field(default_factory=list, max_length=32)
     connect: list[str] = Field(default_factory=list, max_length=8)
 
 
@@ -94,6 +96,7 @@ class TestHooks:
         def probe(body: ProbeRequest, caller: Admin) -> dict[str, dict[str, str]]:
             return {
                 "write": {path: probe_write(path) for path in body.write},
+                "open": {path: probe_open(path) for path in body.open},
                 "connect": {addr: probe_connect(addr) for addr in body.connect},
             }
 
@@ -118,6 +121,15 @@ def probe_write(path: str) -> str:
             os.unlink(path)
         except OSError as exc:
             log.warning("test_hook_probe_cleanup_failed", path=path, error=str(exc))
+    return "ok"
+
+
+def probe_open(path: str) -> str:
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+    except OSError as exc:
+        return _errno_name(exc)
+    os.close(fd)
     return "ok"
 
 

@@ -79,12 +79,14 @@ def test_probe_reports_errno(tmp_path: Path, emulator: Emulator,
     ok, missing = tmp_path / "probe-ok", tmp_path / "no-such-dir" / "x"
     r = d.clients["admin"].post("/v1/test-hooks/probe", json={
         "write": [str(ok), str(missing)],
+        "open": ["/dev/null", str(missing)],
         "connect": [f"127.0.0.1:{port}"],
     })
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["write"] == {str(ok): "ok", str(missing): "ENOENT"}
     assert not ok.exists()  # the probe cleans up after itself
+    assert body["open"] == {"/dev/null": "ok", str(missing): "ENOENT"}
     assert list(body["connect"].values()) == ["ok"]
 
 
