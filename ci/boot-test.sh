@@ -114,9 +114,11 @@ wheel=$(cd "$run/wheels" && ls receiptd-*.whl)
 in_root() {
     local root=$1
     shift
+    # nspawn 252 complains on exit about its propagation directory on overlayfs; harmless.
     systemd-nspawn --quiet --register=no --keep-unit --private-network -D "$root" \
         --bind-ro="$run/wheels:/wheels" --setenv=PIP_NO_CACHE_DIR=1 \
-        --setenv=PIP_DISABLE_PIP_VERSION_CHECK=1 "$@"
+        --setenv=PIP_DISABLE_PIP_VERSION_CHECK=1 "$@" \
+        2> >(grep -v '^Attempted to remove disk file system under' >&2)
 }
 
 # Layers are stacked with overlayfs when the kernel allows it, else copied.
