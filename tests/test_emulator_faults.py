@@ -7,7 +7,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from test_emulator import CLEAR, CUT, GS, Host, pid
+from .test_emulator import CLEAR, CUT, GS, Host, pid
 
 from receiptd.emulator import Emulator
 from receiptd.emulator.model import PrinterConfig, PrinterModel
