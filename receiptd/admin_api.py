@@ -16,6 +16,7 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, Query
 
 from . import __version__
+from .api import IsoDatetime
 from .errors import NotFound
 from .health import iso
 from .journal import MAX_EVENTS_PAGE, format_ts
@@ -32,8 +33,8 @@ def add_admin_routes(app: FastAPI, backend: Any, admin: Any) -> None:
              dependencies=[Depends(admin)])
     def printer_events(
         printer: str,
-        since: Annotated[datetime | None, Query(description="ISO-8601, inclusive")] = None,
-        until: Annotated[datetime | None, Query(description="ISO-8601, exclusive")] = None,
+        since: Annotated[IsoDatetime | None, Query(description="ISO-8601, inclusive")] = None,
+        until: Annotated[IsoDatetime | None, Query(description="ISO-8601, exclusive")] = None,
         limit: Annotated[int, Query(ge=1, le=MAX_EVENTS_PAGE)] = 100,
         before_id: Annotated[int | None, Query(ge=1, description="paging cursor")] = None,
     ) -> dict[str, Any]:

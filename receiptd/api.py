@@ -16,11 +16,12 @@ from datetime import datetime
 from typing import Annotated, Any, Literal, Protocol
 
 from fastapi import Depends, FastAPI, Query, Request
+from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from fastapi.routing import APIRoute
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -224,6 +225,12 @@ def _install_error_handlers(app: FastAPI) -> None:
         code = "invalid_document" if in_document else "invalid_request"
         return error_response(422, code, "; ".join(parts))
 
+    @app.exception_handler(OverflowError)
+    async def _overflow(request: Request, exc: OverflowError) -> JSONResponse:
+        # A number too big for SQLite's 64-bit integers (an id, a paging cursor): the
+        # caller's mistake, not a 500.
+        return error_response(422, "invalid_request", "a number in the request is out of range")
+
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _HTTP_CODES.get(exc.status_code, "http_error")
@@ -268,7 +275,24 @@ def annotate_roles(app: FastAPI) -> None:
         roles = [getattr(d.call, "required_role", None) for d in route.dependant.dependencies]
         role = next((r for r in roles if r), "none")
         route.openapi_extra = {**(route.openapi_extra or {}), "x-required-role": role}
+        if role != "none":  # and the error bodies it can answer with, on every route
+            route.responses = {**ERRORS, **route.responses}
 
+
+def _iso_only(value: Any) -> Any:
+    """Query times are ISO-8601 text, as documented; pydantic alone would also take a bare
+    number as Unix seconds (``until=0.0``), which no client means."""
+    if isinstance(value, str) and value.strip().lstrip("+-").replace(".", "", 1).isdigit():
+        raise ValueError("expected an ISO-8601 date-time, e.g. 2026-05-01T12:00:00Z")
+    return value
+
+
+#: A date-time query parameter (ISO-8601 only).
+IsoDatetime = Annotated[datetime, BeforeValidator(_iso_only)]
+
+#: SQLite integers are 64-bit: a larger id cannot exist (and would not bind).
+MAX_ID = 2**63 - 1
+ReceiptId = Annotated[int, PathParam(ge=1, le=MAX_ID)]
 
 Pos = Annotated[Caller, Depends(require("pos"))]
 Cashier = Annotated[Caller, Depends(require("cashier"))]
@@ -339,7 +363,7 @@ def create_app(backend: Backend) -> FastAPI:
 
     @app.get("/v1/receipts/{receipt_id}", response_model=ReceiptOut, responses=ERRORS,
              tags=["receipts"])
-    def get_receipt(receipt_id: int, caller: Pos) -> ReceiptOut:
+    def get_receipt(receipt_id: ReceiptId, caller: Pos) -> ReceiptOut:
         return receipt_out(backend.journal().get_receipt(receipt_id))
 
     @app.get("/v1/receipts", response_model=ReceiptList, responses=ERRORS, tags=["receipts"])
@@ -348,8 +372,8 @@ def create_app(backend: Backend) -> FastAPI:
         printer: str | None = None,
         order_ref: str | None = None,
         state: Literal["queued", "printing", "printed", "cancelled"] | None = None,
-        since: Annotated[datetime | None, Query(description="ISO-8601, inclusive")] = None,
-        until: Annotated[datetime | None, Query(description="ISO-8601, exclusive")] = None,
+        since: Annotated[IsoDatetime | None, Query(description="ISO-8601, inclusive")] = None,
+        until: Annotated[IsoDatetime | None, Query(description="ISO-8601, exclusive")] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
         before_id: Annotated[int | None, Query(ge=1, description="paging cursor")] = None,
     ) -> ReceiptList:
@@ -373,7 +397,8 @@ def create_app(backend: Backend) -> FastAPI:
 
     @app.post("/v1/receipts/{receipt_id}/reprint", status_code=202, response_model=ReprintOut,
               responses=ERRORS, tags=["reprint"])
-    def reprint(receipt_id: int, caller: Cashier, body: ReprintRequest | None = None) -> ReprintOut:
+    def reprint(receipt_id: ReceiptId, caller: Cashier,
+                body: ReprintRequest | None = None) -> ReprintOut:
         return _reprint(receipt_id, caller, body)
 
     @app.post("/v1/printers/{printer}/reprint-last", status_code=202, response_model=ReprintOut,
@@ -388,7 +413,7 @@ def create_app(backend: Backend) -> FastAPI:
 
     @app.post("/v1/receipts/{receipt_id}/cancel", response_model=ReceiptOut, responses=ERRORS,
               tags=["receipts"])
-    def cancel(receipt_id: int, caller: Admin) -> ReceiptOut:
+    def cancel(receipt_id: ReceiptId, caller: Admin) -> ReceiptOut:
         receipt = backend.journal().cancel(receipt_id, by=caller.name)
         backend.bus.publish("receipt", {"receipt_id": receipt.id, "printer": receipt.printer,
                                         "state": receipt.state})

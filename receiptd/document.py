@@ -340,6 +340,10 @@ ContentKind = Literal["document", "text", "raw"]
 class Content(_Model):
     """What to print: exactly one of ``document``, ``text`` or ``raw``."""
 
+    # Say "exactly one" in the JSON schema too, so clients (and fuzzers) know it.
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra={"oneOf": [
+        {"required": ["document"]}, {"required": ["text"]}, {"required": ["raw"]}]})
+
     document: Document | None = Field(default=None, description="A structured receipt.")
     text: str | None = Field(
         default=None,
