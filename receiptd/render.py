@@ -118,7 +118,10 @@ class _Charset:
     """What one printer can print: single-byte code page characters, double-byte ones."""
 
     def __init__(self, escpos_profile: str, codec: str | None, lang: str = "SC") -> None:
-        self.code_pages: dict[str, str] = Dummy(profile=escpos_profile).profile.get_code_pages()
+        capabilities = Dummy(profile=escpos_profile).profile
+        self.code_pages: dict[str, str] = capabilities.get_code_pages()
+        # Some profiles have one font only: python-escpos refuses to select font B there.
+        self.has_font_b = "1" in getattr(capabilities, "fonts", {"1": None})
         probe = Encoder(self.code_pages)
         single: set[str] = set()
         for name in self.code_pages:
@@ -532,7 +535,8 @@ def to_bitmap(image: Image.Image, max_width: int) -> Image.Image:
 
 def _block_items(block: Any, profile: Profile, charset: _Charset) -> list[Item]:
     if isinstance(block, TextBlock):
-        style = Style(block.align, block.bold, block.underline, block.font, block.scale)
+        font = block.font if charset.has_font_b else "a"
+        style = Style(block.align, block.bold, block.underline, font, block.scale)
         return list(_text_lines(block.text, style, profile, charset))
     if isinstance(block, RowBlock):
         return list(_row_lines(block, profile, charset))
