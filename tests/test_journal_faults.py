@@ -208,6 +208,7 @@ def test_damaged_journal_is_refused_untouched_and_explained(
     journal = daemon.journal
     db = sqlite3.connect(journal)
     page_size = db.execute("PRAGMA page_size").fetchone()[0]
+    assert db.execute("SELECT count(*) FROM receipts").fetchone()[0] == 20  # reads the WAL
     db.close()  # the last connection: checkpoints and removes -wal and -shm
     assert sorted(p.name for p in journal.parent.glob("journal.db*")) == ["journal.db"]
     data = bytearray(journal.read_bytes())
