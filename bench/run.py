@@ -801,6 +801,7 @@ def run(opt: Options) -> dict[str, Any]:
                 print(f"   receiptd: {b['receiptd']['accept_rate']:.0f}/s accepted, "
                       f"{b['receiptd']['print_rate']:.1f}/s printed", flush=True)
                 res["burst"] = b
+                shared.close()  # the printer takes one connection at a time
                 for p in (p_direct, p_cups, p_rd):
                     p.control("fast")
         if "burst_real" in opt.sections and opt.burst_real:
@@ -834,6 +835,7 @@ def run(opt: Options) -> dict[str, Any]:
                 print("   " + ", ".join(f"{k} {v['print_rate']:.2f}/s printed"
                                         for k, v in br.items()), flush=True)
                 res["burst_real"] = br
+                shared.close()
         if "faults" in opt.sections:
             with section(f"faults: paper out and silent printer, {opt.fault_reps}x"):
                 time.sleep(1.0)

@@ -28,8 +28,9 @@ CUPS_MISSING = cups_server.available()
 @pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_bench_harness_tiny() -> None:
-    opt = run.Options(latency_n=2, fast_n=2, burst=16, burst_real=0, fault_reps=1, idle_s=0.5,
+    opt = run.Options(latency_n=2, fast_n=2, burst=16, burst_real=4, fault_reps=1, idle_s=0.5,
                       ready_runs=1, journal_n=200, scale_samples=5, lp_n=1, cups_watch_s=1.0,
+                      burst_timeout=60,
                       cups=CUPS_MISSING is None, out=None)
     res = run.run(opt)
 
@@ -43,6 +44,8 @@ def test_bench_harness_tiny() -> None:
         b = res["burst"][system]
         assert b["accepted"] == 16 and b["refused"] == 0, b
         assert b["complete"] and b["printed"] == 16, b
+        r = res["burst_real"][system]
+        assert r["complete"] and r["printed"] == 4, r
     faults = res["faults"]["receiptd"]
     assert faults["paper_out_visible"]["n"] == 1 and faults["silent_offline"]["n"] == 1, faults
     assert faults["paper_resume_cut"]["n"] == 1 and faults["silent_resume_cut"]["n"] == 1
