@@ -27,6 +27,7 @@ import http.client
 import json
 import os
 import platform
+import shutil
 import signal
 import socket
 import sqlite3
@@ -695,6 +696,13 @@ def section(title: str) -> Iterator[None]:
 
 def run(opt: Options) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="receiptd-bench-"))
+    try:
+        return _run(opt, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _run(opt: Options, work: Path) -> dict[str, Any]:
     res: dict[str, Any] = {"machine": machine(), "options": {
         k: (sorted(v) if isinstance(v, set) else str(v) if isinstance(v, Path) else v)
         for k, v in vars(opt).items()}, "speeds_mm_s": {"realistic": REALISTIC_MM_S,
@@ -853,10 +861,6 @@ def run(opt: Options) -> dict[str, Any]:
                 p_scale = Printer(FAST_MM_S)
                 stack.callback(p_scale.stop)
                 res["scale"] = journal_scale(work, p_scale.url, opt.journal_n, opt.scale_samples)
-    with suppress(OSError):
-        for p in sorted(work.rglob("*"), reverse=True):
-            p.rmdir() if p.is_dir() else p.unlink()
-        work.rmdir()
     return res
 
 
