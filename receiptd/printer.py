@@ -156,6 +156,7 @@ class SessionSettings:
     backoff_min_s: float = 0.1
     backoff_max_s: float = 1.0
     probe_timeout_s: float = 2.0
+    slowest_bytes_per_s: float = 960.0  # 9600 baud: the slowest a printer takes data
     maintenance_interval_s: float = 300.0  # GS g 2 refresh while idle (and after prints)
 
 
@@ -216,7 +217,7 @@ class PrinterSession:
         # Each DLE EOT query asked, with the print-data sequence number written before it: a
         # reply proves the printer has taken every data byte up to that number.
         self._eot_pending: deque[tuple[int, int]] = deque()
-        self._data_seq = 0  # +1 per print-data write (any thread)
+        self._data_seq = 0  # print-data bytes written so far (any thread)
         self._acked_seq = 0  # highest data_seq a status reply has proven taken
         self._probe_sent = 0.0
         self._rx_seen = False  # this connection has delivered a reply
@@ -281,9 +282,13 @@ class PrinterSession:
             raise LinkClosed(f"printer {self.name} is not connected")
         with self._write_lock:
             if not control:
-                self._data_seq += 1
+                self._data_seq += len(data)
             try:
                 self.link.write(data, self.settings.write_timeout_s if timeout is None else timeout)
+            except LinkTimeout as exc:
+                if not control:  # count only what went out (no query was sent meanwhile)
+                    self._data_seq -= len(data) - exc.written
+                raise
             except LinkClosed as exc:
                 self._lost(str(exc))
                 raise
@@ -426,7 +431,7 @@ class PrinterSession:
                 self._set_confirmation("status")
             if now - self._last_poll >= self.settings.poll_interval_s:
                 self._poll(now)
-            if now - self._last_rx > self.settings.offline_after_s and not self._held_up():
+            if now - self._last_rx > self._silence_allowed() and not self._held_up():
                 self._transition(PrinterState.OFFLINE, "printer not answering")
             self._maybe_query_maintenance(now)
 
@@ -447,6 +452,14 @@ class PrinterSession:
         with contextlib.suppress(LinkError):
             self.write(protocol.process_id(_PROBE_PID), timeout=1.0, control=True)
             self._probe_sent = time.monotonic()
+
+    def _silence_allowed(self) -> float:
+        """Our queries travel behind the print data written before them: a printer still
+        taking that data at the slowest expected rate cannot answer sooner (a 4 KB receipt on
+        a 9600-baud line is 4 s of data). Without this, a long receipt on a slow link was
+        declared offline, interrupted and reprinted, forever."""
+        unacked = max(0, self._data_seq - self._acked_seq)
+        return self.settings.offline_after_s + unacked / self.settings.slowest_bytes_per_s
 
     def _held_up(self) -> bool:
         """Silence explained by the printer itself: it reported a fault that stops printing,
@@ -499,8 +512,12 @@ class PrinterSession:
     def _poll(self, now: float) -> None:
         self._last_poll = now
         if len(self._eot_pending) > 16:
-            # Replies stopped: keep one round outstanding, do not pile queries up.
-            return
+            if self.state != PrinterState.OFFLINE:
+                # Replies stopped: keep one round outstanding, do not pile queries up.
+                return
+            # Offline: the printer may have lost those queries (power loss on a serial line,
+            # where no reconnect resets anything); unanswerable ones must not stop the polls.
+            self._eot_pending.clear()
         # A write timeout means the printer stopped reading: that is what silence looks like.
         with contextlib.suppress(LinkTimeout):
             self.write(self._queries(), timeout=0.2, control=True)
@@ -560,6 +577,12 @@ class PrinterSession:
                     self._counters["power_on"] += 1
                     self._cond.notify_all()
                 self._info_pending.clear()  # questions in the lost buffer never answer
+                # Status queries sent while it was off were lost too: waiting for their replies
+                # would stop the polls for good (serial: no reconnect resets them).
+                self._eot_pending.clear()
+                self._acked_seq = self._data_seq
+                with self._cond:
+                    self._asb_seen = False  # the reset disabled ASB until the handshake
                 self._handshake()
             case protocol.BufferCleared():
                 self._reprobe()
