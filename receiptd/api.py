@@ -302,6 +302,12 @@ Admin = Annotated[Caller, Depends(require("admin"))]
 # ---------------------------------------------------------------------- the app
 
 
+def require_printer(backend: Backend, printer: str) -> str:
+    if printer not in backend.config.printers:
+        raise NotFound(f"no printer named {printer!r}", code="unknown_printer")
+    return printer
+
+
 def create_app(backend: Backend) -> FastAPI:
     app = FastAPI(
         title="receiptd",
@@ -324,9 +330,7 @@ def create_app(backend: Backend) -> FastAPI:
     app.add_middleware(BodyLimit, limit=backend.config.daemon.max_body_bytes)
 
     def known_printer(printer: str) -> str:
-        if printer not in backend.config.printers:
-            raise NotFound(f"no printer named {printer!r}", code="unknown_printer")
-        return printer
+        return require_printer(backend, printer)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:
@@ -383,33 +387,6 @@ def create_app(backend: Backend) -> FastAPI:
         )
         nxt = rows[-1].id if len(rows) == limit else None
         return ReceiptList(receipts=[receipt_out(r) for r in rows], next_before_id=nxt)
-
-    def _reprint(receipt_id: int, caller: Caller, body: ReprintRequest | None) -> ReprintOut:
-        journal = backend.journal()
-        job = journal.add_reprint(receipt_id, requested_by=f"{caller.name} ({caller.role})",
-                                  reason=body.reason if body else None)
-        receipt = journal.get_receipt(receipt_id)
-        backend.wake(receipt.printer)
-        backend.bus.publish("receipt", {"receipt_id": receipt.id, "printer": receipt.printer,
-                                        "state": receipt.state, "print_id": job.id,
-                                        "print_kind": "reprint", "print_state": "queued"})
-        return ReprintOut(receipt=receipt_out(receipt), print=print_out(job))
-
-    @app.post("/v1/receipts/{receipt_id}/reprint", status_code=202, response_model=ReprintOut,
-              responses=ERRORS, tags=["reprint"])
-    def reprint(receipt_id: ReceiptId, caller: Cashier,
-                body: ReprintRequest | None = None) -> ReprintOut:
-        return _reprint(receipt_id, caller, body)
-
-    @app.post("/v1/printers/{printer}/reprint-last", status_code=202, response_model=ReprintOut,
-              responses=ERRORS, tags=["reprint"])
-    def reprint_last(printer: str, caller: Cashier,
-                     body: ReprintRequest | None = None) -> ReprintOut:
-        known_printer(printer)
-        last = backend.journal().last_receipt(printer)
-        if last is None:
-            raise NotFound(f"printer {printer!r} has no receipt yet", code="no_receipt")
-        return _reprint(last.id, caller, body)
 
     @app.post("/v1/receipts/{receipt_id}/cancel", response_model=ReceiptOut, responses=ERRORS,
               tags=["receipts"])

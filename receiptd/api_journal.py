@@ -24,11 +24,13 @@ from .api import (
     Caller,
     Cashier,
     Pos,
+    ReceiptId,
     ReceiptOut,
     ReprintOut,
     ReprintRequest,
     print_out,
     receipt_out,
+    require_printer,
 )
 from .document import Content
 from .errors import NotFound
@@ -80,6 +82,21 @@ def receipt_profile(backend: Backend, receipt: Receipt) -> Profile:
 
 def journal_router(backend: Backend) -> APIRouter:
     router = APIRouter()
+
+    @router.post("/v1/receipts/{receipt_id}/reprint", status_code=202,
+                 response_model=ReprintOut, responses=ERRORS, tags=["reprint"])
+    def reprint(receipt_id: ReceiptId, caller: Cashier,
+                body: ReprintRequest | None = None) -> ReprintOut:
+        return reprint_receipt(backend, receipt_id, caller, body.reason if body else None)
+
+    @router.post("/v1/printers/{printer}/reprint-last", status_code=202,
+                 response_model=ReprintOut, responses=ERRORS, tags=["reprint"])
+    def reprint_last(printer: str, caller: Cashier,
+                     body: ReprintRequest | None = None) -> ReprintOut:
+        last = backend.journal().last_receipt(require_printer(backend, printer))
+        if last is None:
+            raise NotFound(f"printer {printer!r} has no receipt yet", code="no_receipt")
+        return reprint_receipt(backend, last.id, caller, body.reason if body else None)
 
     @router.post("/v1/orders/{order_ref}/reprint", status_code=202, response_model=ReprintOut,
                  responses=ERRORS, tags=["reprint"])
