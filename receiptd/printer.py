@@ -14,7 +14,7 @@ import enum
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -217,6 +217,7 @@ class PrinterSession:
         # Each DLE EOT query asked, with the print-data sequence number written before it: a
         # reply proves the printer has taken every data byte up to that number.
         self._eot_pending: deque[tuple[int, int]] = deque()
+        self._streaming = False  # a print's chunks are going out: no queries between them
         self._data_seq = 0  # print-data bytes written so far (any thread)
         self._acked_seq = 0  # highest data_seq a status reply has proven taken
         self._probe_sent = 0.0
@@ -315,6 +316,22 @@ class PrinterSession:
                 if remaining <= 0:
                     return "timeout"
                 self._cond.wait(min(remaining, 0.5))
+
+    @contextlib.contextmanager
+    def print_stream(self) -> Iterator[None]:
+        """Hold the session's own queries back while a print's bytes go out in chunks.
+
+        Real-time commands are executed on arrival but their bytes are *also* taken as data:
+        a DLE EOT poll landing between two chunks of an image would shift the raster and spoil
+        the slip. Liveness meanwhile comes from the data being taken (``_silence_allowed``).
+        """
+        with self._cond:
+            self._streaming = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._streaming = False
 
     def data_mark(self) -> int:
         """How much print data has been written so far (for ``wait_taken``)."""
@@ -447,7 +464,7 @@ class PrinterSession:
 
     def _reprobe(self) -> None:
         """Ask for the probe again if its answer has not come: a buffer clear drops it."""
-        if self._confirmation != "unknown":
+        if self._confirmation != "unknown" or self._streaming:
             return
         with contextlib.suppress(LinkError):
             self.write(protocol.process_id(_PROBE_PID), timeout=1.0, control=True)
@@ -511,6 +528,8 @@ class PrinterSession:
 
     def _poll(self, now: float) -> None:
         self._last_poll = now
+        if self._streaming:
+            return  # never between the chunks of a print (see print_stream)
         if len(self._eot_pending) > 16:
             if self.state != PrinterState.OFFLINE:
                 # Replies stopped: keep one round outstanding, do not pile queries up.

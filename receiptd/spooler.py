@@ -155,6 +155,10 @@ class Spooler:
 
     def _send(self, payload: bytes, generation: int) -> Outcome:
         """Write in chunks, stopping at the first sign of trouble. ``reason`` empty = all sent."""
+        with self.session.print_stream():
+            return self._send_chunks(payload, generation)
+
+    def _send_chunks(self, payload: bytes, generation: int) -> Outcome:
         sent = 0
         for start in range(0, len(payload), CHUNK):
             if self.session.generation != generation:
