@@ -301,21 +301,7 @@ class PrinterSession:
         printer faulted, ``"reset"`` when the connection dropped or the printer restarted
         (its buffer is gone), ``"timeout"``, ``"stopping"``.
         """
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while True:
-                if pid in self._pids:
-                    return "confirmed"
-                if self._generation != generation:
-                    return "reset"
-                if self._state in FAULT_STATES:
-                    return f"fault:{self._state.value}"
-                if self._stop.is_set():
-                    return "stopping"
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return "timeout"
-                self._cond.wait(min(remaining, 0.5))
+        return self._wait_until(lambda: pid in self._pids, "confirmed", generation, timeout)
 
     @contextlib.contextmanager
     def print_stream(self) -> Iterator[None]:
@@ -343,11 +329,16 @@ class PrinterSession:
 
         Returns ``"taken"``, or ``"fault:<state>"``, ``"reset"``, ``"timeout"``, ``"stopping"``.
         """
+        return self._wait_until(lambda: self._acked_seq >= mark, "taken", generation, timeout)
+
+    def _wait_until(self, done: Callable[[], bool], success: str, generation: int,
+                    timeout: float) -> str:
+        """Wait (under ``_cond``) until ``done()``, or until it can no longer come true."""
         deadline = time.monotonic() + timeout
         with self._cond:
             while True:
-                if self._acked_seq >= mark:
-                    return "taken"
+                if done():
+                    return success
                 if self._generation != generation:
                     return "reset"
                 if self._state in FAULT_STATES:
