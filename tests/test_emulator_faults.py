@@ -7,10 +7,11 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from .test_emulator import CLEAR, CUT, GS, Host, pid
 
 from receiptd.emulator import Emulator
 from receiptd.emulator.model import PrinterConfig, PrinterModel
+
+from .test_emulator import CLEAR, CUT, GS, Host, pid
 
 
 @pytest.fixture
