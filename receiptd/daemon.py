@@ -30,7 +30,7 @@ from .config import Config, parse_listen
 from .diskguard import check_writable
 from .events import EventBus
 from .journal import Journal, format_ts
-from .links import link_for_url
+from .links import Link, link_for_url
 from .printer import ADVICE, PrinterSession, SessionSettings, Transition, describe
 from .profiles import Profile, resolve_profile
 from .retention import Retention
@@ -148,13 +148,15 @@ class Daemon:
 
     def start_workers(self) -> None:
         for name, cfg in self.config.printers.items():
+            link = link_for_url(cfg.url)
             session = PrinterSession(
                 name,
-                link_for_url(cfg.url),
+                link,
                 settings=SessionSettings(
                     poll_interval_s=cfg.poll_interval_s,
                     offline_after_s=cfg.offline_after_s,
                     write_timeout_s=cfg.write_timeout_s,
+                    slowest_bytes_per_s=slowest_intake(link),
                 ),
                 on_transition=self._on_transition,
                 on_beat=self._beat(f"printer-{name}"),
@@ -308,6 +310,23 @@ class Daemon:
             self.watchdog.maybe_notify()
             self.notify_status()
             await asyncio.sleep(min(self.watchdog.period or 1.0, 1.0))
+
+
+# A printer whose buffer is full takes data only as fast as it prints: raster at a slow
+# 50 mm/s is ~22 KB/s. 8 KB/s stays below that and below any USB or LAN link.
+PRINT_INTAKE_BYTES_PER_S = 8000.0
+
+
+def slowest_intake(link: Link) -> float:
+    """How slowly this printer may take data and still be alive (for silence allowances).
+
+    A serial line cannot carry more than baud/10 bytes a second (8N1); elsewhere the printer's
+    own printing is the bottleneck. Using the serial figure everywhere let a LAN printer that
+    died under a large image stay "online" for minutes."""
+    if link.kind == "serial":
+        baud = float(getattr(link, "settings", {}).get("baudrate", 9600))
+        return min(baud / 10.0, PRINT_INTAKE_BYTES_PER_S)
+    return PRINT_INTAKE_BYTES_PER_S
 
 
 def _iso(ts: float) -> str:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from receiptd.daemon import slowest_intake
+from receiptd.links import link_for_url
 from receiptd.printer import (
     ADVICE,
     FAULT_STATES,
@@ -54,3 +56,17 @@ def test_state_sets_partition_the_states() -> None:
 def test_active_flags_names_what_is_set() -> None:
     assert active_flags(StatusFlags(paper_end=True, offline=True)) == ["offline", "paper_end"]
     assert active_flags(StatusFlags()) == []
+
+
+@pytest.mark.parametrize(
+    ("url", "rate"),
+    [
+        ("serial:///dev/ttyUSB0?baudrate=9600", 960.0),
+        ("serial:///dev/ttyUSB0?baudrate=38400", 3840.0),
+        ("serial:///dev/ttyUSB0?baudrate=115200", 8000.0),  # the printing is slower than that
+        ("tcp://10.0.0.5:9100", 8000.0),
+        ("usb://04b8:0e28", 8000.0),
+    ],
+)
+def test_silence_allowance_follows_the_link(url: str, rate: float) -> None:
+    assert slowest_intake(link_for_url(url)) == rate
