@@ -73,6 +73,15 @@ class PrinterConfig(_Strict):
     offline_after_s: float = Field(1.5, gt=0.2, le=60)
     write_timeout_s: float = Field(5.0, gt=0.1, le=120)
     confirm_timeout_s: float = Field(20.0, gt=1, le=600, description="base wait for the process ID")
+    send_window_prints: int = Field(
+        1, ge=1, le=32,
+        description="prints unconfirmed at once: more send the next receipts while earlier ones "
+        "await their process IDs; 1 = one at a time (status-confirmed printers always are)",
+    )
+    send_window_bytes: int = Field(
+        4096, ge=64, le=1024 * 1024,
+        description="unconfirmed bytes in flight; at most the printer's receive buffer",
+    )
 
 
 class TokenConfig(_Strict):

@@ -163,7 +163,11 @@ class Daemon:
             )
             spooler = Spooler(
                 name, session, self.journal, self.profiles[name], self.bus,
-                settings=SpoolSettings(confirm_timeout_s=cfg.confirm_timeout_s),
+                settings=SpoolSettings(
+                    confirm_timeout_s=cfg.confirm_timeout_s,
+                    window_prints=cfg.send_window_prints,
+                    window_bytes=cfg.send_window_bytes,
+                ),
                 on_beat=self._beat(f"spool-{name}"),
                 on_outcome=self._on_outcome,
             )

@@ -14,7 +14,7 @@ import enum
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -302,6 +302,17 @@ class PrinterSession:
         (its buffer is gone), ``"timeout"``, ``"stopping"``.
         """
         return self._wait_until(lambda: pid in self._pids, "confirmed", generation, timeout)
+
+    def wait_process_ids(self, pids: Collection[str], generation: int, timeout: float) -> str:
+        """``wait_process_id`` for the first of several IDs to come back (the send window)."""
+        wanted = frozenset(pids)
+        return self._wait_until(lambda: not wanted.isdisjoint(self._pids), "confirmed",
+                                generation, timeout)
+
+    def returned_process_ids(self, pids: Collection[str]) -> set[str]:
+        """Which of ``pids`` the printer has handed back (the newest 64 replies are kept)."""
+        with self._cond:
+            return set(pids).intersection(self._pids)
 
     @contextlib.contextmanager
     def print_stream(self) -> Iterator[None]:

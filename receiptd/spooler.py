@@ -26,11 +26,13 @@ from .journal import Journal, Print, Receipt
 from .printer import PrinterSession
 from .profiles import Profile
 from .render import copy_marker, interrupted_marker, paper_length_mm, render
+from .sendwindow import InFlight, SendWindow
 from .waiting import WaitingNotices
 
 log = structlog.get_logger("receiptd.spooler")
 
 CHUNK = 1024  # small enough that a fault stops us within one chunk of print data
+WAIT_SLICE_S = 0.05  # while prints are in flight: how often to look for newly queued work
 
 
 @dataclass
@@ -39,6 +41,10 @@ class SpoolSettings:
     slowest_mm_per_s: float = 20.0  # generous: a printer slowed by heat or a weak supply
     slowest_bytes_per_s: float = 960.0  # 9600 baud serial
     status_confirm_mm_per_s: float = 100.0
+    # The send window (process-ID confirmation only): prints and bytes unconfirmed at once.
+    # 1 print = stop-and-wait. Bytes: no more than a typical receive buffer (4 KB) holds.
+    window_prints: int = 1
+    window_bytes: int = 4096
 
 
 @dataclass(frozen=True)
@@ -73,21 +79,24 @@ class Spooler:
         self._stop = threading.Event()
         self._log = log.bind(printer=name)
         self._waiting = WaitingNotices(name, bus)
-        self.busy = False
+        # Prints sent and awaiting their process IDs, in send order (see sendwindow.py).
+        self._window = SendWindow(self.settings.window_prints, self.settings.window_bytes)
+        self.busy = False  # True while a print's bytes go out (the session's queries wait)
 
     def wake(self) -> None:
         """New work was queued: look now instead of at the next poll."""
         self._wake.set()
 
     def stop(self) -> None:
-        """Finish the print in hand (its confirmation included), then return."""
+        """Take no new print; confirm (or requeue) the prints in flight, then return."""
         self._stop.set()
         self._wake.set()
 
     def run(self) -> None:
         journal = self._journal_factory()
         try:
-            while not self._stop.is_set():
+            # On stop, the prints in flight are still confirmed (or requeued) before leaving.
+            while not (self._stop.is_set() and not self._window):
                 self._on_beat()
                 try:
                     self._step(journal)
@@ -98,20 +107,42 @@ class Spooler:
             journal.close()
 
     def _step(self, journal: Journal) -> None:
+        if self._window and (self._stop.is_set() or self._window.full):
+            self._await_window(journal, or_new_work=False)
+            return
+        self._wake.clear()
         job = journal.next_print(self.name)
         if job is None:
-            self._wake.wait(0.5)
-            self._wake.clear()
+            if self._window:
+                self._await_window(journal, or_new_work=True)
+            else:
+                self._wake.wait(0.5)
             return
-        if not self.session.wait_ready(0.5):
-            self._waiting.update(journal, self.session.state)  # tell who waits, and why
+        if not self._ready_to_send(journal):
             return
-        self._waiting.update(journal, self.session.state)
         self.busy = True
         try:
             self._print(journal, job)
         finally:
             self.busy = False
+        if self._window:
+            self._harvest(journal)  # replies that came while this print went out
+
+    def _ready_to_send(self, journal: Journal) -> bool:
+        """May the next print go out now? With prints in flight, only on the same connection
+        to a ready printer that confirms by process ID; otherwise the window settles first."""
+        if not self._window:
+            ready = self.session.wait_ready(0.5)
+            self._waiting.update(journal, self.session.state)  # tell who waits, and why
+            return ready
+        if (
+            self.session.generation == self._window.generation
+            and self.session.wait_ready(0)
+            and self.session.supports_process_id()
+        ):
+            return True
+        self._await_window(journal, or_new_work=False)  # sees the fault or reset, requeues
+        return False
 
     # ------------------------------------------------------------------ one print
 
@@ -119,7 +150,13 @@ class Spooler:
         receipt = journal.get_receipt(job.receipt_id)
         data = self._bytes_for(receipt, job)
         pid = protocol.encode_pid(job.id)
-        generation = self.session.generation
+        # ESC @ in the body may reset ASB on some models: re-arm it before the marker.
+        payload = data + protocol.enable_asb() + protocol.process_id(pid)
+        if not self._window.has_room(len(payload)):
+            self._await_window(journal, or_new_work=False)  # the job stays queued
+            return
+        # Prints in flight and this one must share a connection: a reset voids them together.
+        generation = self._window.generation if self._window else self.session.generation
         log_ = self._log.bind(receipt=receipt.id, print_id=job.id, kind=job.kind)
         try:
             job = journal.start_print(job.id)
@@ -127,31 +164,106 @@ class Spooler:
             return  # cancelled between take and start
         self._publish(journal, receipt.id, job)
         started = time.monotonic()
-        # ESC @ in the body may reset ASB on some models: re-arm it before the marker.
-        sent = self._send(data + protocol.enable_asb() + protocol.process_id(pid), generation)
+        sent = self._send(payload, generation)
         if sent.reason == "nothing sent":
             journal.unstart_print(job.id, reason="link failed before the first byte")
             log_.info("print_not_started")
             self._publish(journal, receipt.id, journal.get_print(job.id))
             return
-        outcome = sent if sent.reason else self._confirm(
-            pid, generation, len(data), self._paper_mm(receipt)
-        )
-        elapsed = time.monotonic() - started
+        paper_mm = self._paper_mm(receipt)
+        flight = InFlight(job=job, pid=pid, size=len(payload), paper_mm=paper_mm,
+                          started=started, deadline=self._deadline(len(payload), paper_mm),
+                          log=log_)
+        if sent.reason:
+            # Cut short: in doubt, and so is every print in flight before it.
+            self._window.add(flight, generation)
+            self._fail_window(journal, sent.reason)
+        elif self.session.supports_process_id():
+            self._window.add(flight, generation)
+            log_.debug("print_sent", in_flight=len(self._window),
+                       in_flight_bytes=self._window.bytes)
+        else:
+            self._confirm_by_status(journal, flight, generation)
+
+    def _confirm_by_status(self, journal: Journal, flight: InFlight, generation: int) -> None:
+        """Printers without process IDs: one print at a time, confirmed by its status."""
+        outcome = self._confirm(generation, flight.size, flight.paper_mm)
         if outcome.printed:
-            done = journal.finish_print(job.id, confirmation=outcome.confirmation or "process_id")
-            log_.info("print_confirmed", confirmation=outcome.confirmation,
-                      seconds=round(elapsed, 3))
-            self._publish(journal, receipt.id, done)
+            self._finish(journal, flight, "status")
         else:
             if self.session.generation == generation:
-                # Same connection, printer faulted: throw away the rest of this slip so it
-                # does not come out after the refill; the full marked reprint follows.
-                self.session.clear_buffers()
-            retry = journal.interrupt_print(job.id, reason=f"interrupted: {outcome.reason}")
-            log_.warning("print_interrupted", reason=outcome.reason, retry=retry.id)
-            self._publish(journal, receipt.id, journal.get_print(job.id))
-        self._on_outcome(job, outcome, elapsed)
+                self.session.clear_buffers()  # the rest of this slip must not come out later
+            self._interrupt(journal, flight, outcome.reason)
+
+    # ------------------------------------------------------------------ the window
+
+    def _deadline(self, size: int, paper_mm: float) -> float:
+        """When a print's ID is overdue: the base wait, plus the paper and the data of this
+        print and of every print in flight before it (the printer works through them first)."""
+        s = self.settings
+        data = self._window.bytes + size
+        paper = sum(f.paper_mm for f in self._window) + paper_mm
+        return (time.monotonic() + s.confirm_timeout_s + paper / s.slowest_mm_per_s
+                + data / s.slowest_bytes_per_s)
+
+    def _await_window(self, journal: Journal, *, or_new_work: bool) -> None:
+        """Wait until the printer confirms a print in flight, or the window fails (fault,
+        reset, overdue ID, session stopping), or — ``or_new_work`` — a print is queued."""
+        w = self._window
+        while w:
+            if or_new_work and self._wake.is_set():
+                return
+            self._on_beat()
+            slice_s = min(WAIT_SLICE_S, max(0.0, w.oldest().deadline - time.monotonic()))
+            result = self.session.wait_process_ids(w.pids(), w.generation, slice_s)
+            if result == "confirmed":
+                self._harvest(journal)
+                return
+            if result != "timeout" or time.monotonic() >= w.oldest().deadline:
+                self._fail_window(journal, result)
+                return
+
+    def _harvest(self, journal: Journal) -> None:
+        """Mark printed every print in flight up to the newest whose ID came back."""
+        returned = self.session.returned_process_ids(self._window.pids())
+        count = self._window.confirmed_count(returned)
+        if count == 0:
+            return
+        by = list(self._window)[count - 1].job.id  # the print whose ID came back
+        for _ in range(count):
+            flight = self._window.oldest()
+            self._finish(journal, flight, "process_id", by=by)
+            self._window.pop_oldest()  # only once the journal has it
+
+    def _fail_window(self, journal: Journal, reason: str) -> None:
+        """Every print in flight is in doubt: requeue each, in send order, for a full marked
+        reprint — after confirming those whose IDs did come back meanwhile."""
+        self._harvest(journal)
+        if not self._window:
+            return
+        if self.session.generation == self._window.generation:
+            # Same connection, printer faulted: throw away what it still holds of these
+            # prints so none comes out after the refill; the full marked reprints follow.
+            self.session.clear_buffers()
+        self._log.warning("window_failed", reason=reason, in_flight=len(self._window))
+        while self._window:
+            self._interrupt(journal, self._window.oldest(), reason)
+            self._window.pop_oldest()
+
+    def _finish(self, journal: Journal, flight: InFlight, confirmation: str,
+                by: int | None = None) -> None:
+        done = journal.finish_print(flight.job.id, confirmation=confirmation)
+        elapsed = time.monotonic() - flight.started
+        flight.log.info("print_confirmed", confirmation=confirmation, seconds=round(elapsed, 3),
+                        by_print=by if by is not None else flight.job.id)
+        self._publish(journal, flight.job.receipt_id, done)
+        self._on_outcome(flight.job, Outcome(True, "confirmed", confirmation), elapsed)
+
+    def _interrupt(self, journal: Journal, flight: InFlight, reason: str) -> None:
+        retry = journal.interrupt_print(flight.job.id, reason=f"interrupted: {reason}")
+        flight.log.warning("print_interrupted", reason=reason, retry=retry.id)
+        self._publish(journal, flight.job.receipt_id, journal.get_print(flight.job.id))
+        self._on_outcome(flight.job, Outcome(False, reason), time.monotonic() - flight.started)
 
     def _send(self, payload: bytes, generation: int) -> Outcome:
         """Write in chunks, stopping at the first sign of trouble. ``reason`` empty = all sent."""
@@ -179,16 +291,8 @@ class Spooler:
     def _cut_short(sent: int, reason: str) -> Outcome:
         return Outcome(printed=False, reason=reason if sent else "nothing sent")
 
-    def _confirm(self, pid: str, generation: int, size: int, paper_mm: float) -> Outcome:
+    def _confirm(self, generation: int, size: int, paper_mm: float) -> Outcome:
         s = self.settings
-        if self.session.supports_process_id():
-            timeout = (
-                s.confirm_timeout_s + paper_mm / s.slowest_mm_per_s + size / s.slowest_bytes_per_s
-            )
-            result = self.session.wait_process_id(pid, generation, timeout)
-            if result == "confirmed":
-                return Outcome(printed=True, reason="confirmed", confirmation="process_id")
-            return Outcome(printed=False, reason=result)
         # Weaker: the printer cannot hand IDs back. First a status reply to a query sent after
         # the last byte proves the printer has read it all (a slow serial line or a full buffer
         # can hold data for seconds); then give the paper the time it needs, and accept the
