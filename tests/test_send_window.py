@@ -252,3 +252,57 @@ def test_a_window_at_its_byte_limit_waits_for_a_confirmation(
         assert sent[k] >= done[k - 2], prints
     assert [o[0] for o in occurrences(emu)] == tags
     assert re.search(r"window_failed", daemon.log()) is None
+
+
+def test_sigterm_drains_the_window_before_exiting(
+    emu: Emulator, daemon_factory: Callable[..., DaemonProcess], tmp_path: Path,
+) -> None:
+    daemon = daemon_factory({"front": emu.tcp_url},
+                            extra_args=window_config(tmp_path, 5, 64 * 1024))
+    measure_receipt_mm(emu, daemon)
+    tags = [f"TERM-{i}" for i in range(1, 6)]
+    receipts = submit_held(emu, daemon, tags)
+    emu.clear("cover_open")
+    wait_until(lambda: all(daemon.receipt(r["id"])["prints"][0]["sent_at"]
+                           for r in receipts.values()), timeout=20, what="all five sent")
+    assert daemon.receipt(receipts["TERM-1"]["id"])["state"] == "printing"
+    assert daemon.terminate() == 0, daemon.log()
+    daemon.start()  # only to read the journal the drained daemon left
+    for tag, r in receipts.items():
+        prints = daemon.receipt(r["id"])["prints"]
+        assert [(p["kind"], p["state"]) for p in prints] == [("original", "printed")], (tag, prints)
+    emu.wait_idle(10)
+    assert sorted(occurrences(emu)) == sorted((t, False, True) for t in tags)
+
+
+def test_sigkill_with_a_full_window_reprints_every_print_in_flight_marked(
+    emu: Emulator, daemon_factory: Callable[..., DaemonProcess], tmp_path: Path,
+) -> None:
+    daemon = daemon_factory({"front": emu.tcp_url},
+                            extra_args=window_config(tmp_path, 5, 64 * 1024))
+    measure_receipt_mm(emu, daemon)
+    tags = [f"KILW-{i}" for i in range(1, 6)]
+    receipts = submit_held(emu, daemon, tags)
+    emu.clear("cover_open")
+    wait_until(lambda: all(daemon.receipt(r["id"])["prints"][0]["sent_at"]
+                           for r in receipts.values()), timeout=20, what="all five sent")
+    daemon.kill()  # five prints in doubt: the printer still prints what it holds
+    daemon.start()
+    for r in receipts.values():
+        daemon.wait_printed(r["id"], timeout=30)
+    emu.wait_idle(10)
+    seen = occurrences(emu)
+    in_doubt = []
+    for tag, r in receipts.items():
+        prints = daemon.receipt(r["id"])["prints"]
+        assert [p["state"] for p in prints].count("printed") == 1, prints
+        mine = [o for o in seen if o[0] == tag]
+        assert len([o for o in mine if not o[1]]) <= 1, seen  # never unmarked twice
+        assert any(o[2] for o in mine), seen  # never lost
+        if prints[0]["state"] == "interrupted":
+            assert "daemon restart" in prints[0]["outcome"]
+            assert [o for o in mine if o[1]] == [(tag, True, True)], seen
+            in_doubt.append(tag)
+    # None was confirmed before the kill: all five were reprinted, marked, in send order.
+    assert in_doubt == tags
+    assert [o[0] for o in seen if o[1]] == tags, seen
