@@ -189,7 +189,7 @@ class PrinterSession:
         self._on_transition = on_transition or (lambda t: None)
         self._on_beat = on_beat or (lambda: None)
         self._cond = threading.Condition()
-        self._write_lock = threading.Lock()
+        self._write_lock = threading.RLock()  # re-entered by _poll around write()
         self._stop = threading.Event()
         self._log = log.bind(printer=name)
         # --- state, guarded by _cond ---
@@ -322,7 +322,7 @@ class PrinterSession:
         a DLE EOT poll landing between two chunks of an image would shift the raster and spoil
         the slip. Liveness meanwhile comes from the data being taken (``_silence_allowed``).
         """
-        with self._cond:
+        with self._write_lock, self._cond:  # a poll checks the flag and writes under this lock
             self._streaming = True
         try:
             yield
@@ -530,18 +530,23 @@ class PrinterSession:
 
     def _poll(self, now: float) -> None:
         self._last_poll = now
-        if self._streaming:
-            return  # never between the chunks of a print (see print_stream)
-        if len(self._eot_pending) > 16:
-            if self.state != PrinterState.OFFLINE:
-                # Replies stopped: keep one round outstanding, do not pile queries up.
-                return
-            # Offline: the printer may have lost those queries (power loss on a serial line,
-            # where no reconnect resets anything); unanswerable ones must not stop the polls.
-            self._eot_pending.clear()
-        # A write timeout means the printer stopped reading: that is what silence looks like.
-        with contextlib.suppress(LinkTimeout):
-            self.write(self._queries(), timeout=0.2, control=True)
+        # Checked and written as one step: a print that starts streaming in between (the
+        # send window starts them back to back) would otherwise get the poll after its first
+        # chunk.
+        with self._write_lock:
+            if self._streaming:
+                return  # never between the chunks of a print (see print_stream)
+            if len(self._eot_pending) > 16:
+                if self.state != PrinterState.OFFLINE:
+                    # Replies stopped: keep one round outstanding, do not pile queries up.
+                    return
+                # Offline: the printer may have lost those queries (power loss on a serial
+                # line, where no reconnect resets anything); unanswerable ones must not stop
+                # the polls.
+                self._eot_pending.clear()
+            # A write timeout means the printer stopped reading: that is what silence looks like.
+            with contextlib.suppress(LinkTimeout):
+                self.write(self._queries(), timeout=0.2, control=True)
 
     # ------------------------------------------------------------------ reply handling
 
