@@ -224,9 +224,11 @@ class Sampler:
 class Receiptd:
     """`receiptd run` as a subprocess, with a real NOTIFY_SOCKET to see READY=1."""
 
-    def __init__(self, work: Path, printer_url: str, journal: Path | None = None) -> None:
+    def __init__(self, work: Path, printer_url: str, journal: Path | None = None,
+                 send_window: int | None = None) -> None:
         self.work = work
         work.mkdir(parents=True, exist_ok=True)
+        self.send_window = send_window
         self.journal = journal or work / "journal.db"
         self.port = free_port()
         self.printer_url = printer_url
@@ -248,6 +250,10 @@ class Receiptd:
                 "--printer", f"front={self.printer_url}"]
         for role, secret in TOKENS.items():
             args += ["--token", f"{role}:{secret}"]
+        if self.send_window is not None:
+            config = self.work / "window.toml"
+            config.write_text(f"[printers.front]\nsend_window_prints = {self.send_window}\n")
+            args += ["--config", str(config)]
         env = {**os.environ, "NOTIFY_SOCKET": str(notify_path),
                "ESCPOS_CAPABILITIES_PICKLE_DIR": str(_cache_dir())}
         log = (self.work / "daemon.log").open("ab")
@@ -681,6 +687,7 @@ class Options:
     lp_n: int = 10
     burst_timeout: float = 600.0
     cups_watch_s: float = 5.0
+    send_window: int | None = None  # receiptd's send_window_prints; None = its default
     out: Path | None = ROOT / "bench" / "results"
     sections: set[str] = field(default_factory=lambda: {
         "latency", "fast", "burst", "burst_real", "faults", "resources", "scale"})
@@ -721,7 +728,7 @@ def _run(opt: Options, work: Path) -> dict[str, Any]:
             cups = cups_mod.PrivateCups(free_port())
             stack.callback(cups.stop)
             cups.start(f"socket://127.0.0.1:{p_cups.port}")
-        daemon = Receiptd(work / "daemon", p_rd.url)
+        daemon = Receiptd(work / "daemon", p_rd.url, send_window=opt.send_window)
         stack.callback(daemon.stop)
         res["ready_first_s"] = daemon.start()
         daemon.follow_events()
@@ -884,6 +891,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--burst", type=int, help="receipts in the burst (default 1000)")
     ap.add_argument("--journal-n", type=int, help="receipts in the big journal (default 1M)")
     ap.add_argument("--out", type=Path, help="results directory (default bench/results)")
+    ap.add_argument("--send-window", type=int, metavar="N",
+                    help="receiptd's send_window_prints for the printer (default: its default)")
     args = ap.parse_args(argv)
     opt = Options()
     if args.quick:
@@ -898,6 +907,7 @@ def main(argv: list[str] | None = None) -> int:
         opt.journal_n = args.journal_n
     if args.out:
         opt.out = args.out
+    opt.send_window = args.send_window
     if opt.cups:
         cups_mod.ensure_installed()
     res = run(opt)
