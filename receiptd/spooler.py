@@ -6,6 +6,10 @@ needs — recorded as the weaker ``status`` confirmation). Anything that cuts a 
 its first byte — a fault, a dropped link, a printer reset, no confirmation — makes it *in
 doubt*: the journal requeues it in the same transaction, and it is printed again in full under
 a visible ``REPRINT`` marker. Nothing sent is ever marked printed without proof.
+
+With a send window (``window_prints`` > 1, process-ID printers only) the next prints go out
+while earlier ones await their IDs; an ID confirms its print and every print sent before it,
+and anything that voids one print in flight voids all of them (see ``sendwindow``).
 """
 
 from __future__ import annotations
