@@ -294,17 +294,13 @@ class PrinterSession:
                 self._lost(str(exc))
                 raise
 
-    def wait_process_id(self, pid: str, generation: int, timeout: float) -> str:
-        """Wait for ``pid`` to come back from the printer.
+    def wait_process_ids(self, pids: Collection[str], generation: int, timeout: float) -> str:
+        """Wait for the first of ``pids`` to come back from the printer.
 
-        Returns ``"confirmed"``; or why it cannot come any more: ``"fault:<state>"`` when the
+        Returns ``"confirmed"``; or why none can come any more: ``"fault:<state>"`` when the
         printer faulted, ``"reset"`` when the connection dropped or the printer restarted
         (its buffer is gone), ``"timeout"``, ``"stopping"``.
         """
-        return self._wait_until(lambda: pid in self._pids, "confirmed", generation, timeout)
-
-    def wait_process_ids(self, pids: Collection[str], generation: int, timeout: float) -> str:
-        """``wait_process_id`` for the first of several IDs to come back (the send window)."""
         wanted = frozenset(pids)
         return self._wait_until(lambda: not wanted.isdisjoint(self._pids), "confirmed",
                                 generation, timeout)
@@ -341,6 +337,11 @@ class PrinterSession:
         Returns ``"taken"``, or ``"fault:<state>"``, ``"reset"``, ``"timeout"``, ``"stopping"``.
         """
         return self._wait_until(lambda: self._acked_seq >= mark, "taken", generation, timeout)
+
+    def hold_steady(self, generation: int, timeout: float) -> str:
+        """Watch the printer for ``timeout``: ``"timeout"`` if it stayed connected and
+        fault-free all along, else why not (as ``wait_process_ids``)."""
+        return self._wait_until(lambda: False, "", generation, timeout)
 
     def _wait_until(self, done: Callable[[], bool], success: str, generation: int,
                     timeout: float) -> str:

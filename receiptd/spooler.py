@@ -18,7 +18,6 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 
 import structlog
 
@@ -307,7 +306,7 @@ class Spooler:
         if taken != "taken":
             return Outcome(printed=False, reason=taken)
         wait = 0.5 + paper_mm / s.status_confirm_mm_per_s
-        result = self.session.wait_process_id("\x00never", generation, wait)
+        result = self.session.hold_steady(generation, wait)
         if result == "timeout" and self.session.is_ready():
             return Outcome(printed=True, reason="status clean", confirmation="status")
         return Outcome(printed=False, reason=result)
@@ -324,10 +323,10 @@ class Spooler:
     def _marker(receipt: Receipt, job: Print) -> str | None:
         parts = []
         if job.copy_number is not None:
-            parts.append(copy_marker(job.copy_number, _parse_time(receipt.printed_at)))
+            parts.append(copy_marker(job.copy_number, receipt.printed_at))
         if job.kind == "interrupted_retry":
             first = receipt.prints[0].sent_at if receipt.prints else None
-            parts.append(interrupted_marker(job.attempt, _parse_time(first)))
+            parts.append(interrupted_marker(job.attempt, first))
         return "\n".join(parts) or None
 
     def _paper_mm(self, receipt: Receipt) -> float:
@@ -346,11 +345,3 @@ class Spooler:
             "outcome": job.outcome,
         })
 
-
-def _parse_time(value: str | datetime | None) -> datetime | None:
-    if value is None or isinstance(value, datetime):
-        return value
-    try:
-        return datetime.fromisoformat(value)
-    except ValueError:
-        return None
