@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -35,16 +34,12 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from receiptd.emulator import Emulator
+from receiptd.testing.loopback import free_port
 
 ADMIN, POS = "bench-admin-secret", "bench-pos-secret"
 TARGETS = {"fault -> health API": 0.25, "fault cleared -> printing": 1.0,
            "silent -> offline": 2.0}
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _until(pred: Callable[[], Any], timeout: float = 15.0, interval: float = 0.005) -> float:
@@ -92,7 +87,7 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="receiptd-bench-"))
     emu = Emulator(speed_mm_s=args.speed)
     probe = FirstByte(emu)
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "ESCPOS_CAPABILITIES_PICKLE_DIR": str(tmp / "escpos")}
     cmd = [sys.executable, "-m", "receiptd.cli.daemon", "run", "--journal", str(tmp / "j.db"),
            "--listen", f"127.0.0.1:{port}", "--log-format", "json",

@@ -23,7 +23,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -41,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from journal_bench import fill  # the journal engineer's bulk filler, reused
 
 from receiptd.emulator import Emulator
+from receiptd.testing.loopback import free_port
 
 TOKEN = "bench-admin-secret"
 DOC = {"blocks": [
@@ -53,11 +53,6 @@ DOC = {"blocks": [
     {"type": "cut"},
 ]}
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Daemon:

@@ -53,17 +53,13 @@ from ipp import IppClient  # noqa: E402
 from receiptd.document import Submission  # noqa: E402
 from receiptd.profiles import get_profile  # noqa: E402
 from receiptd.render import render  # noqa: E402
+from receiptd.testing.loopback import free_port  # noqa: E402
 
 TOKENS = {"pos": "bench-pos", "cashier": "bench-cashier", "admin": "bench-admin"}
 PROFILE = get_profile("TM-T88V")
 REALISTIC_MM_S = 250.0  # a mid-range thermal printer (TM-T20 class); TM-T88V does 300
 FAST_MM_S = 50_000.0  # "infinitely fast" paper: the host software is the bottleneck
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def now() -> float:

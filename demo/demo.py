@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ from typing import Any
 import httpx
 
 from receiptd.emulator import Emulator
+from receiptd.testing.loopback import free_port
 
 HERE = Path(__file__).resolve().parent.parent
 RUN = HERE / "demo-run"
@@ -28,11 +28,6 @@ TOKENS = {"pos": "demo-pos-token", "cashier": "demo-cashier-token", "admin": "de
 def say(text: str) -> None:
     print(f"\n\033[1m== {text}\033[0m" if sys.stdout.isatty() else f"\n== {text}", flush=True)
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def paper(emu: Emulator, since: int) -> int:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import socket
 import subprocess
 import sys
 import time
@@ -30,6 +29,7 @@ import httpx
 from receiptd import __version__, protocol
 from receiptd.emulator import Emulator
 from receiptd.links import Link, link_for_url
+from receiptd.testing.loopback import free_port
 
 # ------------------------------------------------------------------------------ operators
 
@@ -205,11 +205,6 @@ def probe_features(url: str, operator: Operator,
 # ------------------------------------------------------------------------------ the daemon
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
 
 class Daemon:
     """The real ``receiptd run`` against the printer under test."""
@@ -218,7 +213,7 @@ class Daemon:
     POS = "hwtests-pos-secret"
 
     def __init__(self, workdir: Path, url: str) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log_path = workdir / "receiptd.log"
         env = {**os.environ, "ESCPOS_CAPABILITIES_PICKLE_DIR": str(workdir / "escpos-cache")}

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,14 +16,10 @@ import httpx
 import pytest
 
 from receiptd.emulator import Emulator
+from receiptd.testing.loopback import free_port
 
 TOKENS = {"pos": "pos-secret-1", "cashier": "cashier-secret-1", "admin": "admin-secret-1"}
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02,
