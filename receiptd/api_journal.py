@@ -9,13 +9,13 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
-from fastapi.responses import FileResponse, Response
+from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, Field
-from starlette.background import BackgroundTask
 
 from .api import (
     ERRORS,
@@ -153,10 +153,11 @@ def journal_router(backend: Backend) -> APIRouter:
 
     @router.get("/v1/journal/backup", responses={
         **ERRORS, 200: {"content": {"application/vnd.sqlite3": {}}}}, tags=["journal"],
-        response_class=FileResponse)
-    def journal_backup(caller: Admin) -> FileResponse:
+        response_class=StreamingResponse)
+    def journal_backup(caller: Admin) -> StreamingResponse:
         """A consistent online copy (SQLite backup API into a temporary file next to the
-        journal, streamed, then deleted). Writers are not blocked while it is made."""
+        journal, unlinked before it is streamed from the open handle, so no copy outlives the
+        request, even when the client goes away). Writers are not blocked while it is made."""
         journal = backend.journal()
         fd, name = tempfile.mkstemp(prefix=".backup-", suffix=".db",
                                     dir=Path(journal.path).parent)
@@ -166,10 +167,22 @@ def journal_router(backend: Backend) -> APIRouter:
         except BaseException:
             _unlink(name)
             raise
+        try:
+            size = os.path.getsize(name)
+            handle = open(name, "rb")  # noqa: SIM115 - closed by the stream below
+        finally:
+            _unlink(name)
+
+        def chunks() -> Iterator[bytes]:
+            with handle:
+                while block := handle.read(1 << 16):
+                    yield block
+
         stamp = format_ts(utcnow()).replace(":", "").replace("-", "")[:15]
-        return FileResponse(name, media_type="application/vnd.sqlite3",
-                            filename=f"receiptd-journal-{stamp}.db",
-                            background=BackgroundTask(_unlink, name))
+        return StreamingResponse(chunks(), media_type="application/vnd.sqlite3", headers={
+            "Content-Length": str(size),
+            "Content-Disposition": f'attachment; filename="receiptd-journal-{stamp}.db"',
+        })
 
     @router.post("/v1/journal/purge", response_model=PurgeOut, responses=ERRORS,
                  tags=["journal"])
