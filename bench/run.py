@@ -51,8 +51,8 @@ import cups_server as cups_mod  # noqa: E402
 from ipp import IppClient  # noqa: E402
 
 from receiptd.document import Submission  # noqa: E402
-from receiptd.profiles import get_profile  # noqa: E402
 from receiptd.render import render  # noqa: E402
+from receiptd.render.profiles import get_profile  # noqa: E402
 from receiptd.testing.loopback import free_port  # noqa: E402
 
 TOKENS = {"pos": "bench-pos", "cashier": "bench-cashier", "admin": "bench-admin"}

@@ -21,7 +21,7 @@ from pydantic import (
     model_validator,
 )
 
-from .errors import ConfigError
+from receiptd.errors import ConfigError
 
 ROLES = ("pos", "cashier", "admin")
 Role = Literal["pos", "cashier", "admin"]
@@ -110,7 +110,7 @@ class Config(_Strict):
     @model_validator(mode="after")
     def _printer_profiles(self) -> Config:
         # Resolved here so that a bad profile stops the daemon at start, naming its key.
-        from .profiles import resolve_profile
+        from receiptd.render.profiles import resolve_profile
 
         for name, printer in self.printers.items():
             resolve_profile(printer.profile, printer.profile_overrides, self.profiles,

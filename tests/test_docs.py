@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from receiptd.api import create_app
+from receiptd.api.app import create_app
 from receiptd.cli import ctl
 from receiptd.config import load_config
-from receiptd.daemon import Daemon
+from receiptd.daemon.wiring import Daemon
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
 

@@ -19,7 +19,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from receiptd.emulator import Emulator
-from receiptd.health import EXTRA_ADVICE
+from receiptd.monitor.health import EXTRA_ADVICE
 from receiptd.printer import ADVICE, PrinterState
 
 from .conftest import DaemonProcess, sample_document, wait_until

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from receiptd.health import PrinterHistory, problems, status_part
 from receiptd.journal import Journal, PrinterEvent
+from receiptd.monitor.health import PrinterHistory, problems, status_part
 from receiptd.printer import PrinterState, Snapshot
 
 T0 = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)

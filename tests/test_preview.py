@@ -12,9 +12,9 @@ from PIL import Image
 
 from receiptd.document import Content, parse_content
 from receiptd.errors import InvalidDocument
-from receiptd.preview import preview_png, preview_text
-from receiptd.profiles import Profile, get_profile
 from receiptd.render import copy_marker, interrupted_marker
+from receiptd.render.preview import preview_png, preview_text
+from receiptd.render.profiles import Profile, get_profile
 
 T88 = get_profile("TM-T88V")
 P20 = get_profile("TM-P20")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from receiptd.daemon import slowest_intake
+from receiptd.daemon.wiring import slowest_intake
 from receiptd.links import link_for_url
 from receiptd.printer import (
     ADVICE,

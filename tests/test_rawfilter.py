@@ -8,8 +8,8 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
+from receiptd.document.raw import check_raw
 from receiptd.errors import ClientError, RawRejected
-from receiptd.rawfilter import check_raw
 
 H = bytes.fromhex
 

@@ -18,10 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from receiptd._escpos import Dummy
 from receiptd.document import Content, parse_content
 from receiptd.errors import ConfigError, InvalidDocument
-from receiptd.profiles import Profile, get_profile, list_profiles
 from receiptd.render import (
     MARKER_DELIMITER,
     QrItem,
@@ -40,6 +38,8 @@ from receiptd.render import (
     text_width,
     to_bitmap,
 )
+from receiptd.render.escpos import Dummy
+from receiptd.render.profiles import Profile, get_profile, list_profiles
 
 T88 = get_profile("TM-T88V")
 P20 = get_profile("TM-P20")  # 58 mm, 32 columns

@@ -14,8 +14,8 @@ from PIL import Image
 
 from receiptd.document import parse_content
 from receiptd.errors import ConfigError, InvalidDocument
-from receiptd.profiles import get_profile, list_profiles
 from receiptd.render import paper_length_mm, render
+from receiptd.render.profiles import get_profile, list_profiles
 
 
 def _loadable() -> list[Any]:

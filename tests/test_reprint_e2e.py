@@ -17,8 +17,8 @@ from PIL import Image
 
 from receiptd.cli import ctl
 from receiptd.emulator import Emulator
-from receiptd.profiles import get_profile
 from receiptd.render import split_marker
+from receiptd.render.profiles import get_profile
 
 from .conftest import TOKENS, DaemonProcess, free_port, sample_document, wait_until
 

@@ -13,13 +13,11 @@ from typing import Any
 import pytest
 from wcwidth import wcswidth
 
-from receiptd import glyphs
+from receiptd.render import glyphs
 from receiptd.config import load_config
 from receiptd.document import Content
 from receiptd.emulator.model import EmulatorError, PrinterConfig, PrinterModel
 from receiptd.errors import ConfigError
-from receiptd.preview import preview_png, preview_text
-from receiptd.profiles import Profile, get_profile, resolve_profile
 from receiptd.render import (
     TextLine,
     layout,
@@ -29,6 +27,8 @@ from receiptd.render import (
     text_width,
     wrap,
 )
+from receiptd.render.preview import preview_png, preview_text
+from receiptd.render.profiles import Profile, get_profile, resolve_profile
 
 ESC, GS, FS = b"\x1b", b"\x1d", b"\x1c"
 KON, KOFF = FS + b"&", FS + b"."

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from wcwidth import wcswidth
 
-from receiptd import glyphs
+from receiptd.render import glyphs
 from receiptd.emulator import Emulator
 
 from .conftest import DaemonProcess, slips_with

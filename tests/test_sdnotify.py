@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
-from receiptd import sdnotify
-from receiptd.sdnotify import Watchdog
+from receiptd.daemon import sdnotify
+from receiptd.daemon.sdnotify import Watchdog
 
 
 def _recv(sock: socket.socket) -> str:

@@ -29,8 +29,8 @@ import pytest
 from receiptd import protocol
 from receiptd.document import Submission
 from receiptd.emulator import Emulator
-from receiptd.profiles import get_profile
 from receiptd.render import render
+from receiptd.render.profiles import get_profile
 
 from .conftest import DaemonProcess, sample_document, wait_until
 from .test_fault_matrix import occurrences

@@ -11,8 +11,9 @@ from typing import Any
 
 import httpx
 
-from .. import __version__
-from . import ctl_journal, ctl_tokens
+from receiptd import __version__
+from receiptd.cli import journal as ctl_journal
+from receiptd.cli import tokens as ctl_tokens
 
 
 class ApiError(Exception):
@@ -176,7 +177,7 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("recover", help="recover a printer from a cutter error or jam (DLE ENQ)")
     s.add_argument("printer")
     s.set_defaults(func=cmd_recover)
-    from . import doctor  # doctor and printer events: receiptd/cli/doctor.py
+    from receiptd.cli import doctor  # doctor and printer events: receiptd/cli/doctor.py
 
     doctor.add_parser(sub)
     ctl_journal.add_commands(sub)

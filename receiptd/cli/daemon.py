@@ -10,10 +10,10 @@ from pathlib import Path
 
 import structlog
 
-from .. import __version__
-from .. import log as logging_setup
-from ..config import Config, effective, load_config
-from ..errors import ConfigError, JournalCorrupt, JournalUnavailable
+from receiptd import __version__
+from receiptd import log as logging_setup
+from receiptd.config import Config, effective, load_config
+from receiptd.errors import ConfigError, JournalCorrupt, JournalUnavailable
 
 EX_CONFIG = 78  # sysexits EX_CONFIG; the unit's RestartPreventExitStatus: do not loop on it
 
@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     log = structlog.get_logger("receiptd")
     if not config.tokens:
         log.warning("auth_disabled", hint="no tokens configured: every caller is admin")
-    from ..daemon import Daemon  # imported late: `receiptd config` stays light
+    from receiptd.daemon.wiring import Daemon  # imported late: `receiptd config` stays light
 
     os.umask(0o077)  # journal, WAL, backups: the service's eyes only (as the unit's UMask=)
     try:
@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _journal_check(args: argparse.Namespace) -> int:
-    from ..journalcheck import check
+    from receiptd.journal.check import check
 
     path = args.journal
     if path is None:

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .ctl import Client
+    from receiptd.cli.ctl import Client
 
 OK, WARN, FAIL, SKIP = "ok", "warn", "fail", "skip"
 _RANK = {OK: 0, SKIP: 0, WARN: 1, FAIL: 2}

@@ -20,11 +20,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from . import control
-from .engine import Engine
-from .model import EmulatorError, Fault, Identity, PrinterConfig, PrinterModel
-from .server import PtyTransport, TcpTransport
-from .transcript import Transcript
+from receiptd.emulator import control
+from receiptd.emulator.engine import Engine
+from receiptd.emulator.model import EmulatorError, Fault, Identity, PrinterConfig, PrinterModel
+from receiptd.emulator.server import PtyTransport, TcpTransport
+from receiptd.emulator.transcript import Transcript
 
 __all__ = ["Emulator", "EmulatorError", "Fault", "Identity", "PrinterConfig", "Transcript"]
 

@@ -14,9 +14,9 @@ import sys
 import threading
 from typing import Any, TextIO
 
-from . import Emulator, control
-from .commands import DBCS_CODECS
-from .transcript import render_entry
+from receiptd.emulator import Emulator, control
+from receiptd.emulator.commands import DBCS_CODECS
+from receiptd.emulator.transcript import render_entry
 
 DEFAULT_CONTROL = "127.0.0.1:9101"
 

@@ -13,8 +13,8 @@ import socketserver
 import threading
 from typing import Any, Protocol
 
-from .model import ACTIONS, FAULT_NAMES, EmulatorError
-from .transcript import Transcript
+from receiptd.emulator.model import ACTIONS, FAULT_NAMES, EmulatorError
+from receiptd.emulator.transcript import Transcript
 
 # Shorthands for ``clear FAULT``: what an operator does at the printer.
 CLEAR_ALIASES = {

@@ -8,7 +8,7 @@ from __future__ import annotations
 import threading
 import time
 
-from .model import PrinterModel
+from receiptd.emulator.model import PrinterModel
 
 TICK_S = 0.002
 

@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from . import commands as cmds
-from .commands import Command, RealtimeScanner
-from .transcript import Transcript, display_width
+from receiptd.emulator import commands as cmds
+from receiptd.emulator.commands import Command, RealtimeScanner
+from receiptd.emulator.transcript import Transcript, display_width
 
 DOTS_PER_MM = 8.0
 CUT_FEED_MM = 3.0

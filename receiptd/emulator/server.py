@@ -16,7 +16,7 @@ import struct
 import threading
 import tty
 
-from .engine import Engine
+from receiptd.emulator.engine import Engine
 
 POLL_S = 0.003
 # Bytes read off the wire that the printer has not taken yet. Kept small: it is the only

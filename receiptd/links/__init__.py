@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from typing import Any, Protocol, runtime_checkable
 from urllib.parse import parse_qsl, urlsplit
 
-from ..errors import ConfigError, LinkTimeout
+from receiptd.errors import ConfigError, LinkTimeout
 
 __all__ = [
     "ENV_USB_BACKEND",
@@ -159,7 +159,7 @@ def _flag(url: str, key: str, text: str) -> bool:
 
 
 def _tcp(url: str, netloc: str, path: str, query: dict[str, str]) -> Link:
-    from .tcp import DEFAULT_PORT, TcpLink
+    from receiptd.links.tcp import DEFAULT_PORT, TcpLink
 
     _check_keys(url, query, ("connect_timeout",))
     if path not in ("", "/"):
@@ -184,7 +184,7 @@ _SERIAL_KEYS = ("baudrate", "bytesize", "parity", "stopbits", "rtscts", "xonxoff
 
 
 def _serial(url: str, netloc: str, path: str, query: dict[str, str]) -> Link:
-    from .serial import SerialLink
+    from receiptd.links.serial import SerialLink
 
     _check_keys(url, query, _SERIAL_KEYS)
     if netloc or not path.startswith("/") or path == "/":
@@ -212,7 +212,7 @@ def _serial(url: str, netloc: str, path: str, query: dict[str, str]) -> Link:
 
 
 def _usb(url: str, netloc: str, path: str, query: dict[str, str]) -> Link:
-    from .usb import UsbLink
+    from receiptd.links.usb import UsbLink
 
     _check_keys(url, query, ("serial", "interface"))
     vendor, sep, product = netloc.partition(":")

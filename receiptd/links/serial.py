@@ -17,8 +17,8 @@ from typing import Any
 
 import serial
 
-from ..errors import LinkClosed, LinkError
-from . import log_wire, timed_out, wait_fd, write_lock
+from receiptd.errors import LinkClosed, LinkError
+from receiptd.links import log_wire, timed_out, wait_fd, write_lock
 
 READ_SIZE = 4096
 # A vanished USB-serial adapter or a closed pty master shows up as one of these.

@@ -14,8 +14,8 @@ import socket
 import threading
 import time
 
-from ..errors import LinkClosed, LinkError
-from . import log_wire, timed_out, wait_fd, write_lock
+from receiptd.errors import LinkClosed, LinkError
+from receiptd.links import log_wire, timed_out, wait_fd, write_lock
 
 DEFAULT_PORT = 9100
 READ_SIZE = 4096

@@ -18,8 +18,8 @@ from typing import Any
 import usb.core
 import usb.util
 
-from ..errors import LinkClosed, LinkError
-from . import log_wire, timed_out, write_lock
+from receiptd.errors import LinkClosed, LinkError
+from receiptd.links import log_wire, timed_out, write_lock
 
 _SLICE, _CHUNK = 0.5, 4096
 _GONE = {errno.ENODEV, errno.EIO, errno.ENOENT, errno.EPIPE}

@@ -32,7 +32,7 @@ from typing import Any
 
 import httpx
 
-from ..emulator import Emulator
+from receiptd.emulator import Emulator
 
 TOKEN = "torture-pos-secret"
 _MARKER = re.compile(r"^\s*(COPY \d+ - original|\*\*\* REPRINT)")

@@ -46,8 +46,6 @@ from PIL import Image, ImageOps
 from qrcode.exceptions import DataOverflowError  # type: ignore[import-untyped]
 from wcwidth import wcwidth
 
-from receiptd import glyphs
-from receiptd._escpos import Dummy, Encoder, constants
 from receiptd.document import (
     BarcodeBlock,
     Content,
@@ -61,7 +59,9 @@ from receiptd.document import (
     TextBlock,
 )
 from receiptd.errors import InvalidDocument
-from receiptd.profiles import Profile
+from receiptd.render import glyphs
+from receiptd.render.escpos import Dummy, Encoder, constants
+from receiptd.render.profiles import Profile
 
 __all__ = [
     "MARKER_DELIMITER",

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .errors import JournalUnavailable
+from receiptd.errors import JournalUnavailable
 
 
 def free_bytes(journal: Path) -> int | None:

@@ -11,9 +11,9 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel, Field
 
-from .api import ERRORS, Admin
-from .auth import TOKEN_NAME, Authenticator
-from .journal import ApiToken, format_ts
+from receiptd.api.app import ERRORS, Admin
+from receiptd.api.auth import TOKEN_NAME, Authenticator
+from receiptd.journal import ApiToken, format_ts
 
 Role = Literal["pos", "cashier", "admin"]
 TokenName = Annotated[str, Path(pattern=TOKEN_NAME.pattern, max_length=64)]

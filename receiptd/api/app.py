@@ -26,16 +26,16 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from . import __version__
-from .auth import ROLE_RANK, Authenticator
-from .config import Config
-from .document import Submission
-from .errors import Forbidden, NotFound, ReceiptdError, TooLarge
-from .events import EventBus
-from .journal import Journal, Print, Receipt, format_ts
-from .profiles import Profile
-from .rawfilter import check_raw
-from .render import paper_length_mm, render
+from receiptd import __version__
+from receiptd.api.auth import ROLE_RANK, Authenticator
+from receiptd.config import Config
+from receiptd.document import Submission
+from receiptd.document.raw import check_raw
+from receiptd.errors import Forbidden, NotFound, ReceiptdError, TooLarge
+from receiptd.events import EventBus
+from receiptd.journal import Journal, Print, Receipt, format_ts
+from receiptd.render import paper_length_mm, render
+from receiptd.render.profiles import Profile
 
 
 class Backend(Protocol):
@@ -437,13 +437,13 @@ def create_app(backend: Backend) -> FastAPI:
     def metrics(caller: Admin) -> Response:
         return Response(backend.metrics(), media_type="text/plain; version=0.0.4")
 
-    from .api_journal import journal_router  # it builds on this module's models and roles
+    from receiptd.api.journal import journal_router  # it builds on this module's models and roles
 
     app.include_router(journal_router(backend))
-    from .api_tokens import token_router
+    from receiptd.api.tokens import token_router
 
     app.include_router(token_router())
-    from .admin_api import add_admin_routes  # printer event history, /v1/system (doctor)
+    from receiptd.api.admin import add_admin_routes  # printer event history, /v1/system (doctor)
 
     add_admin_routes(app, backend, require("admin"))
     annotate_roles(app)

@@ -7,7 +7,7 @@ import json
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .ctl import Client
+    from receiptd.cli.ctl import Client
 
 
 def cmd_add(c: Client, a: argparse.Namespace) -> int:
@@ -21,7 +21,7 @@ def cmd_add(c: Client, a: argparse.Namespace) -> int:
 
 
 def cmd_list(c: Client, a: argparse.Namespace) -> int:
-    from .ctl import _table
+    from receiptd.cli.ctl import _table
 
     r = c.call("GET", "/v1/tokens", params={"include_revoked": str(a.all).lower()})
     if a.json:

@@ -22,21 +22,21 @@ from typing import Any
 import structlog
 import uvicorn
 
-from . import health as health_mod
-from . import metrics as metrics_mod
-from . import sdnotify
-from .api import create_app
-from .config import Config, parse_listen
-from .diskguard import check_writable
-from .events import EventBus
-from .journal import Journal, format_ts
-from .links import Link, link_for_url
-from .printer import ADVICE, PrinterSession, SessionSettings, Transition, describe
-from .profiles import Profile, resolve_profile
-from .retention import Retention
-from .spooler import Outcome, Spooler, SpoolSettings
-from .testhooks import TestHooks
-from .testhooks import enabled as test_hooks_enabled
+from receiptd.api.app import create_app
+from receiptd.config import Config, parse_listen
+from receiptd.daemon import sdnotify
+from receiptd.daemon.testhooks import TestHooks
+from receiptd.daemon.testhooks import enabled as test_hooks_enabled
+from receiptd.events import EventBus
+from receiptd.journal import Journal, format_ts
+from receiptd.journal.diskguard import check_writable
+from receiptd.journal.retention import Retention
+from receiptd.links import Link, link_for_url
+from receiptd.monitor import health as health_mod
+from receiptd.monitor import metrics as metrics_mod
+from receiptd.printer import ADVICE, PrinterSession, SessionSettings, Transition, describe
+from receiptd.render.profiles import Profile, resolve_profile
+from receiptd.spool.spooler import Outcome, Spooler, SpoolSettings
 
 log = structlog.get_logger("receiptd.daemon")
 

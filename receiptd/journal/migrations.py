@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from sqlite_utils import Database
 
-from .errors import JournalUnavailable
+from receiptd.errors import JournalUnavailable
 
 #: ``PRAGMA application_id`` of a receiptd journal ("RCPT").
 APPLICATION_ID = 0x52435054

@@ -15,8 +15,8 @@ import functools
 from dataclasses import dataclass
 from typing import Any
 
-from receiptd._escpos import CAPABILITIES
 from receiptd.errors import ConfigError
+from receiptd.render.escpos import CAPABILITIES
 
 DOUBLE_BYTE_CODECS: dict[str, str] = {
     "gb18030": "gb18030",

@@ -8,9 +8,9 @@ announced (receipt, fault) pairs is forgotten once the printer is ready again.
 
 from __future__ import annotations
 
-from .events import EventBus
-from .journal import Journal
-from .printer import ADVICE, FAULT_STATES, PrinterState
+from receiptd.events import EventBus
+from receiptd.journal import Journal
+from receiptd.printer import ADVICE, FAULT_STATES, PrinterState
 
 
 class WaitingNotices:

@@ -18,7 +18,7 @@ from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from .journal import Print
+from receiptd.journal import Print
 
 
 @dataclass(frozen=True)

@@ -44,9 +44,9 @@ from typing import Any, ParamSpec, TypeVar
 
 from sqlite_utils import Database
 
-from . import migrations
-from .diskguard import check_reserve
-from .errors import Conflict, JournalCorrupt, JournalUnavailable, NotFound
+from receiptd.errors import Conflict, JournalCorrupt, JournalUnavailable, NotFound
+from receiptd.journal import migrations
+from receiptd.journal.diskguard import check_reserve
 
 __all__ = [
     "MAX_PAGE",

@@ -15,11 +15,11 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Query
 
-from . import __version__
-from .api import IsoDatetime
-from .errors import NotFound
-from .health import iso
-from .journal import MAX_EVENTS_PAGE, format_ts
+from receiptd import __version__
+from receiptd.api.app import IsoDatetime
+from receiptd.errors import NotFound
+from receiptd.journal import MAX_EVENTS_PAGE, format_ts
+from receiptd.monitor.health import iso
 
 #: Free space under which the journal's disk is a warning, and a failure (doctor and health).
 DISK_WARN_BYTES = 200 * 1024 * 1024

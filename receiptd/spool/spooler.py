@@ -21,16 +21,16 @@ from dataclasses import dataclass
 
 import structlog
 
-from . import protocol
-from .document import Content
-from .errors import Conflict, JournalUnavailable, LinkError, LinkTimeout, ReceiptdError
-from .events import EventBus
-from .journal import Journal, Print, Receipt
-from .printer import PrinterSession
-from .profiles import Profile
-from .render import copy_marker, interrupted_marker, paper_length_mm, render
-from .sendwindow import InFlight, SendWindow
-from .waiting import WaitingNotices
+from receiptd import protocol
+from receiptd.document import Content
+from receiptd.errors import Conflict, JournalUnavailable, LinkError, LinkTimeout, ReceiptdError
+from receiptd.events import EventBus
+from receiptd.journal import Journal, Print, Receipt
+from receiptd.printer import PrinterSession
+from receiptd.render import copy_marker, interrupted_marker, paper_length_mm, render
+from receiptd.render.profiles import Profile
+from receiptd.spool.waiting import WaitingNotices
+from receiptd.spool.window import InFlight, SendWindow
 
 log = structlog.get_logger("receiptd.spooler")
 

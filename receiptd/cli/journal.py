@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 if TYPE_CHECKING:
-    from .ctl import Client
+    from receiptd.cli.ctl import Client
 
 
 def _table(rows: list[list[str]], header: list[str]) -> str:
-    from .ctl import _table as table
+    from receiptd.cli.ctl import _table as table
 
     return table(rows, header)
 
@@ -122,7 +122,7 @@ def cmd_journal(c: Client, a: argparse.Namespace) -> int:
 
 
 def _stream_to(c: Client, path: str, dest: str) -> int:
-    from .ctl import ApiError
+    from receiptd.cli.ctl import ApiError
 
     try:
         with c.http.stream("GET", path, timeout=None) as response:

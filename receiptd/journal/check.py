@@ -12,7 +12,7 @@ import sqlite3
 import tempfile
 from pathlib import Path
 
-from .migrations import APPLICATION_ID, latest_version
+from receiptd.journal.migrations import APPLICATION_ID, latest_version
 
 EXIT_OK = 0
 EXIT_MISSING = 2

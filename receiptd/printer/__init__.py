@@ -20,9 +20,9 @@ from typing import Any
 
 import structlog
 
-from . import protocol
-from .errors import LinkClosed, LinkError, LinkTimeout
-from .links import Link
+from receiptd import protocol
+from receiptd.errors import LinkClosed, LinkError, LinkTimeout
+from receiptd.links import Link
 
 log = structlog.get_logger("receiptd.printer")
 

@@ -17,7 +17,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, Field
 
-from .api import (
+from receiptd.api.app import (
     ERRORS,
     Admin,
     Backend,
@@ -32,13 +32,13 @@ from .api import (
     receipt_out,
     require_printer,
 )
-from .document import Content
-from .errors import NotFound
-from .journal import Receipt, format_ts, utcnow
-from .preview import preview_png, preview_text
-from .profiles import Profile, get_profile
-from .render import copy_marker
-from .retention import Retention
+from receiptd.document import Content
+from receiptd.errors import NotFound
+from receiptd.journal import Receipt, format_ts, utcnow
+from receiptd.journal.retention import Retention
+from receiptd.render import copy_marker
+from receiptd.render.preview import preview_png, preview_text
+from receiptd.render.profiles import Profile, get_profile
 
 
 class OrderOut(BaseModel):

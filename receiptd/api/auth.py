@@ -27,9 +27,9 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from .config import TokenConfig
-from .errors import Conflict, Unauthorized
-from .journal import ApiToken, Journal
+from receiptd.config import TokenConfig
+from receiptd.errors import Conflict, Unauthorized
+from receiptd.journal import ApiToken, Journal
 
 ROLE_RANK = {"pos": 1, "cashier": 2, "admin": 3}
 TOKEN_PREFIX = "rct"

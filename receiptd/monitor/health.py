@@ -21,8 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .journal import Journal, PrinterEvent
-from .printer import ADVICE, FAULT_STATES, READY_STATES, Advice, PrinterState, Snapshot
+from receiptd.journal import Journal, PrinterEvent
+from receiptd.printer import ADVICE, FAULT_STATES, READY_STATES, Advice, PrinterState, Snapshot
 
 #: Warn when the estimated paper left on the roll falls below this share of the roll ...
 PAPER_LOW_FRACTION = 0.10

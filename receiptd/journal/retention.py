@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 import structlog
 
-from .config import RetentionConfig
-from .errors import JournalUnavailable
-from .journal import Journal
+from receiptd.config import RetentionConfig
+from receiptd.errors import JournalUnavailable
+from receiptd.journal import Journal
 
 log = structlog.get_logger("receiptd.retention")
 

@@ -10,12 +10,12 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from .journal import utcnow
-from .printer import PrinterState, Transition
+from receiptd.journal import utcnow
+from receiptd.printer import PrinterState, Transition
 
 if TYPE_CHECKING:
-    from .daemon import Daemon
-    from .spooler import Outcome
+    from receiptd.daemon.wiring import Daemon
+    from receiptd.spool.spooler import Outcome
 
 
 class _Live(Collector):

@@ -13,9 +13,7 @@ import io
 
 from PIL import Image, ImageDraw, ImageFont, ImageOps, features
 
-from receiptd import glyphs
 from receiptd.document import Content
-from receiptd.profiles import Profile
 from receiptd.render import (
     CHAR_DOTS,
     CUT_FEED_LINES,
@@ -29,12 +27,14 @@ from receiptd.render import (
     Style,
     TextLine,
     clean_text,
+    glyphs,
     layout,
     line_bitmap,
     marker_lines,
     qr_bitmap,
     text_width,
 )
+from receiptd.render.profiles import Profile
 
 __all__ = ["preview_png", "preview_text"]
 

@@ -31,9 +31,9 @@ import structlog
 from fastapi import FastAPI
 from pydantic import BaseModel, Field
 
-from .api import Admin
-from .config import Config
-from .errors import ConfigError, NotFound
+from receiptd.api.app import Admin
+from receiptd.config import Config
+from receiptd.errors import ConfigError, NotFound
 
 ENV = "RECEIPTD_TEST_HOOKS"
 

@@ -1,0 +1,1 @@
+"""The running daemon: wiring, serving, systemd."""
