@@ -1,4 +1,4 @@
-"""receiptd.protocol on byte fixtures (PROTOCOL.md) and hypothesis properties."""
+"""receiptd.protocol on byte fixtures (docs/PROTOCOL.md) and hypothesis properties."""
 
 from __future__ import annotations
 
