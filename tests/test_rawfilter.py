@@ -1,4 +1,4 @@
-"""receiptd.rawfilter: byte fixtures per command, and hypothesis properties."""
+"""receiptd.document.raw: byte fixtures per command, and hypothesis properties."""
 
 from __future__ import annotations
 
