@@ -1,36 +1,20 @@
-"""Shared fixtures: a real emulated printer on loopback, and the real daemon as a subprocess."""
+"""Shared fixtures: a real emulated printer on loopback, and the real daemon as a subprocess.
+
+The helpers behind them live in ``tests/support.py``."""
 
 from __future__ import annotations
 
-import os
-import re
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from receiptd.emulator import Emulator
-from receiptd.testing.loopback import free_port
 
-TOKENS = {"pos": "pos-secret-1", "cashier": "cashier-secret-1", "admin": "admin-secret-1"}
+from .support import DaemonProcess
 
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02,
-               what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+pytest_plugins = ["tests.strict_skips"]
 
 
 @pytest.fixture
@@ -40,103 +24,6 @@ def emulator() -> Iterator[Emulator]:
         yield emu
     finally:
         emu.stop()
-
-
-class DaemonProcess:
-    """``receiptd run`` in a subprocess, driven over HTTP like a POS app would."""
-
-    def __init__(self, tmp: Path, printers: dict[str, str], extra_env: dict[str, str] | None = None,
-                 extra_args: list[str] | None = None) -> None:
-        self.tmp = tmp
-        self.journal = tmp / "journal.db"
-        self.printers = printers
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {**os.environ, "ESCPOS_CAPABILITIES_PICKLE_DIR": str(tmp / "escpos-cache"),
-                    **(extra_env or {})}
-        self.extra_args = extra_args or []
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.log_path = tmp / "daemon.log"
-        self.clients = {role: httpx.Client(base_url=self.url, timeout=10,
-                                           headers={"Authorization": f"Bearer {secret}"})
-                        for role, secret in TOKENS.items()}
-
-    def start(self) -> None:
-        args = [sys.executable, "-m", "receiptd.cli.daemon", "run", "--journal", str(self.journal),
-                "--listen", f"127.0.0.1:{self.port}", "--log-format", "json"]
-        for name, url in self.printers.items():
-            args += ["--printer", f"{name}={url}"]
-        for role, secret in TOKENS.items():
-            args += ["--token", f"{role}:{secret}"]
-        args += self.extra_args
-        log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(args, env=self.env, stdout=log, stderr=log)
-        wait_until(self._healthy, timeout=20, what="daemon /healthz")
-
-    def _healthy(self) -> bool:
-        assert self.proc is not None
-        if self.proc.poll() is not None:
-            raise AssertionError(f"daemon exited with {self.proc.returncode}:\n{self.log()}")
-        try:
-            return httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")[-6000:]
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
-
-    def terminate(self) -> int:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(30)
-
-    def restart(self) -> None:
-        self.kill()
-        self.start()
-
-    # --- API helpers -------------------------------------------------------------------
-
-    def submit(self, body: dict[str, Any], printer: str = "front", role: str = "pos") -> Any:
-        r = self.clients[role].post(f"/v1/printers/{printer}/receipts", json=body)
-        assert r.status_code in (200, 202), r.text
-        return r.json()
-
-    def receipt(self, receipt_id: int) -> Any:
-        r = self.clients["pos"].get(f"/v1/receipts/{receipt_id}")
-        assert r.status_code == 200, r.text
-        return r.json()
-
-    def printer(self, name: str = "front") -> Any:
-        r = self.clients["admin"].get(f"/v1/printers/{name}")
-        assert r.status_code == 200, r.text
-        return r.json()
-
-    def wait_printed(self, receipt_id: int, timeout: float = 20.0) -> Any:
-        def done() -> Any:
-            r = self.receipt(receipt_id)
-            return r if r["state"] == "printed" else None
-
-        try:
-            return wait_until(done, timeout=timeout, what=f"receipt {receipt_id} printed")
-        except AssertionError:
-            raise AssertionError(f"receipt {receipt_id} not printed: {self.receipt(receipt_id)}"
-                                 f"\n--- daemon log ---\n{self.log()}") from None
-
-    def wait_state(self, state: str, name: str = "front", timeout: float = 10.0) -> Any:
-        return wait_until(lambda: self.printer(name)["state"] == state and self.printer(name),
-                          timeout=timeout, what=f"printer {name} {state}")
-
-    def close(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
-        for c in self.clients.values():
-            c.close()
 
 
 @pytest.fixture
@@ -152,30 +39,3 @@ def daemon_factory(tmp_path: Path) -> Iterator[Callable[..., DaemonProcess]]:
     yield make
     for d in made:
         d.close()
-
-
-def sample_document(tag: str, lines: int = 8) -> dict[str, Any]:
-    """A receipt whose first line names it, so the transcript can be matched to the journal."""
-    blocks: list[dict[str, Any]] = [
-        {"type": "text", "text": f"RECEIPT {tag}", "align": "center", "bold": True},
-        {"type": "rule"},
-    ]
-    blocks += [{"type": "row", "left": f"Item {i}", "right": f"{i}.00"} for i in range(lines)]
-    blocks += [{"type": "row", "left": "TOTAL", "right": f"{lines * (lines - 1) // 2}.00"},
-               {"type": "cut"}]
-    return {"blocks": blocks}
-
-
-# --- reading the emulator's transcript ------------------------------------------------
-
-def slips_with(emu: Emulator, needle: str) -> list[list[dict[str, Any]]]:
-    return [s for s in emu.transcript.slips()
-            if any(e.get("type") == "text" and needle in e.get("text", "") for e in s)]
-
-
-MARKER = re.compile(r"^\s*(COPY \d+ - original|\*\*\* REPRINT)")
-
-
-def is_marked(slip: list[dict[str, Any]]) -> bool:
-    """A slip is marked when a COPY or REPRINT marker line is on it."""
-    return any(e.get("type") == "text" and MARKER.match(e["text"]) for e in slip)

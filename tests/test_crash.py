@@ -11,7 +11,7 @@ from typing import Any
 
 from receiptd.emulator import Emulator
 
-from .conftest import DaemonProcess, sample_document, wait_until
+from .support import DaemonProcess, sample_document, wait_until
 from .test_fault_matrix import Rig, occurrences, verify
 
 

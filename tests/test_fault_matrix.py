@@ -43,7 +43,7 @@ import pytest
 from receiptd.emulator import Emulator
 from receiptd.testing import fakeusb
 
-from .conftest import DaemonProcess, sample_document, wait_until
+from .support import DaemonProcess, sample_document, wait_until
 
 FAULTS = ["near_end", "paper_out", "cover_open", "cutter_error", "jam", "overheat",
           "unrecoverable", "silent", "power_cycle", "link_drop", "garbage"]

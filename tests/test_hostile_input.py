@@ -20,7 +20,7 @@ from PIL import Image
 from receiptd.document import MAX_BLOCKS, MAX_FIELD_CHARS, MAX_RAW_BYTES, MAX_TOTAL_TEXT_CHARS
 from receiptd.emulator import Emulator
 
-from .conftest import TOKENS, DaemonProcess, slips_with
+from .support import TOKENS, DaemonProcess, slips_with
 
 pytestmark = pytest.mark.timeout(180)
 

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 from wcwidth import wcswidth
 
-from receiptd.render import glyphs
 from receiptd.emulator import Emulator
+from receiptd.render import glyphs
 
-from .conftest import DaemonProcess, slips_with
+from .support import DaemonProcess, slips_with
 
 
 @pytest.fixture

@@ -32,7 +32,7 @@ from receiptd.emulator import Emulator
 from receiptd.render import render
 from receiptd.render.profiles import get_profile
 
-from .conftest import DaemonProcess, sample_document, wait_until
+from .support import DaemonProcess, sample_document, wait_until
 from .test_fault_matrix import occurrences
 
 SPEED_MM_S = 100.0
