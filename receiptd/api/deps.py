@@ -1,0 +1,85 @@
+"""Route dependencies: who is calling and with which role, and whether a printer exists.
+
+A route states its role by taking ``Pos``, ``Cashier`` or ``Admin`` (``pos < cashier <
+admin``); ``annotate_roles`` then publishes that role in the OpenAPI document, so the document
+cannot disagree with what the route enforces. Tokens themselves are checked in
+``receiptd.api.auth``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.routing import APIRoute
+from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
+
+from receiptd.api.auth import ROLE_RANK, Authenticator
+from receiptd.api.backend import Backend
+from receiptd.api.models import ERRORS
+from receiptd.errors import Forbidden, NotFound
+
+
+class Caller(BaseModel):
+    name: str
+    role: str
+
+
+def require(role: str) -> Callable[..., Awaitable[Caller]]:
+    """The dependency that admits ``role`` and above."""
+
+    async def dependency(request: Request) -> Caller:
+        auth: Authenticator = request.app.state.authenticator
+        found = auth.fast(request.headers.get("authorization", ""))
+        if isinstance(found, str):  # a stored token not in the cache: journal + scrypt
+            found = await run_in_threadpool(auth.slow, found)
+        if ROLE_RANK[found.role] < ROLE_RANK[role]:
+            raise Forbidden(f"this needs the {role} role; token {found.name!r} is {found.role}")
+        return Caller(name=found.name, role=found.role)
+
+    dependency.required_role = role  # type: ignore[attr-defined]  # for annotate_roles()
+    return dependency
+
+
+Pos = Annotated[Caller, Depends(require("pos"))]
+Cashier = Annotated[Caller, Depends(require("cashier"))]
+Admin = Annotated[Caller, Depends(require("admin"))]
+
+
+def authenticator(request: Request) -> Authenticator:
+    """The app's one ``Authenticator`` (made by ``create_app``)."""
+    found: Authenticator = request.app.state.authenticator
+    return found
+
+
+def annotate_roles(app: FastAPI) -> None:
+    """Write each operation's role into the OpenAPI document (``x-required-role``; ``none``
+    for public routes), read from the route's own ``require()`` dependency."""
+    routes = list(app.routes)
+    while routes:
+        route = routes.pop()
+        included = getattr(route, "original_router", None)  # FastAPI's lazily included router
+        if included is not None:
+            routes += included.routes
+        if not isinstance(route, APIRoute):
+            continue
+        roles = [getattr(d.call, "required_role", None) for d in route.dependant.dependencies]
+        role = next((r for r in roles if r), "none")
+        route.openapi_extra = {**(route.openapi_extra or {}), "x-required-role": role}
+        if role != "none":  # and the error statuses it can answer with, on every route
+            route.responses = {**_ERROR_STATUSES, **route.responses}
+
+
+#: Listed without a body schema: a route shows ``ErrorOut`` where it declares
+#: ``responses=ERRORS`` itself (every route but ``/metrics``, ``/v1/events``, ``/v1/system`` and
+#: ``/v1/printers/{printer}/events`` does).
+_ERROR_STATUSES: dict[int | str, dict[str, Any]] = {status: {} for status in ERRORS}
+
+
+def require_printer(backend: Backend, printer: str) -> str:
+    """``printer`` if it is configured; ``404 unknown_printer`` otherwise."""
+    if printer not in backend.config.printers:
+        raise NotFound(f"no printer named {printer!r}", code="unknown_printer")
+    return printer

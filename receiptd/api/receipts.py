@@ -1,0 +1,140 @@
+"""Receipts: submit, look up, search, cancel, the order check and the electronic copy.
+
+A ``202`` is sent only after the journal committed the receipt; a journal that cannot write
+answers 503 ``journal_unavailable``. A resubmission with the same idempotency key answers
+``200`` with ``Idempotent-Replayed: true`` and the receipt already accepted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Response
+
+from receiptd.api.backend import Backend
+from receiptd.api.deps import Admin, Cashier, Pos, require_printer
+from receiptd.api.models import (
+    ERRORS,
+    IsoDatetime,
+    OrderOut,
+    ReceiptId,
+    ReceiptList,
+    ReceiptOut,
+    receipt_out,
+)
+from receiptd.document import Content, Submission
+from receiptd.document.raw import check_raw
+from receiptd.journal import Receipt
+from receiptd.render import copy_marker, paper_length_mm, render
+from receiptd.render.preview import preview_png, preview_text
+from receiptd.render.profiles import Profile, get_profile
+
+State = Literal["queued", "printing", "printed", "cancelled"]
+
+
+def receipt_profile(backend: Backend, receipt: Receipt) -> Profile:
+    """The profile the receipt was rendered for (the printer's own when it still matches)."""
+    current = backend.profile(receipt.printer) if receipt.printer in backend.config.printers \
+        else None
+    if current is not None and current.name == receipt.profile:
+        return current
+    return get_profile(receipt.profile)
+
+
+def receipts_router(backend: Backend) -> APIRouter:
+    router = APIRouter()
+
+    @router.post("/v1/printers/{printer}/receipts", status_code=202, response_model=ReceiptOut,
+                 responses=ERRORS, tags=["receipts"])
+    def submit(printer: str, submission: Submission, caller: Pos,
+               response: Response) -> ReceiptOut:
+        require_printer(backend, printer)
+        profile = backend.profile(printer)
+        content = submission.content()
+        if content.kind == "raw":
+            check_raw(content.raw_bytes())
+        rendered = render(content, profile)  # proves it is printable before we accept it
+        content_json = content.model_dump_json(exclude_none=True)
+        request_hash = hashlib.sha256(
+            json.dumps([printer, content_json, submission.order_ref]).encode()
+        ).hexdigest()
+        receipt, created = backend.journal().submit(
+            printer=printer, kind=content.kind, content_json=content_json, rendered=rendered,
+            profile=profile.name, request_hash=request_hash,
+            idempotency_key=submission.idempotency_key, order_ref=submission.order_ref,
+            submitted_by=caller.name, paper_mm=paper_length_mm(content, profile),
+        )
+        if created:
+            # Publish before waking the spooler, so "queued" comes before its "sending".
+            backend.bus.publish("receipt", {"receipt_id": receipt.id, "printer": printer,
+                                            "state": receipt.state, "print_state": "queued"})
+            backend.wake(printer)
+        else:
+            response.status_code = 200
+            response.headers["Idempotent-Replayed"] = "true"
+        return receipt_out(receipt)
+
+    @router.get("/v1/receipts/{receipt_id}", response_model=ReceiptOut, responses=ERRORS,
+                tags=["receipts"])
+    def get_receipt(receipt_id: ReceiptId, caller: Pos) -> ReceiptOut:
+        return receipt_out(backend.journal().get_receipt(receipt_id))
+
+    @router.get("/v1/receipts", response_model=ReceiptList, responses=ERRORS, tags=["receipts"])
+    def search(
+        caller: Cashier,
+        printer: str | None = None,
+        order_ref: str | None = None,
+        state: State | None = None,
+        since: Annotated[IsoDatetime | None, Query(description="ISO-8601, inclusive")] = None,
+        until: Annotated[IsoDatetime | None, Query(description="ISO-8601, exclusive")] = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 50,
+        before_id: Annotated[int | None, Query(ge=1, description="paging cursor")] = None,
+    ) -> ReceiptList:
+        rows = backend.journal().find_receipts(
+            printer=printer, order_ref=order_ref, state=state, since=since, until=until,
+            limit=limit, before_id=before_id,
+        )
+        nxt = rows[-1].id if len(rows) == limit else None
+        return ReceiptList(receipts=[receipt_out(r) for r in rows], next_before_id=nxt)
+
+    @router.post("/v1/receipts/{receipt_id}/cancel", response_model=ReceiptOut,
+                 responses=ERRORS, tags=["receipts"])
+    def cancel(receipt_id: ReceiptId, caller: Admin) -> ReceiptOut:
+        receipt = backend.journal().cancel(receipt_id, by=caller.name)
+        backend.bus.publish("receipt", {"receipt_id": receipt.id, "printer": receipt.printer,
+                                        "state": receipt.state})
+        return receipt_out(receipt)
+
+    @router.get("/v1/orders/{order_ref}", response_model=OrderOut, responses=ERRORS,
+                tags=["receipts"])
+    def order(order_ref: str, caller: Pos) -> OrderOut:
+        """Did this transaction's receipt print? (An unknown order: ``printed`` false, no
+        receipts — receiptd never accepted one.)"""
+        receipts = backend.journal().receipts_for_order(order_ref)
+        return OrderOut(order_ref=order_ref,
+                        printed=any(r.state == "printed" for r in receipts),
+                        receipts=[receipt_out(r) for r in receipts])
+
+    @router.get("/v1/receipts/{receipt_id}/preview", responses={
+        **ERRORS, 200: {"content": {"text/plain": {}, "image/png": {}}}}, tags=["receipts"],
+        response_class=Response)
+    def preview(
+        receipt_id: int,
+        caller: Cashier,
+        format: Annotated[Literal["txt", "png"], Query(description="txt or png")] = "txt",
+        copy: Annotated[int | None, Query(ge=1, le=999,
+                                          description="show copy N's COPY marker")] = None,
+    ) -> Response:
+        """The electronic copy of a receipt, rendered from the journaled document."""
+        receipt = backend.journal().get_receipt(receipt_id)
+        content = Content.model_validate_json(receipt.content)
+        profile = receipt_profile(backend, receipt)
+        marker = None if copy is None else copy_marker(copy, receipt.printed_at)
+        if format == "png":
+            return Response(preview_png(content, profile, marker=marker), media_type="image/png")
+        return Response(preview_text(content, profile, marker=marker),
+                        media_type="text/plain; charset=utf-8")
+
+    return router
