@@ -1,5 +1,9 @@
 """``receiptctl``: the cashier's and admin's command line. It only speaks the HTTP API."""
 
+# The docstring above is also ``receiptctl --help``'s description. This module holds the
+# options, ``main`` and the one-call commands; journal, token and doctor commands have their own
+# modules, and the HTTP client is ``receiptd.cli.client``.
+
 from __future__ import annotations
 
 import argparse
@@ -9,49 +13,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from receiptd import __version__
+from receiptd.cli import doctor
 from receiptd.cli import journal as ctl_journal
 from receiptd.cli import tokens as ctl_tokens
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(f"{code}: {message} (HTTP {status})")
-        self.status = status
-
-
-class Client:
-    def __init__(self, url: str, token: str | None, unix_socket: str | None,
-                 timeout: float = 10.0) -> None:
-        transport = httpx.HTTPTransport(uds=unix_socket) if unix_socket else None
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        base = "http://receiptd" if unix_socket else url.rstrip("/")
-        self.http = httpx.Client(base_url=base, headers=headers, transport=transport,
-                                 timeout=timeout)
-
-    def call(self, method: str, path: str, **kw: Any) -> Any:
-        try:
-            response = self.http.request(method, path, **kw)
-        except httpx.HTTPError as exc:
-            raise ApiError(0, "unreachable", f"cannot reach receiptd: {exc}") from exc
-        if response.status_code >= 400:
-            try:
-                err = response.json()["error"]
-                raise ApiError(response.status_code, err["code"], err["message"])
-            except (ValueError, KeyError, TypeError):
-                raise ApiError(response.status_code, "http_error", response.text) from None
-        if response.headers.get("content-type", "").startswith("application/json"):
-            return response.json()
-        return response.content
-
-
-def _table(rows: list[list[str]], header: list[str]) -> str:
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(str(c).ljust(w) for c, w in zip(header, widths, strict=True))]
-    lines += ["  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
-    return "\n".join(lines)
+from receiptd.cli.client import ApiError, Client, table
 
 
 def _print_body(path: str) -> dict[str, Any]:
@@ -90,7 +56,7 @@ def cmd_show(c: Client, a: argparse.Namespace) -> int:
     rows = [[str(p["id"]), p["kind"], p["state"], str(p.get("copy_number") or ""),
              (p.get("finished_at") or p.get("created_at") or "")[:19], p.get("outcome") or ""]
             for p in r["prints"]]
-    print(_table(rows, ["PRINT", "KIND", "STATE", "COPY", "AT (UTC)", "OUTCOME"]))
+    print(table(rows, ["PRINT", "KIND", "STATE", "COPY", "AT (UTC)", "OUTCOME"]))
     return 0
 
 
@@ -119,7 +85,7 @@ def cmd_printers(c: Client, a: argparse.Namespace) -> int:
         return 0
     rows = [[p["name"], p["state"], p["since"][11:19], str(p["queue"]["depth"]),
              p["hint"]["en"]] for p in r["printers"]]
-    print(_table(rows, ["PRINTER", "STATE", "SINCE", "QUEUE", "ADVICE"]))
+    print(table(rows, ["PRINTER", "STATE", "SINCE", "QUEUE", "ADVICE"]))
     return 0
 
 
@@ -177,8 +143,6 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("recover", help="recover a printer from a cutter error or jam (DLE ENQ)")
     s.add_argument("printer")
     s.set_defaults(func=cmd_recover)
-    from receiptd.cli import doctor  # doctor and printer events: receiptd/cli/doctor.py
-
     doctor.add_parser(sub)
     ctl_journal.add_commands(sub)
     ctl_tokens.add_commands(sub)

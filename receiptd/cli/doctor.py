@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from receiptd.cli.ctl import Client
+from receiptd.cli.client import ApiError, Client
 
 OK, WARN, FAIL, SKIP = "ok", "warn", "fail", "skip"
 _RANK = {OK: 0, SKIP: 0, WARN: 1, FAIL: 2}
@@ -56,7 +54,6 @@ class Doctor:
     # ------------------------------------------------------------------ the flow
 
     def run(self, printer: str | None) -> int:
-        ApiError = _api_error(self.client)
         try:
             hz = self.client.call("GET", "/healthz")
         except ApiError as exc:
@@ -70,11 +67,10 @@ class Doctor:
             names = [printer] if printer else list(system["printers"])
             healths = [self.client.call("GET", f"/v1/printers/{n}") for n in names]
         except ApiError as exc:
-            status = getattr(exc, "status", 0)
             action = ("Use an admin token (--token or RECEIPTD_TOKEN)."
-                      if status in (401, 403) else
+                      if exc.status in (401, 403) else
                       "Check the printer name: receiptctl printers lists them."
-                      if status == 404 else "See the daemon log: journalctl -u receiptd.")
+                      if exc.status == 404 else "See the daemon log: journalctl -u receiptd.")
             self.add("daemon", FAIL, str(exc), action)
             return self.worst()
         if not names:
@@ -137,7 +133,6 @@ class Doctor:
             self.check_test_print(name)
 
     def check_test_print(self, name: str) -> None:
-        ApiError = _api_error(self.client)
         stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
         body = {"text": f"receiptd doctor test print\n{stamp}\nIf you can read this, the "
                         "printer works.\n", "order_ref": "receiptctl-doctor"}
@@ -216,13 +211,6 @@ class Doctor:
             self.add("clock", OK, f"{s['time']} (within {abs(skew):.0f} s of this machine)")
 
 
-def _api_error(client: Client) -> type[Exception]:
-    """The client's own ``ApiError``: under ``python -m receiptd.cli.ctl`` that module is
-    ``__main__``, and ``receiptd.cli.ctl.ApiError`` would be a different class."""
-    error: type[Exception] = sys.modules[type(client).__module__].ApiError
-    return error
-
-
 def _absent_action(kind: str) -> str:
     return {
         "tcp": "Check that the printer is on and its network cable is in; print its network "
@@ -270,7 +258,7 @@ def cmd_doctor(client: Client, args: argparse.Namespace) -> int:
     return worst
 
 
-def add_parser(sub: Any) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     s = sub.add_parser("doctor", help="check daemon, printer, test print, journal, disk, clock")
     s.add_argument("printer", nargs="?", help="only this printer (default: all)")
     s.add_argument("--no-print", action="store_true", help="skip the test print")

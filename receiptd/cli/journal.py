@@ -8,18 +8,11 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 
-if TYPE_CHECKING:
-    from receiptd.cli.ctl import Client
-
-
-def _table(rows: list[list[str]], header: list[str]) -> str:
-    from receiptd.cli.ctl import _table as table
-
-    return table(rows, header)
+from receiptd.cli.client import Client, error_of, table, unreachable
 
 
 def receipt_rows(receipts: list[dict[str, Any]]) -> list[list[str]]:
@@ -52,7 +45,7 @@ def cmd_receipts(c: Client, a: argparse.Namespace) -> int:
     if not receipts:
         print("no receipts")
         return 0
-    print(_table(receipt_rows(receipts), RECEIPT_HEADER))
+    print(table(receipt_rows(receipts), RECEIPT_HEADER))
     if nxt is not None and not a.all:
         print(f"-- more: add --before-id {nxt} for the next page, or --all")
     return 0
@@ -68,7 +61,7 @@ def cmd_order(c: Client, a: argparse.Namespace) -> int:
     else:
         verdict = "PRINTED" if r["printed"] else "NOT PRINTED"
         print(f"order {r['order_ref']}: {verdict}")
-        print(_table(receipt_rows(r["receipts"]), RECEIPT_HEADER))
+        print(table(receipt_rows(r["receipts"]), RECEIPT_HEADER))
     return 0 if r["printed"] else 3
 
 
@@ -122,17 +115,11 @@ def cmd_journal(c: Client, a: argparse.Namespace) -> int:
 
 
 def _stream_to(c: Client, path: str, dest: str) -> int:
-    from receiptd.cli.ctl import ApiError
-
     try:
         with c.http.stream("GET", path, timeout=None) as response:
             if response.status_code >= 400:
                 response.read()
-                try:
-                    err = response.json()["error"]
-                except (ValueError, KeyError, TypeError):
-                    raise ApiError(response.status_code, "http_error", response.text) from None
-                raise ApiError(response.status_code, err["code"], err["message"])
+                raise error_of(response)
             if dest == "-":
                 size = 0
                 for chunk in response.iter_bytes():
@@ -148,10 +135,10 @@ def _stream_to(c: Client, path: str, dest: str) -> int:
             os.replace(tmp, dest)
             return Path(dest).stat().st_size
     except httpx.HTTPError as exc:
-        raise ApiError(0, "unreachable", f"cannot reach receiptd: {exc}") from exc
+        raise unreachable(exc) from exc
 
 
-def add_commands(sub: Any) -> None:
+def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register ``order`` and ``journal`` on receiptctl's subparsers."""
     s = sub.add_parser("order", help="did this order's receipt print? (duplicate check)")
     s.add_argument("order_ref")

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from receiptd.cli.ctl import Client
+from receiptd.cli.client import Client, table
 
 
 def cmd_add(c: Client, a: argparse.Namespace) -> int:
@@ -21,8 +19,6 @@ def cmd_add(c: Client, a: argparse.Namespace) -> int:
 
 
 def cmd_list(c: Client, a: argparse.Namespace) -> int:
-    from receiptd.cli.ctl import _table
-
     r = c.call("GET", "/v1/tokens", params={"include_revoked": str(a.all).lower()})
     if a.json:
         print(json.dumps(r, indent=2))
@@ -30,7 +26,7 @@ def cmd_list(c: Client, a: argparse.Namespace) -> int:
     rows = [[t["name"], t["role"], t["source"], t.get("key_id") or "-",
              (t.get("created_at") or "-")[:19], t.get("created_by") or "-",
              (t.get("revoked_at") or "-")[:19]] for t in r["tokens"]]
-    print(_table(rows, ["NAME", "ROLE", "SOURCE", "KEY ID", "CREATED (UTC)", "BY", "REVOKED"]))
+    print(table(rows, ["NAME", "ROLE", "SOURCE", "KEY ID", "CREATED (UTC)", "BY", "REVOKED"]))
     return 0
 
 
