@@ -1,0 +1,2 @@
+"""The command lines: ``receiptd`` (``cli.daemon``) and ``receiptctl`` (``cli.ctl``, which speaks
+the HTTP API through ``cli.client`` only)."""
