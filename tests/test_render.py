@@ -23,7 +23,6 @@ from receiptd.errors import ConfigError, InvalidDocument
 from receiptd.render import (
     MARKER_DELIMITER,
     QrItem,
-    _charset_of,
     copy_marker,
     defang,
     interrupted_marker,
@@ -40,6 +39,7 @@ from receiptd.render import (
 )
 from receiptd.render.escpos import Dummy
 from receiptd.render.profiles import Profile, get_profile, list_profiles
+from receiptd.render.text import charset_of as _charset_of
 
 T88 = get_profile("TM-T88V")
 P20 = get_profile("TM-P20")  # 58 mm, 32 columns

@@ -13,13 +13,13 @@ from typing import Any
 import pytest
 from wcwidth import wcswidth
 
-from receiptd.render import glyphs
 from receiptd.config import load_config
 from receiptd.document import Content
 from receiptd.emulator.model import EmulatorError, PrinterConfig, PrinterModel
 from receiptd.errors import ConfigError
 from receiptd.render import (
     TextLine,
+    glyphs,
     layout,
     prologue,
     render,

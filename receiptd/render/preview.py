@@ -14,8 +14,8 @@ import io
 from PIL import Image, ImageDraw, ImageFont, ImageOps, features
 
 from receiptd.document import Content
-from receiptd.render import (
-    CHAR_DOTS,
+from receiptd.render import glyphs
+from receiptd.render.items import (
     CUT_FEED_LINES,
     BarcodeItem,
     CutItem,
@@ -26,20 +26,15 @@ from receiptd.render import (
     QrItem,
     Style,
     TextLine,
-    clean_text,
-    glyphs,
-    layout,
-    line_bitmap,
-    marker_lines,
-    qr_bitmap,
-    text_width,
 )
+from receiptd.render.layout import layout, marker_lines
 from receiptd.render.profiles import Profile
+from receiptd.render.raster import CHAR_DOTS, line_bitmap, line_dots, qr_bitmap
+from receiptd.render.text import clean_text, text_width
 
 __all__ = ["preview_png", "preview_text"]
 
 MARGIN_DOTS = 16
-_GLYPH_DOTS = {"a": 24, "b": 17}  # character cell heights of fonts A and B
 
 
 # -- text -----------------------------------------------------------------------------------
@@ -129,11 +124,11 @@ def _aligned(strip_height: int, piece: Image.Image, align: str, width: int) -> I
 
 def _text_strip(text: str, style: Style, profile: Profile) -> Image.Image:
     """A line as the printer draws it: on its character grid (wide characters over two
-    columns), each character in an installed font that has it (``receiptd.glyphs``:
+    columns), each character in an installed font that has it (``receiptd.render.glyphs``:
     Noto CJK, Symbola, DejaVu), scaled and aligned as the printer scales characters."""
     columns = profile.columns if style.font == "a" else profile.columns_b
     cell_w, glyph = CHAR_DOTS[style.font]
-    line = round(profile.line_mm * profile.dots_per_mm)
+    line = line_dots(profile)
     return glyphs.draw_line(
         text,
         cell=min(float(cell_w), profile.width_dots / columns),
@@ -171,7 +166,7 @@ def _barcode_strips(item: BarcodeItem, profile: Profile) -> list[Image.Image]:
 
 
 def _item_strips(item: Item, profile: Profile) -> list[Image.Image]:
-    width, line_dots = profile.width_dots, round(profile.line_mm * profile.dots_per_mm)
+    width, line = profile.width_dots, line_dots(profile)
     if isinstance(item, TextLine):
         if item.raster:  # exactly the dots the printer gets
             piece = _display(line_bitmap(item, profile))
@@ -186,9 +181,9 @@ def _item_strips(item: Item, profile: Profile) -> list[Image.Image]:
         piece = _display(item.bitmap)
         return [_aligned(piece.height, piece, item.align, width)]
     if isinstance(item, FeedItem):
-        return [Image.new("L", (width, line_dots * item.lines), 255)]
+        return [Image.new("L", (width, line * item.lines), 255)]
     if isinstance(item, CutItem):
-        strip = Image.new("L", (width, line_dots * CUT_FEED_LINES + 9), 255)
+        strip = Image.new("L", (width, line * CUT_FEED_LINES + 9), 255)
         draw = ImageDraw.Draw(strip)
         y = strip.height - 5
         for x in range(0, width, 12):

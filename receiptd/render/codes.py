@@ -1,0 +1,140 @@
+"""Barcodes and QR codes: whether the data can be printed, and their modules.
+
+Everything here is decided before a byte is written, so a receipt that cannot be printed on
+this printer is refused at submission (``InvalidDocument``) rather than cut short on paper:
+check digits, the characters a symbology carries, and the width of the bars against the
+paper. QR codes never get refused for width: their module size shrinks to fit the paper.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+from typing import Any, NamedTuple
+
+import qrcode  # type: ignore[import-untyped]
+import qrcode.constants  # type: ignore[import-untyped]
+from barcode import get_barcode_class  # type: ignore[import-untyped]
+from qrcode.exceptions import DataOverflowError  # type: ignore[import-untyped]
+
+from receiptd.document import BarcodeBlock, QrBlock
+from receiptd.errors import InvalidDocument
+from receiptd.render.profiles import Profile
+
+__all__ = ["HW_NAMES", "Bars", "bars", "check_digit", "qr_fit", "qr_matrix", "qr_modules"]
+
+_EAN_LENGTHS = {"EAN13": 13, "EAN8": 8, "UPC-A": 12}
+HW_NAMES = {"CODABAR": "NW7"}  # the printer's name for a symbology, where it differs
+
+
+class Bars(NamedTuple):
+    """A checked barcode: what the printer's barcode command carries, the human-readable
+    text (with the check digit), and the bar pattern in dots (``"1"`` = bar)."""
+
+    printer_data: str
+    hri_text: str
+    modules: str
+
+
+def check_digit(digits: str) -> str:
+    """The EAN/UPC check digit (weights 3 and 1 from the right)."""
+    total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(digits)))
+    return str((10 - total % 10) % 10)
+
+
+def bars(block: BarcodeBlock, profile: Profile) -> Bars:
+    """Check a barcode against its symbology and the paper; ``InvalidDocument`` if it
+    cannot be printed."""
+    sym, data, w = block.symbology, block.data, block.width
+
+    def bad(why: str) -> InvalidDocument:
+        return InvalidDocument(f"barcode {sym} {data!r}: {why}")
+
+    if sym in _EAN_LENGTHS:
+        n = _EAN_LENGTHS[sym]
+        if not data.isdigit() or len(data) not in (n - 1, n):
+            raise bad(f"needs {n - 1} digits, or {n} with the check digit")
+        body = data[: n - 1]
+        if len(data) == n and data[-1] != check_digit(body):
+            raise bad(f"wrong check digit (expected {check_digit(body)})")
+        full = body + check_digit(body)
+        printer_data, hri_text = body, full
+        cls = {"EAN13": "ean13", "EAN8": "ean8", "UPC-A": "upca"}[sym]
+        modules = get_barcode_class(cls)(body).build()[0]
+        modules = "".join(m * w for m in modules)
+    elif sym == "CODE128":
+        printer_data = "{B" + data.replace("{", "{{")
+        hri_text = data
+        modules = "".join(m * w for m in get_barcode_class("code128")(data).build()[0])
+    elif sym == "CODE39":
+        core = data[1:-1] if len(data) > 2 and data[0] == data[-1] == "*" else data
+        allowed = set("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ -.$/+%")
+        if not core or any(c not in allowed for c in core):
+            raise bad("CODE39 carries only 0-9, A-Z, space and - . $ / + %")
+        printer_data, hri_text = core, core
+        raw = get_barcode_class("code39")(core, add_checksum=False).build()[0]
+        modules = "".join(m * w for m in raw)
+    elif sym == "ITF":
+        if not data.isdigit() or len(data) % 2:
+            raise bad("ITF needs an even number of digits")
+        printer_data, hri_text = data, data
+        modules = get_barcode_class("itf")(data, narrow=w, wide=math.ceil(w * 2.5)).build()[0]
+    else:  # CODABAR
+        if not re.fullmatch(r"[A-Da-d][0-9$+\-./:]+[A-Da-d]", data):
+            raise bad("CODABAR needs start/stop letters A-D around 0-9 and - $ : / . +")
+        printer_data, hri_text = data.upper(), data.upper()
+        modules = get_barcode_class("codabar")(
+            printer_data, narrow=w, wide=math.ceil(w * 2.5)
+        ).build()[0]
+    if len(printer_data) > 255:
+        raise bad("too long")
+    if len(modules) > profile.width_dots:
+        raise bad(
+            f"is {len(modules)} dots wide at module width {w}; the paper has "
+            f"{profile.width_dots} (use a smaller width or shorter data)"
+        )
+    return Bars(printer_data, hri_text, modules)
+
+
+_QR_EC = {
+    "L": qrcode.constants.ERROR_CORRECT_L,
+    "M": qrcode.constants.ERROR_CORRECT_M,
+    "Q": qrcode.constants.ERROR_CORRECT_Q,
+    "H": qrcode.constants.ERROR_CORRECT_H,
+}
+
+
+def _qr_code(data: str, ec: str) -> Any:
+    code = qrcode.QRCode(error_correction=_QR_EC[ec], border=0)
+    code.add_data(data.encode("utf-8"))
+    return code
+
+
+@functools.lru_cache(maxsize=256)
+def qr_modules(data: str, ec: str) -> int:
+    """Modules across the QR symbol for ``data`` (version fit only: cheap, no masking)."""
+    try:
+        version = int(_qr_code(data, ec).best_fit())
+    except (DataOverflowError, ValueError) as exc:
+        raise InvalidDocument(f"QR data is too long for a QR code at level {ec}") from exc
+    return 17 + 4 * version
+
+
+@functools.lru_cache(maxsize=64)
+def qr_matrix(data: str, ec: str) -> tuple[tuple[bool, ...], ...]:
+    """The QR symbol's modules (no quiet zone), for raster printing and previews."""
+    code = _qr_code(data, ec)
+    try:
+        code.make(fit=True)
+    except (DataOverflowError, ValueError) as exc:
+        raise InvalidDocument(f"QR data is too long for a QR code at level {ec}") from exc
+    return tuple(tuple(bool(m) for m in row) for row in code.get_matrix())
+
+
+def qr_fit(block: QrBlock, profile: Profile) -> tuple[int, int]:
+    """(modules across the symbol, module size in dots) for a QR code on this paper."""
+    modules = qr_modules(block.data, block.ec)
+    # Fit the paper with a 2-module quiet zone either side: shrink rather than refuse.
+    size = max(1, min(block.size, profile.width_dots // (modules + 4)))
+    return modules, size

@@ -1,0 +1,98 @@
+"""A rendering's three parts, and how to take them apart again.
+
+Every rendering is three parts, concatenated::
+
+    prologue(profile) + marker_section(marker, profile) + render_body(content, profile)
+
+* the **prologue** is fixed per profile: ``ESC @`` (initialise) and ``ESC t n`` (the
+  profile's code page), plus ``FS .`` (Kanji mode off) on double-byte printers, after
+  ``FS C 1`` (Shift_JIS) on Japanese ones;
+* the **marker section** is empty for an original print. For a copy or an interrupted
+  reprint it is framed by ``ESC ! 0`` at both ends — a command the body never emits — and
+  holds centred bold lines between two rules of ``=``. It starts and ends in the prologue's
+  printer state, so the body's bytes do not depend on it;
+* the **body** depends only on the content and the profile: a reprint of a receipt is
+  byte-identical to the original after the marker section (``split_marker``).
+"""
+
+from __future__ import annotations
+
+from receiptd.document import Content
+from receiptd.render.escpos import constants
+from receiptd.render.layout import layout, marker_lines
+from receiptd.render.profiles import Profile
+from receiptd.render.writer import KANJI_OFF, Writer
+
+__all__ = [
+    "MARKER_DELIMITER",
+    "marker_section",
+    "prologue",
+    "render",
+    "render_body",
+    "split_marker",
+]
+
+MARKER_DELIMITER = b"\x1b!\x00"  # ESC ! 0, select print mode 0: a no-op here, never in a body
+KANJI_SHIFT_JIS = b"\x1cC\x01"  # FS C 1: Kanji code system Shift_JIS (Japanese models)
+
+
+def prologue(profile: Profile) -> bytes:
+    """``ESC @``, the profile's code page (``ESC t n``), and on double-byte printers the
+    Kanji code system (``FS C 1`` for Shift_JIS; Chinese and Korean models have one fixed
+    set) and Kanji mode off (``FS .``). Note: ``ESC @`` also cancels ``GS a`` (ASB) on many
+    printers."""
+    code_page = bytes([profile.code_pages[profile.encoding]])
+    out: bytes = constants.HW_INIT + constants.CODEPAGE_CHANGE + code_page
+    if profile.double_byte == "shift_jis":
+        out += KANJI_SHIFT_JIS
+    return out + KANJI_OFF if profile.double_byte else out
+
+
+def marker_section(marker: str | None, profile: Profile) -> bytes:
+    """The bytes of a marker (empty for ``None``), framed by ``MARKER_DELIMITER``."""
+    if marker is None:
+        return b""
+    writer = Writer(profile)
+    for line in marker_lines(marker, profile):
+        writer.line(line)
+    return MARKER_DELIMITER + writer.finish() + MARKER_DELIMITER
+
+
+def render_body(content: Content, profile: Profile) -> bytes:
+    """The receipt's own bytes: the same for the original and every reprint."""
+    items = layout(content, profile)
+    if items is None:
+        return content.raw_bytes()
+    writer = Writer(profile)
+    for item in items:
+        writer.item(item)
+    return writer.finish()
+
+
+def render(content: Content, profile: Profile, *, marker: str | None = None) -> bytes:
+    """ESC/POS bytes for ``content`` on a ``profile`` printer, with an optional marker
+    (``copy_marker``/``interrupted_marker``) printed above the receipt.
+
+    ``render(c, p, marker=m) == prologue(p) + marker_section(m, p) + render_body(c, p)``.
+    Raises ``InvalidDocument`` if the content cannot be printed on this printer. Raw
+    content is passed through unchanged: the caller checks it with
+    ``receiptd.document.raw.check_raw``.
+    """
+    return prologue(profile) + marker_section(marker, profile) + render_body(content, profile)
+
+
+def split_marker(data: bytes, profile: Profile) -> tuple[bytes, bytes, bytes]:
+    """Split a rendering into (prologue, marker section, body); the marker section is
+    ``b""`` when there is none. ``ValueError`` if ``data`` is not a rendering for
+    ``profile``."""
+    head = prologue(profile)
+    if not data.startswith(head):
+        raise ValueError("not a rendering for this profile: the prologue differs")
+    rest = data[len(head) :]
+    if not rest.startswith(MARKER_DELIMITER):
+        return head, b"", rest
+    end = rest.find(MARKER_DELIMITER, len(MARKER_DELIMITER))
+    if end < 0:
+        raise ValueError("unterminated marker section")
+    end += len(MARKER_DELIMITER)
+    return head, rest[:end], rest[end:]

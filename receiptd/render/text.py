@@ -1,0 +1,234 @@
+"""Text as the printer will print it: cleaned, in the printer's character sets, measured and
+wrapped in columns.
+
+Text is text: control characters in any text field (C0, DEL, C1; TAB becomes a space, LF is
+kept only in ``text`` blocks) are replaced before encoding, and zero-width characters are
+dropped. What a printer can print itself is its code pages (single-byte) and, on East Asian
+models, its double-byte set (GB18030, Big5, Shift_JIS, KS C 5601). A character in neither is
+kept if an installed font has it (its line is then sent as an image, ``glyphs``); otherwise it
+prints as ``?`` (``??`` if wide). So the column arithmetic (``wcwidth``) matches the paper.
+"""
+
+from __future__ import annotations
+
+import functools
+import unicodedata
+
+from wcwidth import wcwidth
+
+from receiptd.render import glyphs
+from receiptd.render.escpos import Dummy, Encoder
+from receiptd.render.profiles import Profile
+
+__all__ = ["Charset", "charset_of", "clean_text", "text_width", "wrap"]
+
+
+def _control_table(multiline: bool) -> dict[int, str]:
+    """``str.translate`` table for control characters (and NBSP → space)."""
+    table = {c: "?" for c in [*range(0x20), *range(0x7F, 0xA0)]}
+    table[0x09] = " "
+    nl = "\n" if multiline else " "
+    table.update({0x0A: nl, 0x0D: nl, 0x2028: nl, 0x2029: nl, 0xA0: " "})
+    table[0xAD] = ""  # soft hyphen: invisible unless the line breaks there
+    return table
+
+
+_MULTILINE = _control_table(True)
+_SINGLE_LINE = _control_table(False)
+
+
+def clean_text(text: str, *, multiline: bool = False) -> str:
+    """Replace every control character: TAB → space, CR/LF (CR LF) → LF in multi-line
+    fields and space elsewhere, any other C0/DEL/C1 → ``?``. NFC-normalised."""
+    if text.isascii() and text.isprintable():
+        return text
+    text = text.replace("\r\n", "\n")
+    return unicodedata.normalize("NFC", text).translate(_MULTILINE if multiline else _SINGLE_LINE)
+
+
+class Charset:
+    """What one printer can print: single-byte code page characters, double-byte ones."""
+
+    def __init__(self, escpos_profile: str, codec: str | None, lang: str = "SC") -> None:
+        capabilities = Dummy(profile=escpos_profile).profile
+        self.code_pages: dict[str, str] = capabilities.get_code_pages()
+        # Some profiles have one font only: python-escpos refuses to select font B there.
+        self.has_font_b = "1" in getattr(capabilities, "fonts", {"1": None})
+        probe = Encoder(self.code_pages)
+        single: set[str] = set()
+        for name in self.code_pages:
+            try:
+                single.update(probe._get_codepage_char_map(name))
+            except LookupError:
+                continue
+        self.maps: dict[str, dict[str, int]] = probe.available_characters
+        self.pages = sorted(self.maps, key=lambda name: int(self.code_pages[name]))
+        self._pages: dict[tuple[frozenset[str], str], str | None] = {}
+        self.single = frozenset(c for c in single if c.isprintable() and ord(c) >= 0xA0)
+        self.codec = codec
+        self.lang = lang
+        self._cache: dict[str, str] = {}
+        self._encodable: dict[str, bool] = {}
+
+    def new_encoder(self) -> Encoder:
+        # A fresh encoder per section: its code page preferences depend on what it used
+        # before, so sharing one would make the bytes depend on earlier receipts.
+        encoder = Encoder(self.code_pages)
+        encoder.available_characters = self.maps
+        return encoder
+
+    def page_for(self, chars: frozenset[str], current: str | None) -> str | None:
+        """The code page to write these (non-ASCII, single-byte) characters in: the current
+        one if it holds them all, else the lowest-numbered one that does, else ``None``."""
+        key = (chars, current or "")
+        if key not in self._pages:
+            candidates = [current] if current in self.maps else []
+            found = None
+            for name in candidates + self.pages:
+                if chars.issubset(self.maps[name]):
+                    found = name
+                    break
+            self._pages[key] = found
+        return self._pages[key]
+
+    def is_double(self, char: str) -> bool:
+        return ord(char) >= 0x80 and char not in self.single
+
+    def encodable(self, char: str) -> bool:
+        """True if the printer has this character in a code page or its double-byte set."""
+        known = self._encodable.get(char)
+        if known is None:
+            known = ord(char) < 0x80 or char in self.single or bool(
+                self.codec and wcwidth(char) == 2 and _double_width_encodable(char, self.codec)
+            )
+            self._encodable[char] = known
+        return known
+
+    def needs_raster(self, text: str) -> bool:
+        """True if a printable line holds characters the printer cannot print itself: the
+        line is then sent as an image drawn with a font (``receiptd.render.glyphs``)."""
+        return not text.isascii() and not all(self.encodable(c) for c in text)
+
+    def printable(self, text: str) -> str:
+        """The text as the paper will show it (``text`` already cleaned): characters the
+        printer has, and characters an installed font has (printed as an image); others
+        become ``?`` (``??`` if wide), zero-width ones are dropped."""
+        if text.isascii():
+            return text
+        return "".join(self._char(c) if ord(c) >= 0x80 else c for c in text)
+
+    def _char(self, char: str) -> str:
+        known = self._cache.get(char)
+        if known is not None:
+            return known
+        width = wcwidth(char)
+        if char in self.single:
+            result = char
+        elif width <= 0:
+            result = ""
+        elif self.encodable(char) or glyphs.font_for(char, self.lang) is not None:
+            result = char
+        else:
+            result = "?" * width
+        self._cache[char] = result
+        return result
+
+
+def _double_width_encodable(char: str, codec: str) -> bool:
+    try:
+        return len(char.encode(codec)) == 2
+    except UnicodeEncodeError:
+        return False
+
+
+@functools.lru_cache(maxsize=32)
+def _charset(escpos_profile: str, codec: str | None, lang: str = "SC") -> Charset:
+    return Charset(escpos_profile, codec, lang)
+
+
+def charset_of(profile: Profile) -> Charset:
+    """The character sets of this printer (shared: one per model and double-byte set)."""
+    return _charset(
+        profile.escpos_profile, profile.double_byte_codec, glyphs.lang_for(profile.double_byte)
+    )
+
+
+def text_width(text: str) -> int:
+    """Columns of a printable string (wide characters count 2)."""
+    if text.isascii():
+        return len(text)
+    return sum(max(wcwidth(c), 0) for c in text)
+
+
+def _cut_to_width(text: str, width: int) -> tuple[str, str]:
+    """Split ``text`` after at most ``width`` columns (never inside a wide character)."""
+    if text.isascii():
+        return text[:width], text[width:]
+    used = 0
+    for i, char in enumerate(text):
+        w = max(wcwidth(char), 0)
+        if used + w > width:
+            return text[:i], text[i:]
+        used += w
+    return text, ""
+
+
+# Line-breaking rules for East Asian text (kinsoku): no line starts with closing punctuation
+# or small kana, none ends with opening punctuation.
+_NO_LINE_START = frozenset(
+    "!%),.:;?]}\u00a2\u00b0\u2019\u201d\u2030\u2032\u2033\u2103\u3001\u3002\u3005"
+    "\u3009\u300b\u300d\u300f\u3011\u3015\u3017\u3019\u301f\u3041\u3043\u3045\u3047"
+    "\u3049\u3063\u3083\u3085\u3087\u308e\u309b\u309c\u309d\u309e\u30a1\u30a3\u30a5"
+    "\u30a7\u30a9\u30c3\u30e3\u30e5\u30e7\u30ee\u30f5\u30f6\u30fb\u30fc\u30fd\u30fe"
+    "\uff01\uff05\uff09\uff0c\uff0e\uff1a\uff1b\uff1f\uff3d\uff5d\uff60\uff61\uff63"
+    "\uff64\uff9e\uff9f"
+)
+_NO_LINE_END = frozenset(
+    "$([{\u00a3\u00a5\u2018\u201c\u3008\u300a\u300c\u300e\u3010\u3014\u3016\u3018"
+    "\u301d\uff04\uff08\uff3b\uff5b\uff5f\uffe1\uffe5"
+)
+
+
+def _can_break_between(before: str, after: str) -> bool:
+    """A line may break between two non-space characters if either is wide (CJK text
+    has no spaces between words), unless kinsoku forbids it."""
+    if before == " " or after == " ":
+        return False
+    if wcwidth(before) != 2 and wcwidth(after) != 2:
+        return False
+    return after not in _NO_LINE_START and before not in _NO_LINE_END
+
+
+def _break_at(head: str, tail: str) -> tuple[str, str] | None:
+    """Where to break a line whose first ``width`` columns are ``head``: after the last
+    space or CJK break opportunity in it (the space is dropped); ``None`` if there is none."""
+    if tail[:1] == " ":
+        return head.rstrip(" ") or head, tail[1:]
+    if tail and _can_break_between(head[-1], tail[0]):
+        return head, tail
+    for i in range(len(head) - 1, 0, -1):
+        if head[i] == " ":
+            return head[:i].rstrip(" ") or head[:i], head[i + 1 :] + tail
+        if _can_break_between(head[i - 1], head[i]):
+            return head[:i], head[i:] + tail
+    return None
+
+
+def wrap(text: str, width: int) -> list[str]:
+    """Wrap printable text to ``width`` columns.
+
+    Lines that fit are kept exactly (spaces too: plain-text receipts align with them). A
+    longer line breaks at its last space within the width, or between two characters of
+    which one is wide (Chinese, Japanese and Korean text breaks anywhere, bar kinsoku),
+    else hard at the width; never inside a wide character.
+    """
+    width = max(width, 2)
+    lines: list[str] = []
+    for paragraph in text.split("\n"):
+        rest = paragraph
+        while text_width(rest) > width:
+            head, tail = _cut_to_width(rest, width)
+            line, rest = _break_at(head, tail) or (head, tail)
+            lines.append(line)
+        lines.append(rest)
+    return lines

@@ -1,0 +1,195 @@
+"""One section of a rendering as ESC/POS bytes, through a python-escpos ``Dummy``.
+
+The writer tracks the printer's style and code page, so it sends a mode command only where
+the next item needs another one, and ``finish`` returns the printer to the prologue's state:
+each section's bytes then depend only on its own items. Each run of single-byte text goes in
+a code page of the printer that holds it (``ESC t``, switched only where needed); wide
+characters of the profile's double-byte set go between ``FS &`` and ``FS .``; a line the
+printer cannot print itself goes as a raster image drawn with an installed font.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from receiptd.render.codes import HW_NAMES
+from receiptd.render.escpos import Dummy, constants
+from receiptd.render.items import (
+    CUT_FEED_LINES,
+    DEFAULT_STYLE,
+    BarcodeItem,
+    CutItem,
+    DrawerItem,
+    FeedItem,
+    ImageItem,
+    Item,
+    QrItem,
+    Style,
+    TextLine,
+)
+from receiptd.render.profiles import Profile
+from receiptd.render.raster import line_bitmap, modules_bitmap, qr_bitmap, raster
+from receiptd.render.text import charset_of
+
+__all__ = ["KANJI_OFF", "KANJI_ON", "Writer"]
+
+GS, FS = b"\x1d", b"\x1c"
+KANJI_ON, KANJI_OFF = FS + b"&", FS + b"."
+
+
+class Writer:
+    """One section's bytes through a python-escpos ``Dummy``, tracking the style state."""
+
+    def __init__(self, profile: Profile) -> None:
+        self.profile = profile
+        self.charset = charset_of(profile)
+        self.dummy = Dummy(
+            profile=profile.escpos_profile,
+            magic_encode_args={
+                "encoding": profile.encoding,
+                "encoder": self.charset.new_encoder(),
+            },
+        )
+        self.style = DEFAULT_STYLE
+
+    def raw(self, data: bytes) -> None:
+        self.dummy._raw(data)
+
+    def set_style(self, style: Style) -> None:
+        cur, change = self.style, dict[str, Any]()
+        if style.size != cur.size:
+            change.update(custom_size=True, width=style.size[0], height=style.size[1])
+        if style.bold != cur.bold:
+            change["bold"] = style.bold
+        if style.underline != cur.underline:
+            change["underline"] = style.underline
+        if style.font != cur.font:
+            change["font"] = style.font
+        if style.align != cur.align:
+            change["align"] = style.align
+        if change:
+            self.dummy.set(**change)
+        self.style = style
+
+    def line(self, line: TextLine) -> None:
+        if line.raster:
+            self.set_style(DEFAULT_STYLE)
+            self.raw(raster(line_bitmap(line, self.profile), "left", self.profile.width_dots))
+            return
+        self.set_style(line.style)
+        if line.text:
+            self.write_text(line.text)
+        self.raw(b"\n")
+
+    def write_text(self, text: str) -> None:
+        """Printable text (see ``Charset.printable``): single-byte runs go through
+        python-escpos' code page switching, double-byte runs through Kanji mode. ASCII
+        prints the same in either mode (every double-byte set here is ASCII-compatible),
+        so it stays in the mode it is in: modes switch only where a character needs it."""
+        if text.isascii():
+            # What python-escpos' encoder yields for ASCII in any code page, without its
+            # per-character code page search.
+            self.raw(text.encode("ascii"))
+            return
+        if not self.charset.codec:
+            self._single(text)
+            return
+        codec, double = self.charset.codec, False
+        run: list[str] = []
+        for char in text:
+            is_double = double if char < "\x80" else self.charset.is_double(char)
+            if is_double != double and run:
+                self._flush(run, double, codec)
+                run = []
+            run.append(char)
+            double = is_double
+        if run:
+            self._flush(run, double, codec)
+
+    def _flush(self, run: list[str], double: bool, codec: str) -> None:
+        chunk = "".join(run)
+        if double:
+            self.raw(KANJI_ON + chunk.encode(codec) + KANJI_OFF)
+        else:
+            self._single(chunk)
+
+    def _single(self, text: str) -> None:
+        """Single-byte text: in one code page that holds all of it if there is one (fewer
+        ``ESC t`` switches than python-escpos' per-character search), else per character."""
+        magic = self.dummy.magic
+        wanted = frozenset(c for c in text if ord(c) >= 0x80)
+        page = self.charset.page_for(wanted, magic.encoding)
+        if page is not None:
+            magic.write_with_encoding(page, text)
+        else:
+            self.dummy.text(text)
+
+    def item(self, item: Item) -> None:
+        if isinstance(item, TextLine):
+            self.line(item)
+        elif isinstance(item, BarcodeItem):
+            self.barcode(item)
+        elif isinstance(item, QrItem):
+            self.qr(item)
+        elif isinstance(item, ImageItem):
+            self.set_style(DEFAULT_STYLE)
+            self.raw(raster(item.bitmap, item.align, self.profile.width_dots))
+        elif isinstance(item, FeedItem):
+            self.dummy.print_and_feed(item.lines)
+        elif isinstance(item, CutItem):
+            if self.profile.cutter:
+                self.dummy.cut(mode="PART" if item.partial else "FULL")
+            else:
+                self.dummy.print_and_feed(CUT_FEED_LINES)
+        elif isinstance(item, DrawerItem):
+            self.dummy.cashdraw(item.pin)
+
+    def barcode(self, item: BarcodeItem) -> None:
+        supports = self.dummy.profile.supports
+        name = HW_NAMES.get(item.symbology, item.symbology)
+        if supports("barcodeB"):
+            command = constants.BARCODE_TYPE_B[name] + bytes([len(item.printer_data)])
+            tail = b""
+        elif supports("barcodeA") and name in constants.BARCODE_TYPE_A:
+            command, tail = constants.BARCODE_TYPE_A[name], b"\x00"
+        else:
+            self._barcode_raster(item)
+            return
+        # Built here rather than with Escpos.barcode(), which prints to stdout.
+        self.set_style(Style(align=item.align))
+        hri = {"none": b"\x00", "above": b"\x01", "below": b"\x02", "both": b"\x03"}[item.hri]
+        self.raw(
+            GS + b"h" + bytes([item.height])
+            + GS + b"w" + bytes([item.width])
+            + GS + b"f\x00"
+            + GS + b"H" + hri
+            + command + item.printer_data.encode("ascii") + tail
+        )
+
+    def _barcode_raster(self, item: BarcodeItem) -> None:
+        hri_line = TextLine(item.hri_text, Style(align=item.align))
+        if item.hri in ("above", "both"):
+            self.line(hri_line)
+        self.set_style(DEFAULT_STYLE)
+        bitmap = modules_bitmap(item.modules, item.height)
+        self.raw(raster(bitmap, item.align, self.profile.width_dots))
+        if item.hri in ("below", "both"):
+            self.line(hri_line)
+
+    def qr(self, item: QrItem) -> None:
+        if self.profile.native_qr:
+            self.set_style(Style(align=item.align))
+            ec = getattr(constants, f"QR_ECLEVEL_{item.ec}")
+            self.dummy.qr(item.data, ec=ec, size=item.size, native=True)
+        else:
+            self.set_style(DEFAULT_STYLE)
+            self.raw(raster(qr_bitmap(item), item.align, self.profile.width_dots))
+
+    def finish(self) -> bytes:
+        """Return to the prologue's state (style and code page) and hand over the bytes."""
+        self.set_style(DEFAULT_STYLE)
+        if self.dummy.magic.encoding != self.profile.encoding:
+            page = self.profile.code_pages[self.profile.encoding]
+            self.raw(constants.CODEPAGE_CHANGE + bytes([page]))
+        chunks: list[bytes] = self.dummy._output_list
+        return b"".join(chunks)
