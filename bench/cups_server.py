@@ -18,28 +18,42 @@ from pathlib import Path
 
 CUPSD = "/usr/sbin/cupsd"
 LPADMIN = "/usr/sbin/lpadmin"
-APT_PACKAGES = ("cups-daemon", "cups-client")
+BACKEND = "/usr/lib/cups/backend/socket"  # the raw queue's device: socket://HOST:PORT
+# Debian: cups-daemon has cupsd but no backends; `cups` adds them (socket among them);
+# cups-client has lpadmin and lp. ci/apt-packages.txt lists the same two for `make test`.
+APT_PACKAGES = ("cups", "cups-client")
+
+
+def _absent() -> list[str]:
+    need = [CUPSD, LPADMIN, BACKEND]
+    return [p for p in need if not os.path.exists(p)] + ([] if shutil.which("lp") else ["lp"])
 
 
 def available() -> str | None:
     """None if a private CUPS can run here, else why not."""
-    if not (os.path.exists(CUPSD) and os.path.exists(LPADMIN)):
-        return f"CUPS is not installed ({CUPSD}, {LPADMIN}; Debian: {' '.join(APT_PACKAGES)})"
+    if absent := _absent():
+        return (f"CUPS is not installed (no {', '.join(absent)}; Debian: "
+                f"apt-get install {' '.join(APT_PACKAGES)})")
     if os.geteuid() != 0:
         return "cupsd needs root to start its backends as user lp"
     return None
 
 
 def ensure_installed() -> None:
-    """Install Debian's CUPS if it is missing and we are root (the benchmark's one apt step)."""
-    if os.path.exists(CUPSD) and os.path.exists(LPADMIN):
+    """Install Debian's CUPS if any part the benchmark uses is missing and we are root."""
+    if not _absent():
         return
     if os.geteuid() != 0 or not shutil.which("apt-get"):
-        raise RuntimeError(f"please install: {' '.join(APT_PACKAGES)}")
+        raise RuntimeError(f"please install: {' '.join(APT_PACKAGES)} ({', '.join(_absent())} "
+                           "missing)")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
-    subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends",
-                    *APT_PACKAGES], check=True, env=env, stdout=subprocess.DEVNULL)
+    apt = ["apt-get", "-qq", "-o", "DPkg::Lock::Timeout=300"]
+    subprocess.run([*apt, "update"], check=True, env=env)
+    subprocess.run([*apt, "install", "-y", "--no-install-recommends", *APT_PACKAGES],
+                   check=True, env=env, stdout=subprocess.DEVNULL)
+    if absent := _absent():
+        raise RuntimeError(f"installed {' '.join(APT_PACKAGES)}, still missing: "
+                           f"{', '.join(absent)}")
 
 
 class PrivateCups:
@@ -112,9 +126,11 @@ JobRetryInterval 1
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"private cupsd did not start: {self.log()}")
             time.sleep(0.02)
-        subprocess.run([LPADMIN, "-h", f"127.0.0.1:{self.port}", "-p", self.queue, "-E",
-                        "-v", device_uri, "-m", "raw"], check=True,
-                       stderr=subprocess.DEVNULL)  # "raw queues are deprecated": we know
+        # lpadmin warns that raw queues are deprecated: we know, so stderr counts only on failure.
+        r = subprocess.run([LPADMIN, "-h", f"127.0.0.1:{self.port}", "-p", self.queue, "-E",
+                            "-v", device_uri, "-m", "raw"], capture_output=True, text=True)
+        if r.returncode != 0:
+            raise RuntimeError(f"lpadmin: {r.stderr.strip()} (exit {r.returncode})")
 
     @property
     def pid(self) -> int:
