@@ -8,6 +8,9 @@ process can compare it with its own clock):
     {"ev": "first_byte", "tag": "BXr0000001", "t": ...}  the chunk with the tag reached the printer
     {"ev": "cut", "tag": "BXr0000001", "t": ...}         that receipt's cut has been printed
 
+A tag's first byte is reported once per process, so a tag must name one receipt only:
+bench/run.py hands out each tag letter once per printer (`Printer.tags`).
+
 Running it out of the benchmark's process keeps its threads off the clients' GIL.
 
     python bench/emuproc.py --speed 250

@@ -37,9 +37,10 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +91,13 @@ def rendered(tag: str) -> bytes:
 
 
 class Tags:
+    """`BX` + a letter per scenario + a running number: the receipt's name on the printer.
+
+    Get them from `Printer.tags`, which hands out each letter once per printer: the emulator
+    reports a tag's first byte only once and the first cut after it wins, so a reused tag would
+    match an earlier receipt's events and time a submission from before it was made.
+    """
+
     def __init__(self, letter: str) -> None:
         self.letter, self.n = letter, 0
         self.lock = threading.Lock()
@@ -118,6 +126,7 @@ class Printer:
         self.first_byte: dict[str, float] = {}
         self.cut: dict[str, float] = {}
         self.cuts = 0
+        self._letters: set[str] = set()
         self._cond = threading.Condition()
         threading.Thread(target=self._read, daemon=True).start()
 
@@ -132,6 +141,13 @@ class Printer:
                     self.cut.setdefault(ev["tag"], ev["t"])
                     self.cuts += 1
                 self._cond.notify_all()
+
+    def tags(self, letter: str) -> Tags:
+        """Tags for one scenario on this printer; a letter is never handed out twice."""
+        if letter in self._letters:
+            raise ValueError(f"tag letter {letter!r} already used on this printer")
+        self._letters.add(letter)
+        return Tags(letter)
 
     def wait(self, pred: Callable[[], Any], timeout: float) -> Any:
         deadline = now() + timeout
@@ -414,32 +430,46 @@ def stats(values: list[float]) -> dict[str, Any]:
     return {"n": len(vals), "median": statistics.median(vals), "p95": p95}
 
 
-def ms(values: list[float | None]) -> dict[str, Any]:
+def ms(values: Sequence[float | None]) -> dict[str, Any]:
+    if any(v is not None and v < 0 for v in values):
+        raise AssertionError(f"negative duration in {values}")
     return stats([v * 1000 for v in values if v is not None])
+
+
+def since(t0: float, t: float | None) -> float | None:
+    """Seconds from `t0` (taken before a submission or a fault) to a printer event at `t`
+    (None: it never came). Both are CLOCK_MONOTONIC, and each event is matched to its receipt by
+    a tag that printer sees once, so the event cannot come first: if it does, the matching is
+    broken and every figure with it is wrong."""
+    if t is None:
+        return None
+    if t < t0:
+        raise AssertionError(f"printer event {1000 * (t - t0):.1f} ms before its submission")
+    return t - t0
 
 
 # ---------------------------------------------------------------------------- scenarios
 
-def latency_direct(printer: Printer, n: int) -> dict[str, Any]:
-    tags, direct = Tags("d"), Direct(printer)
+def latency_direct(printer: Printer, n: int, letter: str) -> dict[str, Any]:
+    tags, direct = printer.tags(letter), Direct(printer)
     ack, first, cut, confirmed = [], [], [], []
     try:
         for _ in range(n):
             tag = tags.next()
             t0 = now()
             written, conf = direct.write_confirmed(rendered(tag))
-            ack.append(written - t0)
-            confirmed.append(conf - t0)
-            fb, c = printer.wait_first_byte(tag), printer.wait_cut(tag)
-            first.append(fb - t0 if fb else None)
-            cut.append(c - t0 if c else None)
+            ack.append(since(t0, written))
+            confirmed.append(since(t0, conf))
+            first.append(since(t0, printer.wait_first_byte(tag)))
+            cut.append(since(t0, printer.wait_cut(tag)))
     finally:
         direct.close()
     return {"ack": ms(ack), "first_byte": ms(first), "printed": ms(confirmed), "cut": ms(cut)}
 
 
-def latency_cups(cups: cups_mod.PrivateCups, printer: Printer, n: int) -> dict[str, Any]:
-    tags, client = Tags("c"), IppClient("127.0.0.1", cups.port, cups.queue)
+def latency_cups(cups: cups_mod.PrivateCups, printer: Printer, n: int,
+                 letter: str) -> dict[str, Any]:
+    tags, client = printer.tags(letter), IppClient("127.0.0.1", cups.port, cups.queue)
     ack, first, cut, completed = [], [], [], []
     try:
         for _ in range(n):
@@ -453,10 +483,9 @@ def latency_cups(cups: cups_mod.PrivateCups, printer: Printer, n: int) -> dict[s
                     done = now()
                     break
                 time.sleep(0.002)
-            completed.append(done - t0 if done else None)
-            fb, c = printer.wait_first_byte(tag), printer.wait_cut(tag)
-            first.append(fb - t0 if fb else None)
-            cut.append(c - t0 if c else None)
+            completed.append(since(t0, done))
+            first.append(since(t0, printer.wait_first_byte(tag)))
+            cut.append(since(t0, printer.wait_cut(tag)))
     finally:
         client.close()
     return {"ack": ms(ack), "first_byte": ms(first), "job_completed": ms(completed),
@@ -464,7 +493,7 @@ def latency_cups(cups: cups_mod.PrivateCups, printer: Printer, n: int) -> dict[s
 
 
 def latency_lp(cups: cups_mod.PrivateCups, printer: Printer, n: int, work: Path) -> dict[str, Any]:
-    tags = Tags("l")
+    tags = printer.tags("l")
     ack, cut = [], []
     for _ in range(n):
         tag = tags.next()
@@ -474,13 +503,12 @@ def latency_lp(cups: cups_mod.PrivateCups, printer: Printer, n: int, work: Path)
         subprocess.run(["lp", "-h", f"127.0.0.1:{cups.port}", "-d", cups.queue, "-o", "raw",
                         str(path)], check=True, stdout=subprocess.DEVNULL)
         ack.append(now() - t0)
-        c = printer.wait_cut(tag)
-        cut.append(c - t0 if c else None)
+        cut.append(since(t0, printer.wait_cut(tag)))
     return {"ack": ms(ack), "cut": ms(cut)}
 
 
 def latency_receiptd(daemon: Receiptd, printer: Printer, n: int, letter: str) -> dict[str, Any]:
-    tags, client = Tags(letter), daemon.connect()
+    tags, client = printer.tags(letter), daemon.connect()
     ack, first, cut, confirmed = [], [], [], []
     try:
         for _ in range(n):
@@ -488,11 +516,9 @@ def latency_receiptd(daemon: Receiptd, printer: Printer, n: int, letter: str) ->
             t0 = now()
             rid = client.submit(tag)
             ack.append(now() - t0)
-            p = daemon.wait_printed(rid)
-            confirmed.append(p - t0 if p else None)
-            fb, c = printer.wait_first_byte(tag), printer.wait_cut(tag)
-            first.append(fb - t0 if fb else None)
-            cut.append(c - t0 if c else None)
+            confirmed.append(since(t0, daemon.wait_printed(rid)))
+            first.append(since(t0, printer.wait_first_byte(tag)))
+            cut.append(since(t0, printer.wait_cut(tag)))
     finally:
         client.close()
     return {"ack": ms(ack), "first_byte": ms(first), "printed": ms(confirmed), "cut": ms(cut)}
@@ -563,7 +589,7 @@ def burst(name: str, submit_factory: Callable[[], Callable[[str], None]], tags: 
 
 
 def faults_receiptd(daemon: Receiptd, printer: Printer, reps: int) -> dict[str, Any]:
-    tags, client = Tags("f"), daemon.connect()
+    tags, client = printer.tags("f"), daemon.connect()
     out: dict[str, list[float | None]] = {k: [] for k in (
         "paper_out_visible", "paper_resume_first_byte", "paper_resume_cut",
         "silent_offline", "silent_resume_first_byte", "silent_resume_cut")}
@@ -575,15 +601,18 @@ def faults_receiptd(daemon: Receiptd, printer: Printer, reps: int) -> dict[str, 
                 printer.control(fault)
                 seen = daemon.wait_state(state, t0, 10)
                 out["paper_out_visible" if key == "paper" else "silent_offline"].append(
-                    seen - t0 if seen else None)
+                    since(t0, seen))
                 tag = tags.next()
                 client.submit(tag)  # held while the fault lasts
                 time.sleep(0.3)
                 t1 = now()
                 printer.control(clear)
                 fb, c = printer.wait_first_byte(tag, 15), printer.wait_cut(tag, 15)
-                out[f"{key}_resume_first_byte"].append(fb - t1 if fb and fb > t1 else None)
-                out[f"{key}_resume_cut"].append(c - t1 if c else None)
+                # A first byte before the fault cleared was already on its way (buffered):
+                # not a resume time.
+                out[f"{key}_resume_first_byte"].append(
+                    since(t1, fb) if fb is not None and fb > t1 else None)
+                out[f"{key}_resume_cut"].append(since(t1, c))
                 daemon.wait_state("online", t1, 10)
                 time.sleep(0.5)
     finally:
@@ -600,7 +629,7 @@ def faults_cups(cups: cups_mod.PrivateCups, printer: Printer, reps: int,
                 watch_s: float) -> dict[str, Any]:
     """What CUPS shows (Get-Printer-Attributes) when the printer runs out of paper or goes
     silent while a job is sent, measured like receiptd's, and when printing resumes."""
-    tags, client = Tags("g"), IppClient("127.0.0.1", cups.port, cups.queue)
+    tags, client = printer.tags("g"), IppClient("127.0.0.1", cups.port, cups.queue)
     result: dict[str, Any] = {}
     try:
         for fault, clear in (("paper_out", "paper_load"), ("silent", "unsilent")):
@@ -625,8 +654,7 @@ def faults_cups(cups: cups_mod.PrivateCups, printer: Printer, reps: int,
                 visible.append(seen)
                 t1 = now()
                 printer.control(clear)
-                c = printer.wait_cut(tag, 30)
-                resume.append(c - t1 if c else None)
+                resume.append(since(t1, printer.wait_cut(tag, 30)))
                 deadline = now() + 30
                 while client.job_state(job) != "completed" and now() < deadline:
                     time.sleep(0.05)
@@ -650,8 +678,8 @@ def ready_times(work: Path, printer_url: str, runs: int) -> dict[str, Any]:
 
 
 def journal_scale(work: Path, printer_url: str, n: int, samples: int) -> dict[str, Any]:
-    """Submit and lookup through the HTTP API, empty journal vs one with `n` receipts: the
-    journal engineer's bench/journal_scale.py (fill from bench/journal_bench.py), called."""
+    """Submit and lookup through the HTTP API, empty journal vs one with `n` receipts:
+    bench/journal_scale.py (the fill from bench/journal_bench.py), called."""
     import journal_scale as js
 
     full, empty = work / "scale-full.db", work / "scale-empty.db"
@@ -741,8 +769,9 @@ def _run(opt: Options, work: Path) -> dict[str, Any]:
 
         if "latency" in opt.sections or "fast" in opt.sections:
             res["commit_floor"] = commit_floor(work, 50)
-        for key, n, speed in (("latency", opt.latency_n, None),
-                              ("fast", opt.fast_n, FAST_MM_S)):
+        # Tag letters (direct, cups, receiptd): each section its own, on the same printers.
+        for key, n, speed, (ld, lc, lr) in (("latency", opt.latency_n, None, "dcr"),
+                                            ("fast", opt.fast_n, FAST_MM_S, "uvq")):
             if key not in opt.sections:
                 continue
             with section(f"{key}: one receipt at a time, printer at {speed or REALISTIC_MM_S}"
@@ -751,14 +780,13 @@ def _run(opt: Options, work: Path) -> dict[str, Any]:
                     for p in (p_direct, p_cups, p_rd):
                         p.control(f"slow mm_per_s={speed}")
                 r: dict[str, Any] = {}
-                r["direct"] = both("direct", lambda n=n: latency_direct(p_direct, n))
+                r["direct"] = both("direct", partial(latency_direct, p_direct, n, ld))
                 if cups:
-                    r["cups"] = both("cups", lambda n=n: latency_cups(cups, p_cups, n))
+                    r["cups"] = both("cups", partial(latency_cups, cups, p_cups, n, lc))
                     if key == "latency" and opt.lp_n:
-                        r["cups_lp"] = both("cups lp", lambda: latency_lp(
-                            cups, p_cups, opt.lp_n, work))
-                r["receiptd"] = both("receiptd", lambda n=n, k=key: latency_receiptd(
-                    daemon, p_rd, n, "r" if k == "latency" else "q"))
+                        r["cups_lp"] = both("cups lp", partial(latency_lp, cups, p_cups,
+                                                               opt.lp_n, work))
+                r["receiptd"] = both("receiptd", partial(latency_receiptd, daemon, p_rd, n, lr))
                 res[key] = r
                 if speed:
                     for p in (p_direct, p_cups, p_rd):
@@ -783,7 +811,7 @@ def _run(opt: Options, work: Path) -> dict[str, Any]:
                 stack.callback(shared.close)
                 b: dict[str, Any] = {}
                 b["direct"] = burst("direct", lambda: lambda tag: shared.write(rendered(tag)),
-                                    Tags("e"), p_direct, opt.burst, opt.clients,
+                                    p_direct.tags("e"), p_direct, opt.burst, opt.clients,
                                     opt.burst_timeout)
                 print(f"   direct: {b['direct']['accept_rate']:.0f}/s accepted, "
                       f"{b['direct']['print_rate']:.0f}/s printed", flush=True)
@@ -795,7 +823,7 @@ def _run(opt: Options, work: Path) -> dict[str, Any]:
                         def submit(tag: str) -> None:
                             c.print_job(rendered(tag), tag)
                         return submit
-                    b["cups"] = burst("cups", cups_submitter, Tags("h"), p_cups, opt.burst,
+                    b["cups"] = burst("cups", cups_submitter, p_cups.tags("h"), p_cups, opt.burst,
                                       opt.clients, opt.burst_timeout, cups.pid, children=True)
                     print(f"   cups: {b['cups']['accept_rate']:.0f}/s accepted, "
                           f"{b['cups']['print_rate']:.1f}/s printed", flush=True)
@@ -807,7 +835,7 @@ def _run(opt: Options, work: Path) -> dict[str, Any]:
                     def submit(tag: str) -> None:
                         c.submit(tag)
                     return submit
-                b["receiptd"] = burst("receiptd", rd_submitter, Tags("b"), p_rd, opt.burst,
+                b["receiptd"] = burst("receiptd", rd_submitter, p_rd.tags("b"), p_rd, opt.burst,
                                       opt.clients, opt.burst_timeout, daemon.pid)
                 print(f"   receiptd: {b['receiptd']['accept_rate']:.0f}/s accepted, "
                       f"{b['receiptd']['print_rate']:.1f}/s printed", flush=True)
@@ -821,7 +849,7 @@ def _run(opt: Options, work: Path) -> dict[str, Any]:
                 shared = Direct(p_direct)
                 stack.callback(shared.close)
                 br: dict[str, Any] = {"direct": burst(
-                    "direct", lambda: lambda tag: shared.write(rendered(tag)), Tags("k"),
+                    "direct", lambda: lambda tag: shared.write(rendered(tag)), p_direct.tags("k"),
                     p_direct, opt.burst_real, opt.clients, opt.burst_timeout)}
                 if cups:
                     def cups_submitter2() -> Callable[[str], None]:
@@ -831,7 +859,7 @@ def _run(opt: Options, work: Path) -> dict[str, Any]:
                         def submit(tag: str) -> None:
                             c.print_job(rendered(tag), tag)
                         return submit
-                    br["cups"] = burst("cups", cups_submitter2, Tags("m"), p_cups,
+                    br["cups"] = burst("cups", cups_submitter2, p_cups.tags("m"), p_cups,
                                        opt.burst_real, opt.clients, opt.burst_timeout)
 
                 def rd_submitter2() -> Callable[[str], None]:
@@ -841,7 +869,7 @@ def _run(opt: Options, work: Path) -> dict[str, Any]:
                     def submit(tag: str) -> None:
                         c.submit(tag)
                     return submit
-                br["receiptd"] = burst("receiptd", rd_submitter2, Tags("n"), p_rd,
+                br["receiptd"] = burst("receiptd", rd_submitter2, p_rd.tags("n"), p_rd,
                                        opt.burst_real, opt.clients, opt.burst_timeout)
                 print("   " + ", ".join(f"{k} {v['print_rate']:.2f}/s printed"
                                         for k, v in br.items()), flush=True)
