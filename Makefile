@@ -8,7 +8,9 @@ STAMP  := $(VENV)/.installed-stamp
 
 setup: $(STAMP)
 
+# ci/system-deps.sh setup: python3-venv (Debian ships ensurepip apart from python3).
 $(STAMP): pyproject.toml
+	ci/system-deps.sh setup
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
@@ -19,9 +21,11 @@ $(STAMP): pyproject.toml
 demo: setup
 	$(PY) demo/demo.py
 
-# receiptd vs a private CUPS raw queue vs direct write, side by side (minutes; installs
-# Debian's CUPS if missing). Not part of `make test`. Results: bench/results/, BENCHMARKS.md.
+# receiptd vs a private CUPS raw queue vs direct write, side by side (minutes). Not part of
+# `make test`. Installs what it needs: Debian's CUPS (ci/system-deps.sh bench) and the bench
+# extra. Results: bench/results/, BENCHMARKS.md. BENCH_ARGS=--quick: small N, a minute or two.
 bench: setup
+	ci/system-deps.sh bench
 	$(PY) -m pip install --quiet -e '.[bench]'
 	$(PY) bench/run.py $(BENCH_ARGS)
 
@@ -34,8 +38,10 @@ typecheck: setup
 unit: setup
 	$(VENV)/bin/pytest -q
 
+# CI runs this (.ci/run) with CI=true in the environment, which make hands to every step as
+# it is: under CI=true a skipped test fails the run (tests/strict_skips.py).
 test: setup
-	ci/system-deps.sh
+	ci/system-deps.sh test
 	$(MAKE) --no-print-directory lint typecheck unit
 	ci/check-systemd.sh
 	ci/boot-test.sh
