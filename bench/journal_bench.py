@@ -104,34 +104,34 @@ def measure(path: Path, n: int, submits: int) -> dict[str, object]:
     try:
         def submit() -> None:
             k = next(counter)
-            j.submit(printer=PRINTERS[k % 4], kind="document", content_json=CONTENT,
-                     rendered=os.urandom(RENDERED_SIZE), profile="TM-T88V",
-                     request_hash=f"b{k}", idempotency_key=f"bench-{k}",
-                     order_ref=f"bench-order-{k}", submitted_by="pos")
+            j.receipts.submit(printer=PRINTERS[k % 4], kind="document", content_json=CONTENT,
+                              rendered=os.urandom(RENDERED_SIZE), profile="TM-T88V",
+                              request_hash=f"b{k}", idempotency_key=f"bench-{k}",
+                              order_ref=f"bench-order-{k}", submitted_by="pos")
 
         def by_order() -> None:
             # an order that exists, one receipt each, in both journals
             ref = f"order-{rng.randrange(1, n)}" if n else f"bench-order-{rng.randrange(submits)}"
-            assert len(j.receipts_for_order(ref)) == 1
+            assert len(j.search.receipts_for_order(ref)) == 1
 
         def page() -> None:
-            j.find_receipts(printer="bar", limit=50,
-                            before_id=rng.randrange(2, n + 2) if n else None)
+            j.search.find(printer="bar", limit=50,
+                          before_id=rng.randrange(2, n + 2) if n else None)
 
         def window() -> None:
             # a cashier's search: one printer, a 10-minute window somewhere in the past
             start = datetime.now(UTC) - timedelta(seconds=rng.randrange(600, max(n, 600) + 600))
-            j.find_receipts(printer="bar", since=start, until=start + timedelta(minutes=10))
+            j.search.find(printer="bar", since=start, until=start + timedelta(minutes=10))
 
         def wide_window() -> None:
             # worst case for a time search: everything since long ago (top-N sort of it all)
-            j.find_receipts(printer="bar", since=datetime(2000, 1, 1, tzinfo=UTC))
+            j.search.find(printer="bar", since=datetime(2000, 1, 1, tzinfo=UTC))
 
         def next_print() -> None:
-            j.next_print("front")
+            j.receipts.next_print("front")
 
         def stats() -> None:
-            j.queue_stats("front")
+            j.search.queue_stats("front")
 
         results: dict[str, object] = {
             "open_s": round(open_s, 3),

@@ -41,7 +41,7 @@ def one(journal: Journal, k: int) -> bytes:
     content_json = content.model_dump_json(exclude_none=True)
     request_hash = hashlib.sha256(
         json.dumps(["front", content_json, submission.order_ref]).encode()).hexdigest()
-    receipt, _ = journal.submit(
+    receipt, _ = journal.receipts.submit(
         printer="front", kind=content.kind, content_json=content_json, rendered=rendered,
         profile=PROFILE.name, request_hash=request_hash,
         idempotency_key=submission.idempotency_key, order_ref=submission.order_ref,

@@ -121,10 +121,10 @@ def test_history_loads_from_a_real_journal(tmp_path: Any) -> None:
     with Journal(tmp_path / "j.db") as journal:
         for state, flags in (("online", []), ("jam", []), ("mechanical_error", ["offline"]),
                              ("online", [])):
-            journal.record_printer_event(printer="front", state=state, previous=None,
-                                         cause=None, detail={"flags": flags})
-        journal.record_printer_event(printer="other", state="offline", previous=None,
-                                     cause=None, detail={})
+            journal.events.record(printer="front", state=state, previous=None,
+                                  cause=None, detail={"flags": flags})
+        journal.events.record(printer="other", state="offline", previous=None,
+                              cause=None, detail={})
         h = PrinterHistory("front")
         h.load(journal)
     s = h.summary()

@@ -67,16 +67,16 @@ def submit(journal: Journal, **over: Any) -> Receipt:
         "paper_mm": 80.0,
     }
     args.update(over)
-    receipt, created = journal.submit(**args)
+    receipt, created = journal.receipts.submit(**args)
     assert created
     return receipt
 
 
 def printed(journal: Journal, **over: Any) -> Receipt:
     r = submit(journal, **over)
-    p = journal.start_print(r.prints[0].id)
-    journal.finish_print(p.id, confirmation="process_id")
-    return journal.get_receipt(r.id)
+    p = journal.receipts.start_print(r.prints[0].id)
+    journal.receipts.finish_print(p.id, confirmation="process_id")
+    return journal.receipts.get(r.id)
 
 
 def raw_count(path: Path, table: str) -> int:
@@ -118,7 +118,7 @@ def test_connection_belongs_to_its_thread(j: Journal) -> None:
 
     def use() -> None:
         try:
-            j.next_print("front")
+            j.receipts.next_print("front")
         except BaseException as exc:
             errors.append(exc)
 
@@ -133,7 +133,7 @@ def test_closed_journal_refuses_use(path: Path) -> None:
     journal.close()
     journal.close()  # idempotent
     with pytest.raises(sqlite3.ProgrammingError):
-        journal.next_print("front")
+        journal.receipts.next_print("front")
 
 
 def test_create_false_needs_an_existing_file(path: Path) -> None:
@@ -148,7 +148,7 @@ def test_create_false_needs_an_existing_file(path: Path) -> None:
 
 
 def test_submit_journals_receipt_and_first_print(j: Journal, clock: Clock) -> None:
-    r, created = j.submit(
+    r, created = j.receipts.submit(
         printer="front", kind="document", content_json='{"document": []}', rendered=b"\x00\x01",
         profile="default", request_hash="abc", idempotency_key="k1", order_ref="A-1",
         submitted_by="pos", paper_mm=42.5,
@@ -162,8 +162,8 @@ def test_submit_journals_receipt_and_first_print(j: Journal, clock: Clock) -> No
     assert (p.kind, p.state, p.attempt, p.copy_number, p.receipt_id) == (
         "original", "queued", 1, None, r.id)
     assert not p.needs_marker
-    assert j.get_receipt(r.id) == r
-    assert j.counters("front")["submitted"] == 1
+    assert j.receipts.get(r.id) == r
+    assert j.search.counters("front")["submitted"] == 1
 
 
 def test_submit_rejects_unknown_kind(j: Journal) -> None:
@@ -173,14 +173,14 @@ def test_submit_rejects_unknown_kind(j: Journal) -> None:
 
 def test_same_key_same_hash_returns_existing_and_inserts_nothing(j: Journal, path: Path) -> None:
     first = submit(j, idempotency_key="order-7", request_hash="h")
-    again, created = j.submit(
+    again, created = j.receipts.submit(
         printer="front", kind="text", content_json='{"text": "hello"}', rendered=b"x",
         profile="p", request_hash="h", idempotency_key="order-7", order_ref=None,
         submitted_by=None,
     )
     assert not created and again == first
     assert raw_count(path, "receipts") == 1 and raw_count(path, "prints") == 1
-    assert j.counters("front")["submitted"] == 1
+    assert j.search.counters("front")["submitted"] == 1
 
 
 def test_same_key_other_hash_is_a_conflict(j: Journal, path: Path) -> None:
@@ -203,7 +203,7 @@ def test_concurrent_submits_with_one_key_make_one_receipt(path: Path) -> None:
         try:
             with Journal(path) as journal:
                 barrier.wait()
-                r, created = journal.submit(
+                r, created = journal.receipts.submit(
                     printer="front", kind="text", content_json="{}", rendered=b"x",
                     profile="p", request_hash="same", idempotency_key="dup", order_ref=None,
                     submitted_by=None,
@@ -251,37 +251,37 @@ def test_concurrent_writers_each_with_own_connection(path: Path) -> None:
 
 def test_start_and_finish(j: Journal, clock: Clock) -> None:
     r = submit(j)
-    p = j.next_print("front")
+    p = j.receipts.next_print("front")
     assert p is not None and p.id == r.prints[0].id
     clock.advance(seconds=1)
-    started = j.start_print(p.id)
+    started = j.receipts.start_print(p.id)
     assert started.state == "sending" and started.sent_at == T0 + timedelta(seconds=1)
-    assert j.get_receipt(r.id).state == "printing"
-    assert j.next_print("front") is None
+    assert j.receipts.get(r.id).state == "printing"
+    assert j.receipts.next_print("front") is None
     clock.advance(seconds=2)
-    done = j.finish_print(p.id, confirmation="process_id")
+    done = j.receipts.finish_print(p.id, confirmation="process_id")
     assert (done.state, done.outcome, done.confirmation) == (
         "printed", "confirmed by process id", "process_id")
     assert done.finished_at == T0 + timedelta(seconds=3)
-    after = j.get_receipt(r.id)
+    after = j.receipts.get(r.id)
     assert after.state == "printed" and after.printed_at == T0 + timedelta(seconds=3)
-    c = j.counters("front")
+    c = j.search.counters("front")
     assert c["printed_originals"] == 1 and c["paper_mm"] == 80.0
 
 
 def test_start_print_conflicts_and_not_found(j: Journal) -> None:
     r = submit(j)
     pid = r.prints[0].id
-    j.start_print(pid)
+    j.receipts.start_print(pid)
     with pytest.raises(Conflict) as err:
-        j.start_print(pid)
+        j.receipts.start_print(pid)
     assert err.value.code == "not_queued"
     with pytest.raises(NotFound):
-        j.start_print(9999)
+        j.receipts.start_print(9999)
     with pytest.raises(NotFound):
-        j.get_print(9999)
+        j.receipts.get_print(9999)
     with pytest.raises(NotFound):
-        j.get_receipt(9999)
+        j.receipts.get(9999)
 
 
 @pytest.mark.parametrize("action", ["finish", "interrupt", "unstart"])
@@ -290,16 +290,16 @@ def test_only_a_sending_print_can_end(j: Journal, action: str) -> None:
 
     def act() -> object:
         if action == "finish":
-            return j.finish_print(pid, confirmation="status")
+            return j.receipts.finish_print(pid, confirmation="status")
         if action == "interrupt":
-            return j.interrupt_print(pid, reason="paper_out")
-        return j.unstart_print(pid, "link down")
+            return j.receipts.interrupt_print(pid, reason="paper_out")
+        return j.receipts.unstart_print(pid, "link down")
 
     with pytest.raises(Conflict) as err:
         act()
     assert err.value.code == "not_sending"
-    j.start_print(pid)
-    j.finish_print(pid, confirmation="status")
+    j.receipts.start_print(pid)
+    j.receipts.finish_print(pid, confirmation="status")
     with pytest.raises(Conflict):
         act()
     assert raw_count(j.path, "prints") == 1
@@ -307,79 +307,79 @@ def test_only_a_sending_print_can_end(j: Journal, action: str) -> None:
 
 def test_finish_rejects_unknown_confirmation(j: Journal) -> None:
     pid = submit(j).prints[0].id
-    j.start_print(pid)
+    j.receipts.start_print(pid)
     with pytest.raises(ValueError):
-        j.finish_print(pid, confirmation="hope")
-    assert j.get_print(pid).state == "sending"
+        j.receipts.finish_print(pid, confirmation="hope")
+    assert j.receipts.get_print(pid).state == "sending"
 
 
 def test_unstart_puts_it_back_as_if_never_sent(j: Journal) -> None:
     r = submit(j)
     pid = r.prints[0].id
-    j.start_print(pid)
-    back = j.unstart_print(pid, "link failed before the first byte")
+    j.receipts.start_print(pid)
+    back = j.receipts.unstart_print(pid, "link failed before the first byte")
     assert back.state == "queued" and back.sent_at is None
     assert "link failed" in (back.outcome or "")
-    assert j.get_receipt(r.id).state == "queued"
-    nxt = j.next_print("front")
+    assert j.receipts.get(r.id).state == "queued"
+    nxt = j.receipts.next_print("front")
     assert nxt is not None and nxt.id == pid
-    assert j.cancel(r.id, by="admin").state == "cancelled"  # nothing was ever sent
+    assert j.receipts.cancel(r.id, by="admin").state == "cancelled"  # nothing was ever sent
 
 
 def test_interrupt_creates_exactly_one_retry_and_keeps_receipt_unprinted(j: Journal) -> None:
     r = submit(j)
     pid = r.prints[0].id
-    j.start_print(pid)
-    retry = j.interrupt_print(pid, reason="interrupted: paper_out",
-                              marker="*** REPRINT: interrupted ***")
+    j.receipts.start_print(pid)
+    retry = j.receipts.interrupt_print(pid, reason="interrupted: paper_out",
+                                       marker="*** REPRINT: interrupted ***")
     assert (retry.kind, retry.state, retry.attempt, retry.retry_of, retry.copy_number) == (
         "interrupted_retry", "queued", 2, pid, None)
     assert retry.marker == "*** REPRINT: interrupted ***" and retry.needs_marker
-    old = j.get_print(pid)
+    old = j.receipts.get_print(pid)
     assert old.state == "interrupted" and old.outcome == "interrupted: paper_out"
     assert old.finished_at is not None
-    after = j.get_receipt(r.id)
+    after = j.receipts.get(r.id)
     assert after.state == "queued" and after.printed_at is None
     assert [p.id for p in after.prints] == [pid, retry.id]
     with pytest.raises(Conflict):
-        j.interrupt_print(pid, reason="again")
+        j.receipts.interrupt_print(pid, reason="again")
     assert raw_count(j.path, "prints") == 2
     # the retry goes out and completes the receipt
-    j.start_print(retry.id)
-    assert j.get_receipt(r.id).state == "printing"
-    j.finish_print(retry.id, confirmation="process_id")
-    final = j.get_receipt(r.id)
+    j.receipts.start_print(retry.id)
+    assert j.receipts.get(r.id).state == "printing"
+    j.receipts.finish_print(retry.id, confirmation="process_id")
+    final = j.receipts.get(r.id)
     assert final.state == "printed" and final.copies == 0
-    c = j.counters("front")
+    c = j.search.counters("front")
     assert c["interrupted_retries"] == 1 and c["printed_originals"] == 1
 
 
 def test_next_print_takes_interrupted_retries_first_then_fifo(j: Journal) -> None:
     a, b, c = (submit(j) for _ in range(3))
     other = submit(j, printer="back")
-    j.start_print(a.prints[0].id)
-    retry = j.interrupt_print(a.prints[0].id, reason="cover_open")
+    j.receipts.start_print(a.prints[0].id)
+    retry = j.receipts.interrupt_print(a.prints[0].id, reason="cover_open")
     order = []
-    while (p := j.next_print("front")) is not None:
+    while (p := j.receipts.next_print("front")) is not None:
         order.append(p.id)
-        j.start_print(p.id)
-        j.finish_print(p.id, confirmation="process_id")
+        j.receipts.start_print(p.id)
+        j.receipts.finish_print(p.id, confirmation="process_id")
     assert order == [retry.id, b.prints[0].id, c.prints[0].id]
-    nxt = j.next_print("back")
+    nxt = j.receipts.next_print("back")
     assert nxt is not None and nxt.id == other.prints[0].id
 
 
 def test_recover_in_doubt_in_process(j: Journal) -> None:
     r1, r2, r3 = submit(j), submit(j, printer="back"), submit(j)
-    j.start_print(r1.prints[0].id)
-    j.start_print(r2.prints[0].id)
-    retries = j.recover_in_doubt()
+    j.receipts.start_print(r1.prints[0].id)
+    j.receipts.start_print(r2.prints[0].id)
+    retries = j.receipts.recover_in_doubt()
     assert [p.retry_of for p in retries] == [r1.prints[0].id, r2.prints[0].id]
     assert all(p.kind == "interrupted_retry" and p.reason == "daemon restart" for p in retries)
-    assert j.get_print(r1.prints[0].id).outcome == "daemon restart"
-    assert j.get_receipt(r3.id).prints == r3.prints
-    assert j.recover_in_doubt() == []
-    assert j.queue_stats("front").in_doubt == 0
+    assert j.receipts.get_print(r1.prints[0].id).outcome == "daemon restart"
+    assert j.receipts.get(r3.id).prints == r3.prints
+    assert j.receipts.recover_in_doubt() == []
+    assert j.search.queue_stats("front").in_doubt == 0
 
 
 # -- reprints and cancellation ----------------------------------------------------------------
@@ -387,77 +387,77 @@ def test_recover_in_doubt_in_process(j: Journal) -> None:
 
 def test_reprint_numbers_copies_and_leaves_receipt_printed(j: Journal) -> None:
     with pytest.raises(NotFound):
-        j.add_reprint(42, requested_by="cashier", reason=None)
+        j.receipts.add_reprint(42, requested_by="cashier", reason=None)
     queued = submit(j)
     with pytest.raises(Conflict) as err:
-        j.add_reprint(queued.id, requested_by="cashier", reason=None)
+        j.receipts.add_reprint(queued.id, requested_by="cashier", reason=None)
     assert err.value.code == "not_printed"
     r = printed(j)
-    first = j.add_reprint(r.id, requested_by="anna", reason="customer lost it")
-    second = j.add_reprint(r.id, requested_by="anna", reason=None)
+    first = j.receipts.add_reprint(r.id, requested_by="anna", reason="customer lost it")
+    second = j.receipts.add_reprint(r.id, requested_by="anna", reason=None)
     assert (first.kind, first.state, first.copy_number, first.attempt) == (
         "reprint", "queued", 1, 1)
     assert (first.requested_by, first.reason) == ("anna", "customer lost it")
     assert second.copy_number == 2 and first.is_copy
-    j.start_print(first.id)
-    assert j.get_receipt(r.id).state == "printed"
-    j.finish_print(first.id, confirmation="process_id")
-    got = j.get_receipt(r.id)
+    j.receipts.start_print(first.id)
+    assert j.receipts.get(r.id).state == "printed"
+    j.receipts.finish_print(first.id, confirmation="process_id")
+    got = j.receipts.get(r.id)
     assert got.state == "printed" and got.printed_at == r.printed_at and got.copies == 1
-    c = j.counters("front")
+    c = j.search.counters("front")
     assert c["reprints_requested"] == 2 and c["copies_printed"] == 1
     assert c["printed_originals"] == 1 and c["paper_mm"] == 160.0
 
 
 def test_interrupted_reprint_stays_a_marked_copy(j: Journal) -> None:
     r = printed(j)
-    copy = j.add_reprint(r.id, requested_by=None, reason=None)
-    j.start_print(copy.id)
-    retry = j.interrupt_print(copy.id, reason="paper_out")
+    copy = j.receipts.add_reprint(r.id, requested_by=None, reason=None)
+    j.receipts.start_print(copy.id)
+    retry = j.receipts.interrupt_print(copy.id, reason="paper_out")
     assert (retry.kind, retry.copy_number, retry.attempt) == ("interrupted_retry", 1, 2)
-    assert j.get_receipt(r.id).state == "printed"  # reprints never unprint a receipt
-    j.start_print(retry.id)
-    j.finish_print(retry.id, confirmation="status")
-    assert j.get_receipt(r.id).copies == 1
-    nxt = j.add_reprint(r.id, requested_by=None, reason=None)
+    assert j.receipts.get(r.id).state == "printed"  # reprints never unprint a receipt
+    j.receipts.start_print(retry.id)
+    j.receipts.finish_print(retry.id, confirmation="status")
+    assert j.receipts.get(r.id).copies == 1
+    nxt = j.receipts.add_reprint(r.id, requested_by=None, reason=None)
     assert nxt.copy_number == 2
 
 
 def test_cancel_while_nothing_was_sent(j: Journal) -> None:
     with pytest.raises(NotFound):
-        j.cancel(7, by="admin")
+        j.receipts.cancel(7, by="admin")
     r = submit(j)
     later = submit(j)
-    c = j.cancel(r.id, by="admin")
+    c = j.receipts.cancel(r.id, by="admin")
     assert c.state == "cancelled" and c.cancelled_by == "admin" and c.cancelled_at == T0
     assert [p.state for p in c.prints] == ["cancelled"]
     assert c.prints[0].outcome == "cancelled by admin"
-    assert j.cancel(r.id, by="admin") == c  # idempotent
-    nxt = j.next_print("front")
+    assert j.receipts.cancel(r.id, by="admin") == c  # idempotent
+    nxt = j.receipts.next_print("front")
     assert nxt is not None and nxt.id == later.prints[0].id
     with pytest.raises(Conflict) as err:
-        j.start_print(r.prints[0].id)
+        j.receipts.start_print(r.prints[0].id)
     assert err.value.code == "not_queued"
     with pytest.raises(Conflict) as err:
-        j.add_reprint(r.id, requested_by=None, reason=None)
+        j.receipts.add_reprint(r.id, requested_by=None, reason=None)
     assert err.value.code == "not_printed"
-    assert j.counters("front")["cancelled"] == 1
+    assert j.search.counters("front")["cancelled"] == 1
 
 
 @pytest.mark.parametrize("stage", ["sending", "interrupted", "printed"])
 def test_cancel_refused_once_anything_was_sent(j: Journal, stage: str) -> None:
     r = submit(j)
     pid = r.prints[0].id
-    j.start_print(pid)
+    j.receipts.start_print(pid)
     if stage == "interrupted":
-        j.interrupt_print(pid, reason="paper_out")
+        j.receipts.interrupt_print(pid, reason="paper_out")
     elif stage == "printed":
-        j.finish_print(pid, confirmation="process_id")
-    before = j.get_receipt(r.id)
+        j.receipts.finish_print(pid, confirmation="process_id")
+    before = j.receipts.get(r.id)
     with pytest.raises(Conflict) as err:
-        j.cancel(r.id, by="admin")
+        j.receipts.cancel(r.id, by="admin")
     assert err.value.code == "already_sent"
-    assert j.get_receipt(r.id) == before
+    assert j.receipts.get(r.id) == before
 
 
 # -- queries ----------------------------------------------------------------------------------
@@ -473,24 +473,24 @@ def test_find_receipts_keyset_paging(j: Journal, clock: Clock) -> None:
     pages: list[list[int]] = []
     before: int | None = None
     while True:
-        page = [r.id for r in j.find_receipts(printer="front", limit=25, before_id=before)]
+        page = [r.id for r in j.search.find(printer="front", limit=25, before_id=before)]
         if not page:
             break
         pages.append(page)
         before = page[-1]
     assert [len(p) for p in pages] == [25, 25, 25, 5]
     assert [i for p in pages for i in p] == expected
-    by_order = [r.id for r in j.find_receipts(order_ref="o3")]
+    by_order = [r.id for r in j.search.find(order_ref="o3")]
     assert by_order == sorted((i for i in range(1, 121) if (i - 1) % 7 == 3), reverse=True)
-    window = j.find_receipts(since=T0 + timedelta(seconds=10), until=T0 + timedelta(seconds=20))
+    window = j.search.find(since=T0 + timedelta(seconds=10), until=T0 + timedelta(seconds=20))
     assert [r.id for r in window] == list(range(20, 10, -1))
-    assert [r.id for r in j.find_receipts(limit=3)] == [120, 119, 118]
-    assert len(j.find_receipts(limit=10_000)) == 120  # capped at MAX_PAGE, all fit
+    assert [r.id for r in j.search.find(limit=3)] == [120, 119, 118]
+    assert len(j.search.find(limit=10_000)) == 120  # capped at MAX_PAGE, all fit
     assert MAX_PAGE == 500
-    pid = j.find_receipts(limit=1)[0].prints[0].id
-    j.start_print(pid)
-    assert [r.id for r in j.find_receipts(state="printing")] == [120]
-    assert [r.id for r in j.receipts_for_order("o3")] == sorted(by_order)
+    pid = j.search.find(limit=1)[0].prints[0].id
+    j.receipts.start_print(pid)
+    assert [r.id for r in j.search.find(state="printing")] == [120]
+    assert [r.id for r in j.search.receipts_for_order("o3")] == sorted(by_order)
 
 
 def test_find_receipts_every_filter_combination(j: Journal, clock: Clock) -> None:
@@ -498,7 +498,7 @@ def test_find_receipts_every_filter_combination(j: Journal, clock: Clock) -> Non
     for i in range(40):
         r = submit(j, printer=("front", "back")[i % 2], order_ref=f"o{i % 3}")
         if i % 5 == 0:
-            r = j.cancel(r.id, by=None)
+            r = j.receipts.cancel(r.id, by=None)
         made.append(r)
         clock.advance(seconds=1)
     values: dict[str, Any] = {
@@ -519,7 +519,7 @@ def test_find_receipts_every_filter_combination(j: Journal, clock: Clock) -> Non
                     and ("before_id" not in kw or r.id < kw["before_id"]))
 
         expected = sorted((r.id for r in made if keep(r)), reverse=True)[:7]
-        assert [r.id for r in j.find_receipts(limit=7, **kwargs)] == expected, kwargs
+        assert [r.id for r in j.search.find(limit=7, **kwargs)] == expected, kwargs
 
 
 def test_find_receipts_limit_is_capped(j: Journal) -> None:
@@ -531,44 +531,44 @@ def test_find_receipts_limit_is_capped(j: Journal) -> None:
             "request_hash, created_at) VALUES ('front', 'printed', 'text', '{}', x'00', 'p', "
             "'h', ?)", (format_ts(T0 + timedelta(seconds=i)),))
     conn.execute("COMMIT")
-    assert len(j.find_receipts(limit=10_000)) == MAX_PAGE
+    assert len(j.search.find(limit=10_000)) == MAX_PAGE
 
 
 def test_last_receipt_skips_cancelled(j: Journal) -> None:
-    assert j.last_receipt("front") is None
+    assert j.search.last_receipt("front") is None
     a = printed(j)
     b = submit(j)
-    j.cancel(b.id, by=None)
+    j.receipts.cancel(b.id, by=None)
     submit(j, printer="back")
-    last = j.last_receipt("front")
+    last = j.search.last_receipt("front")
     assert last is not None and last.id == a.id
 
 
 def test_queue_stats(j: Journal, clock: Clock) -> None:
-    assert j.queue_stats("front").depth == 0
+    assert j.search.queue_stats("front").depth == 0
     a = submit(j)
     clock.advance(seconds=5)
     submit(j)
     submit(j)
-    j.start_print(a.prints[0].id)
-    s = j.queue_stats("front")
+    j.receipts.start_print(a.prints[0].id)
+    s = j.search.queue_stats("front")
     assert (s.depth, s.in_doubt, s.oldest_queued_at) == (2, 1, T0 + timedelta(seconds=5))
 
 
 def test_printer_events(j: Journal, clock: Clock) -> None:
-    e1 = j.record_printer_event(printer="front", state="paper_out", previous="online",
-                                cause="asb", detail={"flags": ["paper_end"]})
+    e1 = j.events.record(printer="front", state="paper_out", previous="online",
+                         cause="asb", detail={"flags": ["paper_end"]})
     clock.advance(seconds=10)
-    j.record_printer_event(printer="back", state="offline", previous="online", cause="silent",
-                           detail={})
-    e3 = j.record_printer_event(printer="front", state="online", previous="paper_out",
-                                cause="asb", detail={})
+    j.events.record(printer="back", state="offline", previous="online", cause="silent",
+                    detail={})
+    e3 = j.events.record(printer="front", state="online", previous="paper_out",
+                         cause="asb", detail={})
     assert e1.detail == {"flags": ["paper_end"]} and e1.at == T0
-    assert [e.id for e in j.printer_events("front")] == [e3.id, e1.id]
-    assert len(j.printer_events()) == 3
-    assert [e.id for e in j.printer_events(since=T0 + timedelta(seconds=1))] == [e3.id, e3.id - 1]
-    assert [e.id for e in j.printer_events(until=T0 + timedelta(seconds=1))] == [e1.id]
-    assert [e.id for e in j.printer_events(limit=1)] == [e3.id]
+    assert [e.id for e in j.events.list("front")] == [e3.id, e1.id]
+    assert len(j.events.list()) == 3
+    assert [e.id for e in j.events.list(since=T0 + timedelta(seconds=1))] == [e3.id, e3.id - 1]
+    assert [e.id for e in j.events.list(until=T0 + timedelta(seconds=1))] == [e1.id]
+    assert [e.id for e in j.events.list(limit=1)] == [e3.id]
 
 
 def test_hot_queries_use_indexes(j: Journal) -> None:
@@ -598,74 +598,74 @@ def test_hot_queries_use_indexes(j: Journal) -> None:
 def test_purge_only_touches_settled_receipts_past_the_limit(j: Journal, clock: Clock) -> None:
     old_printed = printed(j)
     old_cancelled = submit(j)
-    j.cancel(old_cancelled.id, by="admin")
+    j.receipts.cancel(old_cancelled.id, by="admin")
     old_queued = submit(j)
     old_sending = submit(j)
-    j.start_print(old_sending.prints[0].id)
+    j.receipts.start_print(old_sending.prints[0].id)
     old_with_queued_reprint = printed(j)
-    j.add_reprint(old_with_queued_reprint.id, requested_by=None, reason=None)
+    j.receipts.add_reprint(old_with_queued_reprint.id, requested_by=None, reason=None)
     old_recent_copy = printed(j)
-    j.record_printer_event(printer="front", state="paper_out", previous="online", cause=None,
-                           detail={})
+    j.events.record(printer="front", state="paper_out", previous="online", cause=None,
+                    detail={})
     clock.advance(days=40)
-    copy = j.add_reprint(old_recent_copy.id, requested_by=None, reason=None)
-    j.start_print(copy.id)
-    j.finish_print(copy.id, confirmation="process_id")
+    copy = j.receipts.add_reprint(old_recent_copy.id, requested_by=None, reason=None)
+    j.receipts.start_print(copy.id)
+    j.receipts.finish_print(copy.id, confirmation="process_id")
     new_printed = printed(j)
-    recent_event = j.record_printer_event(printer="front", state="online", previous="paper_out",
-                                          cause=None, detail={})
-    counters_before = j.counters("front")
+    recent_event = j.events.record(printer="front", state="online", previous="paper_out",
+                                   cause=None, detail={})
+    counters_before = j.search.counters("front")
 
-    deleted = j.purge(older_than=clock.now - timedelta(days=30), batch=2)
+    deleted = j.admin.purge(older_than=clock.now - timedelta(days=30), batch=2)
 
     assert deleted == 2
-    remaining = {r.id for r in j.find_receipts(limit=500)}
+    remaining = {r.id for r in j.search.find(limit=500)}
     assert remaining == {old_queued.id, old_sending.id, old_with_queued_reprint.id,
                          old_recent_copy.id, new_printed.id}
     for gone in (old_printed.id, old_cancelled.id):
         with pytest.raises(NotFound):
-            j.get_receipt(gone)
+            j.receipts.get(gone)
     n_prints = j.conn.execute(
         "SELECT count(*) FROM prints WHERE receipt_id IN (?, ?)",
         (old_printed.id, old_cancelled.id)).fetchone()[0]
     assert n_prints == 0
-    assert [e.id for e in j.printer_events()] == [recent_event.id]
-    assert j.counters("front") == counters_before  # counters are monotonic
-    assert j.purge(older_than=clock.now - timedelta(days=30)) == 0
-    assert j.check() == ["ok"]
+    assert [e.id for e in j.events.list()] == [recent_event.id]
+    assert j.search.counters("front") == counters_before  # counters are monotonic
+    assert j.admin.purge(older_than=clock.now - timedelta(days=30)) == 0
+    assert j.admin.check() == ["ok"]
 
 
 def test_purge_by_size_keeps_unsettled(j: Journal, clock: Clock) -> None:
     for _ in range(60):
         printed(j, rendered=os.urandom(4096))
     waiting = submit(j, rendered=os.urandom(4096))
-    used_before = j.stats()["page_count"] - j.stats()["freelist_count"]
-    page = j.stats()["page_size"]
-    deleted = j.purge(older_than=T0 - timedelta(days=1), batch=10,
-                      max_bytes=used_before * page // 2)
+    used_before = j.admin.stats()["page_count"] - j.admin.stats()["freelist_count"]
+    page = j.admin.stats()["page_size"]
+    deleted = j.admin.purge(older_than=T0 - timedelta(days=1), batch=10,
+                            max_bytes=used_before * page // 2)
     assert 0 < deleted < 60
-    s = j.stats()
+    s = j.admin.stats()
     assert (s["page_count"] - s["freelist_count"]) * page <= used_before * page // 2
-    assert j.get_receipt(waiting.id).state == "queued"
-    assert j.find_receipts(limit=1)[0].id == waiting.id
-    oldest_left = min(r.id for r in j.find_receipts(limit=500))
+    assert j.receipts.get(waiting.id).state == "queued"
+    assert j.search.find(limit=1)[0].id == waiting.id
+    oldest_left = min(r.id for r in j.search.find(limit=500))
     assert oldest_left == deleted + 1  # oldest first
 
 
 def test_stats_check_backup(j: Journal, tmp_path: Path) -> None:
     printed(j)
     submit(j)
-    s = j.stats()
+    s = j.admin.stats()
     assert s["receipts"] == {"queued": 1, "printing": 0, "printed": 1, "cancelled": 0}
     assert s["schema_version"] == migrations.latest_version()
     assert s["file_bytes"] > 0 and s["page_count"] > 0
-    assert j.check() == ["ok"]
+    assert j.admin.check() == ["ok"]
     dest = tmp_path / "backup.db"
-    j.backup(dest)
+    j.admin.backup(dest)
     submit(j)  # the source stays writable
     with Journal(dest) as copy:
-        assert [r.id for r in copy.find_receipts()] == [2, 1]
-        assert copy.check() == ["ok"]
+        assert [r.id for r in copy.search.find()] == [2, 1]
+        assert copy.admin.check() == ["ok"]
 
 
 # -- migrations -------------------------------------------------------------------------------
@@ -871,7 +871,7 @@ def test_read_only_file_is_unavailable_on_submit(path: Path) -> None:
     with Journal(path) as journal:
         first = submit(journal)
     with read_only(path), Journal(path) as journal:
-        assert journal.get_receipt(first.id).id == first.id  # reading still works
+        assert journal.receipts.get(first.id).id == first.id  # reading still works
         with pytest.raises(JournalUnavailable, match=r"readonly|read-only|unable"):
             submit(journal)
 
@@ -914,9 +914,9 @@ CHILD_SUBMIT = """
 import sys, time
 from receiptd.journal import Journal
 j = Journal(sys.argv[1])
-r, _ = j.submit(printer="front", kind="text", content_json='{"text": "x"}', rendered=b"x",
-                profile="p", request_hash="h", idempotency_key=sys.argv[2], order_ref="crash",
-                submitted_by=None)
+r, _ = j.receipts.submit(printer="front", kind="text", content_json='{"text": "x"}',
+                         rendered=b"x", profile="p", request_hash="h",
+                         idempotency_key=sys.argv[2], order_ref="crash", submitted_by=None)
 print(r.id, flush=True)
 time.sleep(60)
 """
@@ -925,8 +925,8 @@ CHILD_START = """
 import sys, time
 from receiptd.journal import Journal
 j = Journal(sys.argv[1])
-p = j.next_print("front")
-j.start_print(p.id)
+p = j.receipts.next_print("front")
+j.receipts.start_print(p.id)
 print(p.id, flush=True)
 time.sleep(60)
 """
@@ -937,7 +937,7 @@ def test_acknowledged_submit_survives_sigkill(path: Path) -> None:
     key = uuid.uuid4().hex
     rid = int(_kill_after_line(_child(CHILD_SUBMIT, str(path), key)))
     with Journal(path) as journal:
-        r = journal.get_receipt(rid)
+        r = journal.receipts.get(rid)
         assert r.idempotency_key == key and r.state == "queued"
         assert [p.state for p in r.prints] == ["queued"]
 
@@ -949,15 +949,15 @@ def test_print_in_doubt_after_sigkill_is_recovered_as_interrupted(path: Path) ->
     pid = int(_kill_after_line(_child(CHILD_START, str(path))))
     assert pid == r.prints[0].id
     with Journal(path) as journal:
-        assert journal.get_print(pid).state == "sending"
-        assert journal.queue_stats("front").in_doubt == 1
-        (retry,) = journal.recover_in_doubt()
+        assert journal.receipts.get_print(pid).state == "sending"
+        assert journal.search.queue_stats("front").in_doubt == 1
+        (retry,) = journal.receipts.recover_in_doubt()
         assert (retry.kind, retry.retry_of, retry.attempt, retry.reason) == (
             "interrupted_retry", pid, 2, "daemon restart")
-        old = journal.get_print(pid)
+        old = journal.receipts.get_print(pid)
         assert old.state == "interrupted" and old.outcome == "daemon restart"
-        assert journal.get_receipt(r.id).state == "queued"
-        nxt = journal.next_print("front")
+        assert journal.receipts.get(r.id).state == "queued"
+        nxt = journal.receipts.next_print("front")
         assert nxt is not None and nxt.id == retry.id  # before the receipt queued behind it
-        assert journal.get_receipt(behind.id).state == "queued"
-        assert journal.check() == ["ok"]
+        assert journal.receipts.get(behind.id).state == "queued"
+        assert journal.admin.check() == ["ok"]

@@ -109,7 +109,8 @@ def initial_schema(db: Database) -> None:
         )
         """,
         # The spooler's queue: interrupted retries first, then FIFO. The ORDER BY of
-        # Journal.next_print() repeats this expression exactly so the index serves it.
+        # journal.receipts.next_print() repeats this expression exactly so the index
+        # serves it.
         """
         CREATE INDEX prints_queue
             ON prints (printer, state, (kind != 'interrupted_retry'), id)

@@ -25,7 +25,7 @@ class Retention:
         if not self.config.days and not self.config.max_bytes:
             return 0
         horizon = datetime.now(UTC) - timedelta(days=self.config.days or 36500)
-        purged = journal.purge(older_than=horizon, max_bytes=self.config.max_bytes or None)
+        purged = journal.admin.purge(older_than=horizon, max_bytes=self.config.max_bytes or None)
         if purged:
             log.info("journal_purged", receipts=purged)
         return purged

@@ -1,0 +1,327 @@
+"""The receipt and print state machine: every change one ``BEGIN IMMEDIATE`` transaction.
+
+Print states: ``queued → sending → printed``; ``sending → queued`` (unstart: nothing was sent);
+``sending → interrupted`` (a new ``interrupted_retry`` print is queued in the same transaction);
+``queued → cancelled``. Receipt states follow the receipt's original delivery: ``queued →
+printing → printed``, ``printing → queued`` (interrupted), ``queued → cancelled``; later
+reprints never change a printed receipt.
+
+Queue order: ``next_print()`` returns a printer's queued interrupted retries first (oldest
+first), then everything else strictly by id (FIFO). A merchant whose receipt was cut short by a
+paper-out expects that receipt to come out first once the paper is refilled, not after the
+receipts queued behind it.
+
+The per-printer counters (``printer_counters``) are bumped in the transaction of the change
+they count, so they never disagree with the receipts, and survive ``purge``.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from receiptd.errors import Conflict
+from receiptd.journal.db import Store, guarded
+from receiptd.journal.reads import load_print, load_receipt, print_row, receipt_row
+from receiptd.journal.records import CONFIRMATIONS, RECEIPT_KINDS, Print, Receipt, print_from
+
+
+def _count(conn: sqlite3.Connection, printer: str, name: str, by: float) -> None:
+    conn.execute(
+        """
+        INSERT INTO printer_counters (printer, name, value) VALUES (?, ?, ?)
+        ON CONFLICT (printer, name) DO UPDATE SET value = value + excluded.value
+        """,
+        (printer, name, by),
+    )
+
+
+def _insert_print(
+    conn: sqlite3.Connection, *, receipt_id: int, printer: str, kind: str, attempt: int,
+    created_at: str, copy_number: int | None = None, retry_of: int | None = None,
+    marker: str | None = None, requested_by: str | None = None, reason: str | None = None,
+) -> int:
+    """Queue a new print of ``receipt_id``; returns its id."""
+    cur = conn.execute(
+        """
+        INSERT INTO prints (receipt_id, printer, kind, state, attempt, copy_number,
+                            retry_of, marker, requested_by, reason, created_at)
+        VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?)
+        """,
+        (receipt_id, printer, kind, attempt, copy_number, retry_of, marker, requested_by,
+         reason, created_at),
+    )
+    assert cur.lastrowid is not None
+    return cur.lastrowid
+
+
+class ReceiptStore(Store):
+    """``journal.receipts``: submissions, the spooler's transitions, reprints, cancels."""
+
+    # -- submission ---------------------------------------------------------------------------
+
+    @guarded
+    def submit(
+        self,
+        *,
+        printer: str,
+        kind: str,
+        content_json: str,
+        rendered: bytes,
+        profile: str,
+        request_hash: str,
+        idempotency_key: str | None,
+        order_ref: str | None,
+        submitted_by: str | None,
+        paper_mm: float | None = None,
+    ) -> tuple[Receipt, bool]:
+        """Journal a receipt and its first print. Returns (receipt, created).
+
+        A known ``idempotency_key`` with the same ``request_hash`` returns the existing
+        receipt and inserts nothing; with another hash it is a ``Conflict``.
+        """
+        if kind not in RECEIPT_KINDS:
+            raise ValueError(f"unknown receipt kind {kind!r}")
+        db = self._db
+        with db.tx() as conn:
+            if idempotency_key is not None:
+                existing = db.row(
+                    "SELECT id, request_hash FROM receipts WHERE idempotency_key = ?",
+                    (idempotency_key,),
+                )
+                if existing is not None:
+                    if existing["request_hash"] != request_hash:
+                        raise Conflict(
+                            f"idempotency key {idempotency_key!r} was already used for a "
+                            f"different request (receipt {existing['id']})",
+                            code="idempotency_conflict",
+                        )
+                    return load_receipt(db, existing["id"]), False
+            db.admit()  # a replay above needs no space
+            now = db.now()
+            cur = conn.execute(
+                """
+                INSERT INTO receipts (printer, state, kind, content, rendered, profile,
+                                      request_hash, idempotency_key, order_ref, submitted_by,
+                                      created_at, paper_mm)
+                VALUES (?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+                (printer, kind, content_json, sqlite3.Binary(rendered), profile, request_hash,
+                 idempotency_key, order_ref, submitted_by, now, paper_mm),
+            )
+            assert cur.lastrowid is not None
+            receipt_id = cur.lastrowid
+            _insert_print(conn, receipt_id=receipt_id, printer=printer, kind="original",
+                          attempt=1, created_at=now)
+            _count(conn, printer, "submitted", 1)
+            return load_receipt(db, receipt_id), True
+
+    # -- the spooler's transitions ------------------------------------------------------------
+
+    @guarded
+    def next_print(self, printer: str) -> Print | None:
+        """The print to send next: queued interrupted retries first, then FIFO by id."""
+        row = self._db.row(
+            """
+            SELECT * FROM prints WHERE printer = ? AND state = 'queued'
+            ORDER BY (kind != 'interrupted_retry'), id LIMIT 1
+            """,
+            (printer,),
+        )
+        return None if row is None else print_from(row)
+
+    @guarded
+    def start_print(self, print_id: int) -> Print:
+        """``queued → sending``: call just before the first byte goes out."""
+        db = self._db
+        with db.tx() as conn:
+            p = print_row(db, print_id)
+            if p["state"] != "queued":
+                raise Conflict(f"print {print_id} is {p['state']}, not queued",
+                               code="not_queued")
+            conn.execute("UPDATE prints SET state = 'sending', sent_at = ? WHERE id = ?",
+                         (db.now(), print_id))
+            conn.execute(
+                "UPDATE receipts SET state = 'printing' WHERE id = ? AND state = 'queued'",
+                (p["receipt_id"],),
+            )
+            return load_print(db, print_id)
+
+    def _sending(self, print_id: int) -> sqlite3.Row:
+        p = print_row(self._db, print_id)
+        if p["state"] != "sending":
+            raise Conflict(f"print {print_id} is {p['state']}, not sending", code="not_sending")
+        return p
+
+    @guarded
+    def unstart_print(self, print_id: int, reason: str) -> Print:
+        """``sending → queued`` when provably nothing was sent (link failed before byte one)."""
+        with self._db.tx() as conn:
+            p = self._sending(print_id)
+            conn.execute(
+                "UPDATE prints SET state = 'queued', sent_at = NULL, outcome = ? WHERE id = ?",
+                (f"not started: {reason}", print_id),
+            )
+            conn.execute(
+                "UPDATE receipts SET state = 'queued' WHERE id = ? AND state = 'printing'",
+                (p["receipt_id"],),
+            )
+            return load_print(self._db, print_id)
+
+    @guarded
+    def finish_print(self, print_id: int, *, confirmation: str) -> Print:
+        """``sending → printed``, once the printer confirmed it (process ID or clean status)."""
+        if confirmation not in CONFIRMATIONS:
+            raise ValueError(f"unknown confirmation {confirmation!r}")
+        db = self._db
+        with db.tx() as conn:
+            p = self._sending(print_id)
+            now = db.now()
+            conn.execute(
+                """
+                UPDATE prints SET state = 'printed', finished_at = ?, outcome = ?,
+                                  confirmation = ?
+                WHERE id = ?
+                """,
+                (now, f"confirmed by {confirmation.replace('_', ' ')}", confirmation, print_id),
+            )
+            r = receipt_row(db, p["receipt_id"])
+            if r["state"] != "printed":
+                conn.execute(
+                    """
+                    UPDATE receipts SET state = 'printed', printed_at = coalesce(printed_at, ?)
+                    WHERE id = ?
+                    """,
+                    (now, p["receipt_id"]),
+                )
+                _count(conn, p["printer"], "printed_originals", 1)
+            else:
+                _count(conn, p["printer"], "copies_printed", 1)
+            if r["paper_mm"] is not None:
+                _count(conn, p["printer"], "paper_mm", float(r["paper_mm"]))
+            return load_print(db, print_id)
+
+    def _interrupt(self, conn: sqlite3.Connection, p: sqlite3.Row, reason: str,
+                   marker: str | None) -> int:
+        now = self._db.now()
+        conn.execute(
+            "UPDATE prints SET state = 'interrupted', finished_at = ?, outcome = ? WHERE id = ?",
+            (now, reason, p["id"]),
+        )
+        retry_id = _insert_print(
+            conn, receipt_id=p["receipt_id"], printer=p["printer"], kind="interrupted_retry",
+            attempt=p["attempt"] + 1, created_at=now, copy_number=p["copy_number"],
+            retry_of=p["id"], marker=marker, requested_by=p["requested_by"], reason=reason,
+        )
+        conn.execute(
+            "UPDATE receipts SET state = 'queued' WHERE id = ? AND state = 'printing'",
+            (p["receipt_id"],),
+        )
+        _count(conn, p["printer"], "interrupted_retries", 1)
+        return retry_id
+
+    @guarded
+    def interrupt_print(self, print_id: int, *, reason: str, marker: str | None = None) -> Print:
+        """``sending → interrupted`` and queue its marked retry, atomically; returns the retry.
+
+        The retry keeps ``copy_number`` (an interrupted copy stays a marked copy) and is
+        taken before the printer's other queued prints (see module docstring)."""
+        with self._db.tx() as conn:
+            p = self._sending(print_id)
+            retry_id = self._interrupt(conn, p, reason, marker)
+            return load_print(self._db, retry_id)
+
+    @guarded
+    def recover_in_doubt(self) -> list[Print]:
+        """At daemon start: every print still ``sending`` died with the daemon between its
+        first byte and its confirmation. Interrupt each (reason ``daemon restart``) and
+        return the queued retries."""
+        db = self._db
+        with db.tx() as conn:
+            rows = db.rows("SELECT * FROM prints WHERE state = 'sending' ORDER BY id")
+            retry_ids = [self._interrupt(conn, p, "daemon restart", None) for p in rows]
+            return [load_print(db, i) for i in retry_ids]
+
+    # -- the cashier and the admin ------------------------------------------------------------
+
+    @guarded
+    def add_reprint(
+        self,
+        receipt_id: int,
+        *,
+        requested_by: str | None,
+        reason: str | None,
+        marker: str | None = None,
+    ) -> Print:
+        """Queue a cashier's copy of a printed receipt (``copy_number`` = copies asked + 1)."""
+        db = self._db
+        with db.tx() as conn:
+            db.admit()
+            r = receipt_row(db, receipt_id)
+            if r["state"] != "printed":
+                raise Conflict(
+                    f"receipt {receipt_id} is {r['state']}: only a printed receipt can be "
+                    "reprinted",
+                    code="not_printed",
+                )
+            n = db.row(
+                "SELECT count(*) AS n FROM prints WHERE receipt_id = ? AND kind = 'reprint'",
+                (receipt_id,),
+            )
+            copy_number = (n["n"] if n is not None else 0) + 1
+            print_id = _insert_print(
+                conn, receipt_id=receipt_id, printer=r["printer"], kind="reprint", attempt=1,
+                created_at=db.now(), copy_number=copy_number, marker=marker,
+                requested_by=requested_by, reason=reason,
+            )
+            _count(conn, r["printer"], "reprints_requested", 1)
+            return load_print(db, print_id)
+
+    @guarded
+    def cancel(self, receipt_id: int, *, by: str | None) -> Receipt:
+        """Cancel a receipt of which nothing was ever sent; idempotent on a cancelled one."""
+        db = self._db
+        with db.tx() as conn:
+            r = receipt_row(db, receipt_id)
+            if r["state"] == "cancelled":
+                return load_receipt(db, receipt_id)
+            sent = db.row(
+                """
+                SELECT id, state FROM prints WHERE receipt_id = ? AND sent_at IS NOT NULL
+                ORDER BY id LIMIT 1
+                """,
+                (receipt_id,),
+            )
+            if sent is not None:
+                raise Conflict(
+                    f"receipt {receipt_id} cannot be cancelled: print {sent['id']} was already "
+                    f"sent ({sent['state']})",
+                    code="already_sent",
+                )
+            now = db.now()
+            conn.execute(
+                """
+                UPDATE prints SET state = 'cancelled', finished_at = ?, outcome = ?
+                WHERE receipt_id = ? AND state = 'queued'
+                """,
+                (now, f"cancelled by {by or 'unknown'}", receipt_id),
+            )
+            conn.execute(
+                """
+                UPDATE receipts SET state = 'cancelled', cancelled_at = ?, cancelled_by = ?
+                WHERE id = ?
+                """,
+                (now, by, receipt_id),
+            )
+            _count(conn, r["printer"], "cancelled", 1)
+            return load_receipt(db, receipt_id)
+
+    # -- by id --------------------------------------------------------------------------------
+
+    @guarded
+    def get(self, receipt_id: int) -> Receipt:
+        """The receipt with all its prints; ``NotFound`` if there is none."""
+        return load_receipt(self._db, receipt_id)
+
+    @guarded
+    def get_print(self, print_id: int) -> Print:
+        return load_print(self._db, print_id)

@@ -1,0 +1,213 @@
+"""What the journal hands out: frozen records built from its rows, and its timestamps.
+
+Timestamps are stored as TEXT, ISO-8601 UTC with milliseconds (``2024-05-01T12:34:56.789Z``):
+they sort as text, read well in ``sqlite3``, and ``format_ts``/``parse_ts`` convert them.
+The records carry aware ``datetime`` objects.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+RECEIPT_STATES = ("queued", "printing", "printed", "cancelled")
+RECEIPT_KINDS = ("document", "text", "raw")
+PRINT_KINDS = ("original", "interrupted_retry", "reprint")
+PRINT_STATES = ("queued", "sending", "printed", "interrupted", "cancelled")
+CONFIRMATIONS = ("process_id", "status")
+
+#: Upper bound of ``limit`` in a receipt search.
+MAX_PAGE = 500
+#: Upper bound of ``limit`` in a printer event listing.
+MAX_EVENTS_PAGE = 1000
+
+_TS_FORMAT = "%Y-%m-%dT%H:%M:%S"
+
+
+# -- time -------------------------------------------------------------------------------------
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def format_ts(value: datetime) -> str:
+    """Aware datetime → ``YYYY-MM-DDTHH:MM:SS.mmmZ`` (UTC, milliseconds, truncated)."""
+    if value.tzinfo is None:
+        raise ValueError(f"naive datetime {value!r}: journal timestamps must be timezone-aware")
+    utc = value.astimezone(UTC)
+    return f"{utc.strftime(_TS_FORMAT)}.{utc.microsecond // 1000:03d}Z"
+
+
+def parse_ts(value: str) -> datetime:
+    """Inverse of ``format_ts``; returns an aware UTC datetime."""
+    return datetime.strptime(value, _TS_FORMAT + ".%fZ").replace(tzinfo=UTC)
+
+
+def _opt_ts(value: str | None) -> datetime | None:
+    return None if value is None else parse_ts(value)
+
+
+# -- records ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Print:
+    """One attempt to put a receipt on paper."""
+
+    id: int
+    receipt_id: int
+    printer: str
+    kind: str  # original | interrupted_retry | reprint
+    state: str  # queued | sending | printed | interrupted | cancelled
+    attempt: int  # 1 for a first attempt, +1 per interrupted retry
+    copy_number: int | None  # 1, 2, … for a cashier's copy (kept by its retries)
+    retry_of: int | None  # the interrupted print this one repeats
+    marker: str | None
+    requested_by: str | None
+    reason: str | None
+    created_at: datetime
+    sent_at: datetime | None
+    finished_at: datetime | None
+    outcome: str | None
+    confirmation: str | None  # process_id | status | None
+
+    @property
+    def is_copy(self) -> bool:
+        return self.copy_number is not None
+
+    @property
+    def needs_marker(self) -> bool:
+        """Everything but a first original attempt must carry a visible marker line."""
+        return self.kind != "original"
+
+
+@dataclass(frozen=True)
+class Receipt:
+    id: int
+    printer: str
+    state: str  # queued | printing | printed | cancelled
+    kind: str  # document | text | raw
+    content: str  # JSON of the submitted content: {"document": …} / {"text": …} / {"raw": …}
+    rendered: bytes  # the original render, sent as-is for the first original attempt
+    profile: str
+    request_hash: str
+    idempotency_key: str | None
+    order_ref: str | None
+    submitted_by: str | None
+    created_at: datetime
+    printed_at: datetime | None
+    paper_mm: float | None
+    cancelled_at: datetime | None
+    cancelled_by: str | None
+    prints: tuple[Print, ...]
+
+    @property
+    def copies(self) -> int:
+        """Number of cashier's copies that made it onto paper."""
+        return len({p.copy_number for p in self.prints
+                    if p.copy_number is not None and p.state == "printed"})
+
+
+@dataclass(frozen=True)
+class PrinterEvent:
+    id: int
+    printer: str
+    at: datetime
+    state: str
+    previous: str | None
+    cause: str | None
+    detail: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class QueueStats:
+    depth: int  # queued prints
+    oldest_queued_at: datetime | None
+    in_doubt: int  # prints in ``sending``
+
+
+@dataclass(frozen=True)
+class ApiToken:
+    id: int
+    key_id: str
+    name: str
+    role: str
+    kdf: str
+    salt: bytes
+    digest: bytes
+    created_at: datetime
+    created_by: str | None
+    revoked_at: datetime | None
+    revoked_by: str | None
+
+
+# -- rows → records ---------------------------------------------------------------------------
+
+
+def print_from(row: sqlite3.Row) -> Print:
+    return Print(
+        id=row["id"],
+        receipt_id=row["receipt_id"],
+        printer=row["printer"],
+        kind=row["kind"],
+        state=row["state"],
+        attempt=row["attempt"],
+        copy_number=row["copy_number"],
+        retry_of=row["retry_of"],
+        marker=row["marker"],
+        requested_by=row["requested_by"],
+        reason=row["reason"],
+        created_at=parse_ts(row["created_at"]),
+        sent_at=_opt_ts(row["sent_at"]),
+        finished_at=_opt_ts(row["finished_at"]),
+        outcome=row["outcome"],
+        confirmation=row["confirmation"],
+    )
+
+
+def receipt_from(row: sqlite3.Row, prints: Sequence[Print]) -> Receipt:
+    return Receipt(
+        id=row["id"],
+        printer=row["printer"],
+        state=row["state"],
+        kind=row["kind"],
+        content=row["content"],
+        rendered=bytes(row["rendered"]),
+        profile=row["profile"],
+        request_hash=row["request_hash"],
+        idempotency_key=row["idempotency_key"],
+        order_ref=row["order_ref"],
+        submitted_by=row["submitted_by"],
+        created_at=parse_ts(row["created_at"]),
+        printed_at=_opt_ts(row["printed_at"]),
+        paper_mm=row["paper_mm"],
+        cancelled_at=_opt_ts(row["cancelled_at"]),
+        cancelled_by=row["cancelled_by"],
+        prints=tuple(prints),
+    )
+
+
+def event_from(row: sqlite3.Row) -> PrinterEvent:
+    return PrinterEvent(
+        id=row["id"],
+        printer=row["printer"],
+        at=parse_ts(row["at"]),
+        state=row["state"],
+        previous=row["previous"],
+        cause=row["cause"],
+        detail=json.loads(row["detail"]),
+    )
+
+
+def token_from(row: sqlite3.Row) -> ApiToken:
+    return ApiToken(
+        id=row["id"], key_id=row["key_id"], name=row["name"], role=row["role"], kdf=row["kdf"],
+        salt=bytes(row["salt"]), digest=bytes(row["hash"]), created_at=parse_ts(row["created_at"]),
+        created_by=row["created_by"], revoked_at=_opt_ts(row["revoked_at"]),
+        revoked_by=row["revoked_by"],
+    )
