@@ -571,6 +571,34 @@ def test_printer_events(j: Journal, clock: Clock) -> None:
     assert [e.id for e in j.events.list(limit=1)] == [e3.id]
 
 
+def test_printer_event_seq_round_trips_and_old_rows_read_none(path: Path, clock: Clock) -> None:
+    # A journal written before the seq column, holding one event.
+    db = Database(sqlite3.connect(path, isolation_level=None))
+    try:
+        assert migrations.migrate(db, applied_at="t", migrations=migrations.MIGRATIONS[:2]) == 2
+        db.execute("INSERT INTO printer_events (printer, at, state, previous, cause, detail) "
+                   "VALUES ('front', ?, 'online', NULL, NULL, '{}')", [format_ts(T0)])
+    finally:
+        db.close()
+    with Journal(path, clock=clock) as j:
+        assert migrations.schema_version(j.conn) == migrations.latest_version()
+        (old,) = j.events.list("front")
+        assert old.seq is None and old.state == "online"
+        assert j.events.last_seq("front") == 0
+        seven = j.events.record(printer="front", state="paper_out", previous="online",
+                                cause="asb", detail={}, seq=7)
+        three = j.events.record(printer="front", state="online", previous="paper_out",
+                                cause="asb", detail={}, seq=3)
+        none = j.events.record(printer="front", state="offline", previous="online",
+                               cause=None, detail={})
+        assert (seven.seq, three.seq, none.seq) == (7, 3, None)
+        listed = j.events.list("front")
+        assert [e.id for e in listed] == [none.id, three.id, seven.id, old.id]  # by id
+        assert [e.seq for e in listed] == [None, 3, 7, None]
+        assert j.events.last_seq("front") == 7
+        assert j.events.last_seq("back") == 0
+
+
 def test_hot_queries_use_indexes(j: Journal) -> None:
     def plan(sql: str, *params: object) -> str:
         rows = j.conn.execute("EXPLAIN QUERY PLAN " + sql, params).fetchall()

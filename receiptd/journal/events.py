@@ -1,6 +1,8 @@
 """Printer events: each change of a printer's state, kept for the fault history, MTTR and the
 roll estimate (``receiptd.monitor.health``) and the admin's event listing.
 
+``seq`` is the sequence number the state change went out with, so an event in the journal can
+be matched with the same change seen live; events recorded without one read back ``None``.
 ``purge`` removes events older than the retention horizon.
 """
 
@@ -29,20 +31,31 @@ class EventStore(Store):
         previous: str | None,
         cause: str | None,
         detail: dict[str, Any],
+        seq: int | None = None,
     ) -> PrinterEvent:
         text = json.dumps(detail, sort_keys=True, default=str)
         db = self._db
         with db.tx() as conn:
             cur = conn.execute(
                 """
-                INSERT INTO printer_events (printer, at, state, previous, cause, detail)
-                VALUES (?, ?, ?, ?, ?, ?)
+                INSERT INTO printer_events (printer, at, state, previous, cause, detail, seq)
+                VALUES (?, ?, ?, ?, ?, ?, ?)
                 """,
-                (printer, db.now(), state, previous, cause, text),
+                (printer, db.now(), state, previous, cause, text, seq),
             )
             row = db.row("SELECT * FROM printer_events WHERE id = ?", (cur.lastrowid,))
             assert row is not None
             return event_from(row)
+
+    @guarded
+    def last_seq(self, printer: str) -> int:
+        """The highest sequence number recorded for ``printer`` (0: none yet), so numbering
+        goes on across a restart."""
+        row = self._db.row(
+            "SELECT coalesce(max(seq), 0) AS seq FROM printer_events WHERE printer = ?",
+            (printer,),
+        )
+        return int(row["seq"]) if row is not None else 0
 
     @guarded
     def list(

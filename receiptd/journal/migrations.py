@@ -169,6 +169,13 @@ def api_tokens(db: Database) -> None:
     )
 
 
+@migration(3)
+def printer_event_seq(db: Database) -> None:
+    # The sequence number a printer's state change went out with, so an event in the journal
+    # can be matched with the same change seen live. Events recorded before keep NULL.
+    _ddl(db, "ALTER TABLE printer_events ADD COLUMN seq INTEGER")
+
+
 def latest_version(migrations: Sequence[Migration] = MIGRATIONS) -> int:
     return migrations[-1].version if migrations else 0
 

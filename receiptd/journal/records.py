@@ -122,6 +122,9 @@ class PrinterEvent:
     previous: str | None
     cause: str | None
     detail: dict[str, Any]
+    #: The sequence number the printer's state change went out with (None: recorded without
+    #: one, e.g. by a receiptd older than the column).
+    seq: int | None = None
 
 
 @dataclass(frozen=True)
@@ -201,6 +204,7 @@ def event_from(row: sqlite3.Row) -> PrinterEvent:
         previous=row["previous"],
         cause=row["cause"],
         detail=json.loads(row["detail"]),
+        seq=row["seq"],
     )
 
 
