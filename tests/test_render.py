@@ -36,6 +36,7 @@ from receiptd.render import (
     split_marker,
     text_width,
     to_bitmap,
+    with_marker,
 )
 from receiptd.render.escpos import Dummy
 from receiptd.render.profiles import Profile, get_profile, list_profiles
@@ -596,3 +597,57 @@ def test_render_is_fast() -> None:
         runs.append(time.perf_counter() - start)
     # Typically ~0.5 ms; the bound only catches an order-of-magnitude regression.
     assert sorted(runs)[len(runs) // 2] < 0.02
+
+
+# -- marking a journaled rendering without the document ---------------------------------------
+
+
+AT = datetime(2026, 11, 20, 14, 3)
+# Raw ESC/POS may itself start with ESC ! 0 (the marker delimiter) and use it again later.
+RAW_PRINT_MODE = Content(raw=base64.b64encode(
+    b"\x1b!\x00TOTAL\n\x1b!\x30BIG\n\x1b!\x00small\n\x1dV\x00").decode())
+MARKED_CONTENTS = {
+    "sample": SAMPLE,
+    "forty-lines": forty_line_receipt(),
+    "cjk-rows": doc(*({"type": "row", "left": left, "right": right} for left, right in ROWS)),
+    "text": Content(text="plain\ttext\nCafé ¥ 宫保鸡丁\n"),
+    "raw": Content(raw=base64.b64encode(b"\x1b@hi\n").decode()),
+    "raw-print-mode": RAW_PRINT_MODE,
+}
+MARKERS = [
+    None,
+    copy_marker(2, AT),
+    copy_marker(3, None),
+    interrupted_marker(2, AT),
+    interrupted_marker(4, None),
+    copy_marker(2, AT) + "\n" + interrupted_marker(3, AT),  # a copy whose print was cut short
+    "COPIE 2 - imprimée à 14:03 ¥ 宫",  # not ASCII: code page switches inside the section
+]
+
+
+@pytest.mark.parametrize("profile", [T88, P20, T88_CN], ids=lambda p: p.name
+                         + ("-cn" if p.double_byte else ""))
+@pytest.mark.parametrize("content", list(MARKED_CONTENTS.values()), ids=list(MARKED_CONTENTS))
+def test_with_marker_equals_rendering_with_the_marker(content: Content, profile: Profile) -> None:
+    renderings = {marker: render(content, profile, marker=marker) for marker in MARKERS}
+    for before, rendered in renderings.items():  # unmarked, or marked already
+        for after, expected in renderings.items():
+            assert with_marker(rendered, after, profile) == expected, (before, after)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(before=st.one_of(st.none(), texts), after=st.one_of(st.none(), texts),
+       profile=st.sampled_from([T88, P20, T88_CN]),
+       content=st.sampled_from([SAMPLE, RAW_PRINT_MODE]))
+def test_with_marker_takes_any_marker_text(
+    before: str | None, after: str | None, profile: Profile, content: Content
+) -> None:
+    rendered = render(content, profile, marker=before)
+    assert with_marker(rendered, after, profile) == render(content, profile, marker=after)
+
+
+def test_with_marker_refuses_a_rendering_for_another_profile() -> None:
+    with pytest.raises(ValueError, match="prologue"):
+        with_marker(render(SAMPLE, T88), copy_marker(2, AT), T88_CN)
+    with pytest.raises(ValueError, match="prologue"):
+        with_marker(b"hello", None, T88)

@@ -11,7 +11,8 @@ One module a step, each using only those above it:
 * ``layout`` — a document as items: the one layout behind the bytes, the previews
   (``preview``) and the paper estimates (``paper``);
 * ``writer`` — items → ESC/POS bytes, tracking the printer's style and code page;
-* ``sections`` — a rendering: prologue + marker section + body; ``markers`` —
+* ``sections`` — a rendering: prologue + marker section + body; ``with_marker``
+  marks a journaled rendering again without the document; ``markers`` —
   the words of a copy's or a reprint's marker.
 """
 
@@ -38,6 +39,7 @@ from receiptd.render.sections import (
     render,
     render_body,
     split_marker,
+    with_marker,
 )
 from receiptd.render.text import clean_text, text_width, wrap
 
@@ -71,5 +73,6 @@ __all__ = [
     "split_marker",
     "text_width",
     "to_bitmap",
+    "with_marker",
     "wrap",
 ]

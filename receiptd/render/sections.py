@@ -13,9 +13,14 @@ Every rendering is three parts, concatenated::
   printer state, so the body's bytes do not depend on it;
 * the **body** depends only on the content and the profile: a reprint of a receipt is
   byte-identical to the original after the marker section (``split_marker``).
+
+So a journaled rendering can be marked without the document (``with_marker``): a reprint
+prints the bytes that were checked at submission, even after the profile has changed.
 """
 
 from __future__ import annotations
+
+import functools
 
 from receiptd.document import Content
 from receiptd.render.escpos import constants
@@ -30,6 +35,7 @@ __all__ = [
     "render",
     "render_body",
     "split_marker",
+    "with_marker",
 ]
 
 MARKER_DELIMITER = b"\x1b!\x00"  # ESC ! 0, select print mode 0: a no-op here, never in a body
@@ -81,18 +87,65 @@ def render(content: Content, profile: Profile, *, marker: str | None = None) -> 
     return prologue(profile) + marker_section(marker, profile) + render_body(content, profile)
 
 
-def split_marker(data: bytes, profile: Profile) -> tuple[bytes, bytes, bytes]:
-    """Split a rendering into (prologue, marker section, body); the marker section is
-    ``b""`` when there is none. ``ValueError`` if ``data`` is not a rendering for
-    ``profile``."""
+@functools.lru_cache(maxsize=32)
+def _rules(profile: Profile) -> tuple[bytes, bytes]:
+    """How every marker section on this printer begins (the delimiter and its first rule)
+    and ends before its closing delimiter (its last rule and the return to the default
+    style; a code page switch back may follow)."""
+    rule = marker_lines("", profile)[0]
+    writer = Writer(profile)
+    writer.line(rule)
+    data = writer.finish()
+    text = rule.text.encode("ascii") + b"\n"
+    after = data.index(text) + len(text)
+    return MARKER_DELIMITER + data[:after], text + data[after:]
+
+
+def _section_end(rest: bytes, profile: Profile) -> int:
+    """The length of the marker section ``rest`` starts with; 0 if it starts with none.
+
+    Raw content may itself start with ``ESC ! 0``, so the delimiter alone does not make a
+    marker section: it must open with the first rule and close after the last one."""
+    opening, closing = _rules(profile)
+    if not rest.startswith(opening):
+        return 0
+    code_page = constants.CODEPAGE_CHANGE + bytes([profile.code_pages[profile.encoding]])
+    at = len(opening)
+    while (at := rest.find(MARKER_DELIMITER, at)) >= 0:
+        if rest.endswith(closing, 0, at) or rest.endswith(closing + code_page, 0, at):
+            return at + len(MARKER_DELIMITER)
+        at += 1
+    return 0
+
+
+def _split(data: bytes, profile: Profile) -> tuple[bytes, bytes, bytes]:
     head = prologue(profile)
     if not data.startswith(head):
         raise ValueError("not a rendering for this profile: the prologue differs")
     rest = data[len(head) :]
-    if not rest.startswith(MARKER_DELIMITER):
-        return head, b"", rest
-    end = rest.find(MARKER_DELIMITER, len(MARKER_DELIMITER))
-    if end < 0:
-        raise ValueError("unterminated marker section")
-    end += len(MARKER_DELIMITER)
+    end = _section_end(rest, profile)
     return head, rest[:end], rest[end:]
+
+
+def split_marker(data: bytes, profile: Profile) -> tuple[bytes, bytes, bytes]:
+    """Split a rendering into (prologue, marker section, body); the marker section is
+    ``b""`` when there is none. ``ValueError`` if ``data`` is not a rendering for
+    ``profile``, or if what follows the prologue starts with ``MARKER_DELIMITER`` but is
+    not a whole marker section (a cut-off section, or a raw body that starts with
+    ``ESC ! 0``: ``with_marker`` takes that for the body)."""
+    head, section, body = _split(data, profile)
+    if not section and body.startswith(MARKER_DELIMITER):
+        raise ValueError("unterminated marker section")
+    return head, section, body
+
+
+def with_marker(rendered: bytes, marker: str | None, profile: Profile) -> bytes:
+    """A rendering for ``profile`` with its marker section replaced by ``marker``'s (none
+    for ``None``), without the document: equal to ``render(content, profile,
+    marker=marker)`` whatever marker ``rendered`` had. ``ValueError`` if ``rendered`` is not
+    a rendering for ``profile`` (its prologue differs).
+
+    A raw body that starts with ``ESC ! 0`` is kept whole; only one that starts with a
+    complete marker section's framing (rules and all) would be taken for a marker."""
+    head, _, body = _split(rendered, profile)
+    return head + marker_section(marker, profile) + body
