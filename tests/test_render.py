@@ -27,6 +27,7 @@ from receiptd.render import (
     defang,
     interrupted_marker,
     layout,
+    marker_paper_mm,
     marker_section,
     paper_length_mm,
     prologue,
@@ -651,3 +652,26 @@ def test_with_marker_refuses_a_rendering_for_another_profile() -> None:
         with_marker(render(SAMPLE, T88), copy_marker(2, AT), T88_CN)
     with pytest.raises(ValueError, match="prologue"):
         with_marker(b"hello", None, T88)
+
+
+@pytest.mark.parametrize("profile", [T88, P20, T88_CN], ids=lambda p: p.name
+                         + ("-cn" if p.double_byte else ""))
+@pytest.mark.parametrize("content", list(MARKED_CONTENTS.values()), ids=list(MARKED_CONTENTS))
+def test_marked_paper_is_the_unmarked_estimate_plus_the_marker(
+    content: Content, profile: Profile
+) -> None:
+    unmarked = paper_length_mm(content, profile)
+    assert marker_paper_mm(None, profile) == 0.0
+    for marker in MARKERS:
+        assert paper_length_mm(content, profile, marker=marker) == (
+            unmarked + marker_paper_mm(marker, profile)), marker
+        if marker is not None:
+            assert marker_paper_mm(marker, profile) >= 3 * profile.line_mm  # rules and text
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(marker=texts, profile=st.sampled_from([T88, P20, T88_CN]))
+def test_marker_paper_needs_no_document(marker: str, profile: Profile) -> None:
+    for content in (SAMPLE, RAW_PRINT_MODE):
+        assert paper_length_mm(content, profile, marker=marker) == (
+            paper_length_mm(content, profile) + marker_paper_mm(marker, profile))

@@ -30,7 +30,7 @@ from receiptd.render.items import (
 )
 from receiptd.render.layout import layout, marker_lines
 from receiptd.render.markers import copy_marker, interrupted_marker
-from receiptd.render.paper import paper_length_mm
+from receiptd.render.paper import marker_paper_mm, paper_length_mm
 from receiptd.render.raster import CHAR_DOTS, defang, line_bitmap, qr_bitmap, raster, to_bitmap
 from receiptd.render.sections import (
     MARKER_DELIMITER,
@@ -63,6 +63,7 @@ __all__ = [
     "layout",
     "line_bitmap",
     "marker_lines",
+    "marker_paper_mm",
     "marker_section",
     "paper_length_mm",
     "prologue",

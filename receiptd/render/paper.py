@@ -1,5 +1,8 @@
 """How much paper a receipt takes, estimated from its layout: for the printing deadline
 (paper length over the slowest print speed) and for the paper counters.
+
+A marker's share is its lines alone (``marker_paper_mm``), so a marked reprint's estimate is
+the journaled estimate plus the marker's, without the document.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from receiptd.render.items import (
 from receiptd.render.layout import layout, marker_lines
 from receiptd.render.profiles import Profile
 
-__all__ = ["paper_length_mm"]
+__all__ = ["marker_paper_mm", "paper_length_mm"]
 
 HRI_DOTS = 30  # one line of HRI characters below/above a barcode
 
@@ -41,14 +44,20 @@ def _item_mm(item: Item, profile: Profile) -> float:
     return 0.0
 
 
+def marker_paper_mm(marker: str | None, profile: Profile) -> float:
+    """The paper a marker section takes, in mm (0 for ``None``): its lines × line height."""
+    if marker is None:
+        return 0.0
+    return len(marker_lines(marker, profile)) * profile.line_mm
+
+
 def paper_length_mm(content: Content, profile: Profile, *, marker: str | None = None) -> float:
     """Estimated paper used, in mm: text lines × line height (× character height), barcode,
     QR and image heights, feeds, and the feed before a cut. Raw content: LF count × line
-    height (a rough floor)."""
-    extra = 0.0
-    if marker is not None:
-        extra = len(marker_lines(marker, profile)) * profile.line_mm
+    height (a rough floor). A marker adds exactly ``marker_paper_mm(marker, profile)``."""
     items = layout(content, profile)
     if items is None:
-        return extra + max(content.raw_bytes().count(b"\n"), 1) * profile.line_mm
-    return extra + sum(_item_mm(i, profile) for i in items)
+        body = max(content.raw_bytes().count(b"\n"), 1) * profile.line_mm
+    else:
+        body = sum(_item_mm(i, profile) for i in items)
+    return marker_paper_mm(marker, profile) + body
