@@ -1,7 +1,7 @@
 """The one door to python-escpos: import it from here, never directly.
 
 Importing ``escpos.capabilities`` has side effects that a daemon must not inherit
-(PROTOCOL.md, "python-escpos 3.1 pitfalls"):
+(``docs/PROTOCOL.md``, "python-escpos 3.1 pitfalls"):
 
 * it calls ``logging.basicConfig()``, which installs a root handler and would make every
   structlog/stdlib log line appear twice;
