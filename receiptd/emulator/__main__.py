@@ -15,7 +15,7 @@ import threading
 from typing import Any, TextIO
 
 from receiptd.emulator import Emulator, control
-from receiptd.emulator.commands import DBCS_CODECS
+from receiptd.emulator.charsets import DBCS_CODECS
 from receiptd.emulator.transcript import render_entry
 
 DEFAULT_CONTROL = "127.0.0.1:9101"

@@ -13,7 +13,8 @@ import socketserver
 import threading
 from typing import Any, Protocol
 
-from receiptd.emulator.model import ACTIONS, FAULT_NAMES, EmulatorError
+from receiptd.emulator.config import EmulatorError
+from receiptd.emulator.status import ACTIONS, FAULT_NAMES
 from receiptd.emulator.transcript import Transcript
 
 # Shorthands for ``clear FAULT``: what an operator does at the printer.
