@@ -11,7 +11,7 @@ import pytest
 from receiptd.emulator import Emulator
 from receiptd.emulator.model import PrinterConfig, PrinterModel
 
-from .test_emulator import CLEAR, CUT, GS, Host, pid
+from .emulator_helpers import CLEAR, CUT, GS, Host, pid
 
 
 @pytest.fixture
@@ -40,7 +40,7 @@ def receipt(tag: str, lines: int = 10) -> bytes:
                                                   for i in range(lines)) + CUT)
 
 
-# DLE EOT 1..4 and the ASB block in each fault (Epson bit tables; PROTOCOL.md).
+# DLE EOT 1..4 and the ASB block in each fault (Epson bit tables; docs/PROTOCOL.md).
 FAULT_TABLE = [
     # fault,          n=1,  n=2,  n=3,  n=4,  ASB
     (None,            0x12, 0x12, 0x12, 0x12, "10 00 00 00"),
