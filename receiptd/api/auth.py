@@ -129,7 +129,7 @@ class Authenticator:
             if not self._configured and self._stored_active == 0:
                 return ANONYMOUS
         key_id = key_id_of(secret)
-        row = self._journal().token_by_key(key_id) if key_id else None
+        row = self._journal().tokens.by_key(key_id) if key_id else None
         if row is None or not hmac.compare_digest(hash_secret(secret, row.salt, row.kdf),
                                                   row.digest):
             raise Unauthorized("unknown token")
@@ -143,7 +143,7 @@ class Authenticator:
 
     def refresh(self) -> None:
         """Recount the stored tokens (after a change; blocking)."""
-        count = len(self._journal().tokens())
+        count = len(self._journal().tokens.list())
         with self._lock:
             self._stored_active = count
 
@@ -158,8 +158,8 @@ class Authenticator:
             raise Conflict(f"a configured token is named {name!r}", code="token_exists")
         key_id, secret = new_token()
         salt = secrets.token_bytes(16)
-        row = self._journal().add_token(key_id=key_id, name=name, role=role, kdf=KDF, salt=salt,
-                                        digest=hash_secret(secret, salt), created_by=by)
+        row = self._journal().tokens.add(key_id=key_id, name=name, role=role, kdf=KDF, salt=salt,
+                                         digest=hash_secret(secret, salt), created_by=by)
         self.refresh()
         return row, secret
 
@@ -168,12 +168,12 @@ class Authenticator:
             raise Conflict(f"token {name!r} is configured (config file or --token): remove it "
                            "there", code="token_configured")
         journal = self._journal()
-        active = journal.tokens()
+        active = journal.tokens.list()
         if not self._configured and len(active) == 1 and active[0].name == name:
             raise Conflict("this is the last token and none is configured: revoking it would "
                            "open the API to everyone; add another admin token first",
                            code="last_token")
-        row = journal.revoke_token(name, by=by)
+        row = journal.tokens.revoke(name, by=by)
         with self._lock:
             for digest in [d for d, (_, k, _) in self._cache.items() if k == row.key_id]:
                 del self._cache[digest]

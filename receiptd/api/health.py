@@ -52,8 +52,8 @@ def health_router(backend: Backend) -> APIRouter:
             "uptime_s": round(now - started, 3) if started else None,
             "journal": {
                 "path": str(path),
-                **journal.stats(),
-                "check": journal.check() if check else None,
+                **journal.admin.stats(),
+                "check": journal.admin.check() if check else None,
             },
             "disk": {
                 "path": str(path.parent),

@@ -25,12 +25,12 @@ def journal_router(backend: Backend) -> APIRouter:
 
     @router.get("/v1/journal/stats", responses=ERRORS)
     def journal_stats(caller: Admin) -> dict[str, Any]:
-        return backend.journal().stats()
+        return backend.journal().admin.stats()
 
     @router.post("/v1/journal/check", response_model=CheckOut, responses=ERRORS)
     def journal_check(caller: Admin) -> CheckOut:
         """Full ``PRAGMA integrity_check`` (reads the whole file: seconds on a big journal)."""
-        lines = backend.journal().check()
+        lines = backend.journal().admin.check()
         ok = lines == ["ok"]
         return CheckOut(ok=ok, problems=[] if ok else lines)
 
@@ -46,7 +46,7 @@ def journal_router(backend: Backend) -> APIRouter:
                                     dir=Path(journal.path).parent)
         os.close(fd)
         try:
-            journal.backup(name)
+            journal.admin.backup(name)
         except BaseException:
             _unlink(name)
             raise
@@ -73,7 +73,7 @@ def journal_router(backend: Backend) -> APIRouter:
         submissions go on meanwhile. Never removes a receipt that is not printed."""
         journal = backend.journal()
         purged = Retention(backend.journal, backend.config.retention).run_once(journal)
-        return PurgeOut(purged=purged, stats=journal.stats())
+        return PurgeOut(purged=purged, stats=journal.admin.stats())
 
     return router
 

@@ -41,7 +41,7 @@ def printers_router(backend: Backend) -> APIRouter:
         before_id: Annotated[int | None, Query(ge=1, description="paging cursor")] = None,
     ) -> dict[str, Any]:
         require_printer(backend, printer)
-        rows = backend.journal().printer_events(
+        rows = backend.journal().events.list(
             printer, since=_aware(since), until=_aware(until), limit=limit, before_id=before_id)
         return {
             "events": [{"id": e.id, "printer": e.printer, "at": format_ts(e.at),

@@ -60,7 +60,7 @@ def receipts_router(backend: Backend) -> APIRouter:
         request_hash = hashlib.sha256(
             json.dumps([printer, content_json, submission.order_ref]).encode()
         ).hexdigest()
-        receipt, created = backend.journal().submit(
+        receipt, created = backend.journal().receipts.submit(
             printer=printer, kind=content.kind, content_json=content_json, rendered=rendered,
             profile=profile.name, request_hash=request_hash,
             idempotency_key=submission.idempotency_key, order_ref=submission.order_ref,
@@ -79,7 +79,7 @@ def receipts_router(backend: Backend) -> APIRouter:
     @router.get("/v1/receipts/{receipt_id}", response_model=ReceiptOut, responses=ERRORS,
                 tags=["receipts"])
     def get_receipt(receipt_id: ReceiptId, caller: Pos) -> ReceiptOut:
-        return receipt_out(backend.journal().get_receipt(receipt_id))
+        return receipt_out(backend.journal().receipts.get(receipt_id))
 
     @router.get("/v1/receipts", response_model=ReceiptList, responses=ERRORS, tags=["receipts"])
     def search(
@@ -92,7 +92,7 @@ def receipts_router(backend: Backend) -> APIRouter:
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
         before_id: Annotated[int | None, Query(ge=1, description="paging cursor")] = None,
     ) -> ReceiptList:
-        rows = backend.journal().find_receipts(
+        rows = backend.journal().search.find(
             printer=printer, order_ref=order_ref, state=state, since=since, until=until,
             limit=limit, before_id=before_id,
         )
@@ -102,7 +102,7 @@ def receipts_router(backend: Backend) -> APIRouter:
     @router.post("/v1/receipts/{receipt_id}/cancel", response_model=ReceiptOut,
                  responses=ERRORS, tags=["receipts"])
     def cancel(receipt_id: ReceiptId, caller: Admin) -> ReceiptOut:
-        receipt = backend.journal().cancel(receipt_id, by=caller.name)
+        receipt = backend.journal().receipts.cancel(receipt_id, by=caller.name)
         backend.bus.publish("receipt", {"receipt_id": receipt.id, "printer": receipt.printer,
                                         "state": receipt.state})
         return receipt_out(receipt)
@@ -112,7 +112,7 @@ def receipts_router(backend: Backend) -> APIRouter:
     def order(order_ref: str, caller: Pos) -> OrderOut:
         """Did this transaction's receipt print? (An unknown order: ``printed`` false, no
         receipts — receiptd never accepted one.)"""
-        receipts = backend.journal().receipts_for_order(order_ref)
+        receipts = backend.journal().search.receipts_for_order(order_ref)
         return OrderOut(order_ref=order_ref,
                         printed=any(r.state == "printed" for r in receipts),
                         receipts=[receipt_out(r) for r in receipts])
@@ -128,7 +128,7 @@ def receipts_router(backend: Backend) -> APIRouter:
                                           description="show copy N's COPY marker")] = None,
     ) -> Response:
         """The electronic copy of a receipt, rendered from the journaled document."""
-        receipt = backend.journal().get_receipt(receipt_id)
+        receipt = backend.journal().receipts.get(receipt_id)
         content = Content.model_validate_json(receipt.content)
         profile = receipt_profile(backend, receipt)
         marker = None if copy is None else copy_marker(copy, receipt.printed_at)

@@ -25,9 +25,9 @@ def reprint_receipt(backend: Backend, receipt_id: int, caller: Caller,
                     reason: str | None) -> ReprintOut:
     """Queue a marked copy: a new print row saying who asked, when and why."""
     journal = backend.journal()
-    job = journal.add_reprint(receipt_id, requested_by=f"{caller.name} ({caller.role})",
-                              reason=reason)
-    receipt = journal.get_receipt(receipt_id)
+    job = journal.receipts.add_reprint(receipt_id, requested_by=f"{caller.name} ({caller.role})",
+                                       reason=reason)
+    receipt = journal.receipts.get(receipt_id)
     backend.wake(receipt.printer)
     backend.bus.publish("receipt", {"receipt_id": receipt.id, "printer": receipt.printer,
                                     "state": receipt.state, "print_id": job.id,
@@ -48,7 +48,7 @@ def reprint_router(backend: Backend) -> APIRouter:
                  response_model=ReprintOut, responses=ERRORS, tags=["reprint"])
     def reprint_last(printer: str, caller: Cashier,
                      body: ReprintRequest | None = None) -> ReprintOut:
-        last = backend.journal().last_receipt(require_printer(backend, printer))
+        last = backend.journal().search.last_receipt(require_printer(backend, printer))
         if last is None:
             raise NotFound(f"printer {printer!r} has no receipt yet", code="no_receipt")
         return reprint_receipt(backend, last.id, caller, body.reason if body else None)
@@ -58,7 +58,7 @@ def reprint_router(backend: Backend) -> APIRouter:
     def reprint_order(order_ref: str, caller: Cashier,
                       body: ReprintRequest | None = None) -> ReprintOut:
         """A marked copy of the newest (not cancelled) receipt of this order."""
-        found = backend.journal().find_receipts(order_ref=order_ref, limit=50)
+        found = backend.journal().search.find(order_ref=order_ref, limit=50)
         if not found:
             raise NotFound(f"no receipt for order {order_ref!r}", code="unknown_order")
         live = [r for r in found if r.state != "cancelled"] or found

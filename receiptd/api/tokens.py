@@ -37,7 +37,7 @@ def token_router() -> APIRouter:
         auth = authenticator(request)
         configured = [TokenOut(name=n, role=r, source="config")
                       for n, r in sorted(auth.configured_names.items())]
-        stored = auth.journal().tokens(include_revoked=include_revoked)
+        stored = auth.journal().tokens.list(include_revoked=include_revoked)
         return TokenList(tokens=[*configured, *(token_out(t) for t in stored)])
 
     @router.post("/v1/tokens/{name}/revoke", response_model=TokenOut, responses=ERRORS)

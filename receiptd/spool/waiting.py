@@ -26,7 +26,7 @@ class WaitingNotices:
             return 0
         advice = ADVICE[state]
         sent = 0
-        for receipt_id, receipt_state in journal.waiting_receipts(self.printer):
+        for receipt_id, receipt_state in journal.search.waiting_receipts(self.printer):
             key = (receipt_id, state.value)
             if key in self._announced:
                 continue
