@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from receiptd.daemon.wiring import slowest_intake
 from receiptd.links import link_for_url
 from receiptd.printer import (
     ADVICE,
@@ -14,6 +13,7 @@ from receiptd.printer import (
     active_flags,
     state_from_flags,
 )
+from receiptd.printer.liveness import slowest_intake
 from receiptd.protocol import StatusFlags, flags_from_asb
 
 S = PrinterState

@@ -65,11 +65,13 @@ def main(argv: list[str] | None = None) -> int:
     log = structlog.get_logger("receiptd")
     if not config.tokens:
         log.warning("auth_disabled", hint="no tokens configured: every caller is admin")
-    from receiptd.daemon.wiring import Daemon  # imported late: `receiptd config` stays light
+    # imported late: `receiptd config` and `journal-check` stay light
+    from receiptd.daemon.serve import serve
+    from receiptd.daemon.wiring import Daemon
 
     os.umask(0o077)  # journal, WAL, backups: the service's eyes only (as the unit's UMask=)
     try:
-        Daemon(config).serve()
+        serve(Daemon(config))
     except (JournalCorrupt, JournalUnavailable) as exc:
         log.error("journal_refused", code=exc.code, error=str(exc))
         print(f"receiptd: {exc}", file=sys.stderr)

@@ -4,23 +4,20 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from receiptd.journal import utcnow
+from receiptd.journal import Journal, Print, utcnow
+from receiptd.monitor.health import Fleet
 from receiptd.printer import PrinterState, Transition
-
-if TYPE_CHECKING:
-    from receiptd.daemon.wiring import Daemon
-    from receiptd.spool.spooler import Outcome
+from receiptd.spool.spooler import Outcome
 
 
 class _Live(Collector):
-    def __init__(self, daemon: Daemon) -> None:
-        self.daemon = daemon
+    def __init__(self, fleet: Fleet) -> None:
+        self.fleet = fleet
 
     def collect(self) -> Iterator[Metric]:
         state = GaugeMetricFamily("receiptd_printer_state", "1 for the printer's current state",
@@ -32,13 +29,13 @@ class _Live(Collector):
                                    "age of the oldest waiting print", labels=["printer"])
         doubt = GaugeMetricFamily("receiptd_prints_in_doubt", "prints sent, not yet confirmed",
                                   labels=["printer"])
-        journal = self.daemon.journal()
-        for name, session in self.daemon.sessions.items():
+        journal = self.fleet.journal()
+        for name, session in self.fleet.sessions.items():
             snap = session.snapshot()
             for s in PrinterState:
                 state.add_metric([name, s.value], 1.0 if snap.state == s else 0.0)
             connected.add_metric([name], 1.0 if snap.connected else 0.0)
-            stats = journal.queue_stats(name)
+            stats = journal.search.queue_stats(name)
             depth.add_metric([name], stats.depth)
             doubt.add_metric([name], stats.in_doubt)
             queued_at = stats.oldest_queued_at
@@ -46,13 +43,13 @@ class _Live(Collector):
             oldest.add_metric([name], max(0.0, age))
         size = GaugeMetricFamily("receiptd_journal_bytes", "journal file size")
         try:
-            size.add_metric([], os.path.getsize(self.daemon.config.daemon.journal))
+            size.add_metric([], os.path.getsize(self.fleet.config.daemon.journal))
         except OSError:
             size.add_metric([], 0)
         yield from (state, connected, depth, oldest, doubt, size)
         yield from self._history(journal)
 
-    def _history(self, journal: Any) -> Iterator[Metric]:
+    def _history(self, journal: Journal) -> Iterator[Metric]:
         """Counts kept in the journal (they survive restarts) and the fault history."""
         per_printer = ["printer"]
         submitted = CounterMetricFamily("receiptd_receipts_submitted", "receipts accepted",
@@ -78,16 +75,16 @@ class _Live(Collector):
                                  "mean time from a fault to ready again", labels=per_printer)
         maint = GaugeMetricFamily("receiptd_printer_maintenance",
                                   "printer's own GS g 2 counters", labels=["printer", "counter"])
-        for name, session in self.daemon.sessions.items():
-            counters = journal.counters(name)
+        for name, session in self.fleet.sessions.items():
+            counters = journal.search.counters(name)
             submitted.add_metric([name], counters.get("submitted", 0))
             printed.add_metric([name], counters.get("printed_originals", 0))
             reprints.add_metric([name], counters.get("reprints_requested", 0))
             retries.add_metric([name], counters.get("interrupted_retries", 0))
             used = float(counters.get("paper_mm", 0.0))
             paper.add_metric([name], used)
-            history = self.daemon.health.history(journal, name)
-            estimate = history.roll(used, self.daemon.config.printers[name].roll_length_m)
+            history = self.fleet.health.history(journal, name)
+            estimate = history.roll(used, self.fleet.config.printers[name].roll_length_m)
             if estimate["roll_remaining_mm"] is not None:
                 roll.add_metric([name], estimate["roll_remaining_mm"])
             summary = history.summary()
@@ -103,9 +100,9 @@ class _Live(Collector):
 
 
 class Metrics:
-    def __init__(self, daemon: Daemon) -> None:
+    def __init__(self, fleet: Fleet) -> None:
         self.registry = CollectorRegistry()
-        self.registry.register(_Live(daemon))
+        self.registry.register(_Live(fleet))
         self.faults = Counter("receiptd_printer_faults", "fault states entered",
                               ["printer", "state"], registry=self.registry)
         self.prints = Counter("receiptd_prints", "prints finished", ["printer", "kind", "result"],
@@ -121,7 +118,7 @@ class Metrics:
         if t.state not in (PrinterState.ONLINE, PrinterState.UNKNOWN):
             self.faults.labels(t.printer, t.state.value).inc()
 
-    def on_outcome(self, job: Any, outcome: Outcome, seconds: float) -> None:
+    def on_outcome(self, job: Print, outcome: Outcome, seconds: float) -> None:
         result = "printed" if outcome.printed else "interrupted"
         self.prints.labels(job.printer, job.kind, result).inc()
         if outcome.printed:

@@ -14,6 +14,7 @@ and anything that voids one print in flight voids all of them (see ``sendwindow`
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -27,7 +28,14 @@ from receiptd.errors import Conflict, JournalUnavailable, LinkError, LinkTimeout
 from receiptd.events import EventBus
 from receiptd.journal import Journal, Print, Receipt
 from receiptd.printer import PrinterSession
-from receiptd.render import copy_marker, interrupted_marker, paper_length_mm, render
+from receiptd.render import (
+    copy_marker,
+    interrupted_marker,
+    marker_paper_mm,
+    marker_section,
+    render,
+    with_marker,
+)
 from receiptd.render.profiles import Profile
 from receiptd.spool.waiting import WaitingNotices
 from receiptd.spool.window import InFlight, SendWindow
@@ -36,6 +44,7 @@ log = structlog.get_logger("receiptd.spooler")
 
 CHUNK = 1024  # small enough that a fault stops us within one chunk of print data
 WAIT_SLICE_S = 0.05  # while prints are in flight: how often to look for newly queued work
+DEFAULT_PAPER_MM = 300.0  # receipts journaled before paper estimates were kept
 
 
 @dataclass
@@ -86,6 +95,10 @@ class Spooler:
         self._window = SendWindow(self.settings.window_prints, self.settings.window_bytes)
         self.busy = False  # True while a print's bytes go out (the session's queries wait)
 
+    def is_idle(self) -> bool:
+        """True while no print's bytes are going out (``busy`` is set before the first)."""
+        return not self.busy
+
     def wake(self) -> None:
         """New work was queued: look now instead of at the next poll."""
         self._wake.set()
@@ -114,7 +127,7 @@ class Spooler:
             self._await_window(journal, or_new_work=False)
             return
         self._wake.clear()
-        job = journal.next_print(self.name)
+        job = journal.receipts.next_print(self.name)
         if job is None:
             if self._window:
                 self._await_window(journal, or_new_work=True)
@@ -150,8 +163,9 @@ class Spooler:
     # ------------------------------------------------------------------ one print
 
     def _print(self, journal: Journal, job: Print) -> None:
-        receipt = journal.get_receipt(job.receipt_id)
-        data = self._bytes_for(receipt, job)
+        receipt = journal.receipts.get(job.receipt_id)
+        marker = self._marker(receipt, job)
+        data = self._bytes_for(receipt, job, marker)
         pid = protocol.encode_pid(job.id)
         # ESC @ in the body may reset ASB on some models: re-arm it before the marker.
         payload = data + protocol.enable_asb() + protocol.process_id(pid)
@@ -162,18 +176,18 @@ class Spooler:
         generation = self._window.generation if self._window else self.session.generation
         log_ = self._log.bind(receipt=receipt.id, print_id=job.id, kind=job.kind)
         try:
-            job = journal.start_print(job.id)
+            job = journal.receipts.start_print(job.id)
         except Conflict:
             return  # cancelled between take and start
         self._publish(journal, receipt.id, job)
         started = time.monotonic()
         sent = self._send(payload, generation)
         if sent.reason == "nothing sent":
-            journal.unstart_print(job.id, reason="link failed before the first byte")
+            journal.receipts.unstart_print(job.id, reason="link failed before the first byte")
             log_.info("print_not_started")
-            self._publish(journal, receipt.id, journal.get_print(job.id))
+            self._publish(journal, receipt.id, journal.receipts.get_print(job.id))
             return
-        paper_mm = self._paper_mm(receipt)
+        paper_mm = self._paper_mm(receipt, marker)
         flight = InFlight(job=job, pid=pid, size=len(payload), paper_mm=paper_mm,
                           started=started, deadline=self._deadline(len(payload), paper_mm),
                           log=log_)
@@ -255,7 +269,7 @@ class Spooler:
 
     def _finish(self, journal: Journal, flight: InFlight, confirmation: str,
                 by: int | None = None) -> None:
-        done = journal.finish_print(flight.job.id, confirmation=confirmation)
+        done = journal.receipts.finish_print(flight.job.id, confirmation=confirmation)
         elapsed = time.monotonic() - flight.started
         flight.log.info("print_confirmed", confirmation=confirmation, seconds=round(elapsed, 3),
                         by_print=by if by is not None else flight.job.id)
@@ -263,9 +277,9 @@ class Spooler:
         self._on_outcome(flight.job, Outcome(True, "confirmed", confirmation), elapsed)
 
     def _interrupt(self, journal: Journal, flight: InFlight, reason: str) -> None:
-        retry = journal.interrupt_print(flight.job.id, reason=f"interrupted: {reason}")
+        retry = journal.receipts.interrupt_print(flight.job.id, reason=f"interrupted: {reason}")
         flight.log.warning("print_interrupted", reason=reason, retry=retry.id)
-        self._publish(journal, flight.job.receipt_id, journal.get_print(flight.job.id))
+        self._publish(journal, flight.job.receipt_id, journal.receipts.get_print(flight.job.id))
         self._on_outcome(flight.job, Outcome(False, reason), time.monotonic() - flight.started)
 
     def _send(self, payload: bytes, generation: int) -> Outcome:
@@ -313,11 +327,22 @@ class Spooler:
 
     # ------------------------------------------------------------------ rendering
 
-    def _bytes_for(self, receipt: Receipt, job: Print) -> bytes:
-        if job.kind == "original" and job.attempt == 1 and receipt.profile == self.profile.name:
-            return receipt.rendered  # exactly what was checked and journaled at submission
-        marker = self._marker(receipt, job)
-        return render(Content.model_validate_json(receipt.content), self.profile, marker=marker)
+    def _bytes_for(self, receipt: Receipt, job: Print, marker: str | None) -> bytes:
+        """The journaled bytes, with this print's marker section: nothing is validated or laid
+        out again here (a print that raised at this point would stop the printer)."""
+        if receipt.profile == self.profile.name:
+            with contextlib.suppress(ValueError):  # ValueError: the profile's settings changed
+                return with_marker(receipt.rendered, marker, self.profile)
+        # The printer's profile changed since the receipt was accepted: lay it out for the
+        # paper now in it if it still fits there, else print it as it was accepted.
+        try:
+            return render(Content.model_validate_json(receipt.content), self.profile,
+                          marker=marker)
+        except (ReceiptdError, ValueError) as exc:
+            self._log.warning("print_with_accepted_layout", receipt=receipt.id,
+                              profile=self.profile.name, accepted_for=receipt.profile,
+                              error=str(exc))
+            return marker_section(marker, self.profile) + receipt.rendered
 
     @staticmethod
     def _marker(receipt: Receipt, job: Print) -> str | None:
@@ -329,16 +354,13 @@ class Spooler:
             parts.append(interrupted_marker(job.attempt, first))
         return "\n".join(parts) or None
 
-    def _paper_mm(self, receipt: Receipt) -> float:
-        if receipt.paper_mm is not None:
-            return float(receipt.paper_mm)
-        try:
-            return paper_length_mm(Content.model_validate_json(receipt.content), self.profile)
-        except ReceiptdError:
-            return 300.0
+    def _paper_mm(self, receipt: Receipt, marker: str | None) -> float:
+        """Paper this print needs: the estimate journaled at submission, plus the marker."""
+        accepted = float(receipt.paper_mm) if receipt.paper_mm is not None else DEFAULT_PAPER_MM
+        return accepted + marker_paper_mm(marker, self.profile)
 
     def _publish(self, journal: Journal, receipt_id: int, job: Print) -> None:
-        receipt = journal.get_receipt(receipt_id)
+        receipt = journal.receipts.get(receipt_id)
         self._bus.publish("receipt", {
             "receipt_id": receipt.id, "printer": self.name, "state": receipt.state,
             "print_id": job.id, "print_kind": job.kind, "print_state": job.state,

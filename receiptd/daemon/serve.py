@@ -1,0 +1,121 @@
+"""Serving: the listening sockets, uvicorn, and the READY / STATUS / WATCHDOG ticker.
+
+READY goes to systemd only after the journal is open and the API listens. SIGTERM stops
+accepting, lets each spooler finish the print in hand, then stops the printer sessions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import structlog
+import uvicorn
+
+from receiptd.api.app import create_app
+from receiptd.config import Config, parse_listen
+from receiptd.daemon import sdnotify
+from receiptd.daemon.wiring import Daemon
+
+log = structlog.get_logger("receiptd.daemon")
+
+
+class _Server(uvicorn.Server):
+    """uvicorn re-raises SIGTERM after its shutdown, which would kill us before the spoolers
+    drain. Here the handlers only set the exit flag; ``serve`` drains, then returns."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        previous = {sig: signal.signal(sig, self.handle_exit)
+                    for sig in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
+def listening_sockets(config: Config) -> list[socket.socket]:
+    out = []
+    if config.daemon.listen:
+        host, port = parse_listen(config.daemon.listen)
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets whose proto says
+        # TCP, and without it Nagle + delayed ACK add ~40 ms to every kept-alive request.
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        out.append(sock)
+    if config.daemon.unix_socket:
+        path = Path(config.daemon.unix_socket)
+        if not path.parent.exists():
+            path.parent.mkdir(parents=True)
+            path.parent.chmod(0o750)  # the group reaches the 0660 socket (umask is 077)
+        path.unlink(missing_ok=True)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        old = os.umask(0o117)  # rw for owner and group only, from the first instant
+        try:
+            sock.bind(str(path))
+        finally:
+            os.umask(old)
+        out.append(sock)
+    return out
+
+
+def serve(daemon: Daemon) -> None:
+    """Run until SIGTERM/SIGINT, then drain and stop."""
+    daemon.open_journal()
+    sockets = listening_sockets(daemon.config)
+    daemon.start_workers()
+    app = create_app(daemon)
+    if daemon.test_hooks:
+        daemon.test_hooks.install(app)
+    server = _Server(uvicorn.Config(
+        app, log_config=None, access_log=False, lifespan="off",
+        timeout_graceful_shutdown=5,
+    ))
+
+    async def main() -> None:
+        ticker = asyncio.create_task(_tick(daemon, server, sockets))
+        try:
+            await server.serve(sockets=sockets)
+        finally:
+            ticker.cancel()
+
+    try:
+        asyncio.run(main())
+    finally:
+        sdnotify.stopping()
+        log.info("draining")
+        daemon.stop_workers()
+        log.info("stopped")
+
+
+def bound_address(sock: socket.socket) -> str:
+    """What a socket listens on, as the config writes it: a port 0 in the config becomes the
+    port the kernel chose, so whoever started the daemon can read it from the ready line."""
+    name = sock.getsockname()
+    if sock.family == socket.AF_UNIX:
+        return str(name)
+    host, port = name[0], name[1]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+async def _tick(daemon: Daemon, server: uvicorn.Server, sockets: list[socket.socket]) -> None:
+    while not server.started:
+        await asyncio.sleep(0.01)
+    log.info("ready", listen=[bound_address(s) for s in sockets],
+             printers=list(daemon.config.printers),
+             seconds=round(time.time() - daemon.started_at, 3))
+    sdnotify.ready()
+    daemon.notify_status()
+    while True:
+        daemon.watchdog.maybe_notify()
+        daemon.notify_status()
+        await asyncio.sleep(min(daemon.watchdog.period or 1.0, 1.0))

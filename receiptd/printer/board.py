@@ -1,0 +1,153 @@
+"""What is known about one printer, behind one lock: its state, and the waits on it.
+
+The session thread writes here what the printer says; spooler and API threads read it and wait
+on it. Every state change goes through ``change()``, whichever thread noticed it: the change is
+numbered and queued on ``changes`` under the lock, so the queue holds the changes in the order
+the state took them. Whoever reports them (journal, events, metrics) drains that one queue.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Collection
+
+from receiptd import protocol
+from receiptd.printer.states import (
+    FAULT_STATES,
+    READY_STATES,
+    PrinterState,
+    Snapshot,
+    Transition,
+    active_flags,
+)
+
+
+class StateBoard:
+    """One printer's state. Attributes are read and written under ``cond`` only."""
+
+    def __init__(self, printer: str, *, last_seq: int = 0) -> None:
+        self.printer = printer
+        self.cond = threading.Condition()
+        self.changes: queue.SimpleQueue[Transition] = queue.SimpleQueue()
+        self.state = PrinterState.UNKNOWN
+        self.seq = last_seq  # of the newest change (numbering goes on across restarts)
+        self.since = time.time()
+        self.cause = "starting"
+        self.flags = protocol.StatusFlags()
+        self.asb_seen = False
+        self.connected = False
+        self.generation = 0  # +1 per connection and per printer reset: in-flight prints are void
+        self.pids: deque[str] = deque(maxlen=64)  # process IDs the printer handed back
+        self.confirmation = "unknown"  # "process_id" | "status" | "unknown"
+        self.identity: dict[str, str] = {}
+        self.last_error: str | None = None
+        self.ready_mono = 0.0  # when it last became ready (monotonic)
+        self.counters = {"reconnects": 0, "power_on": 0, "garbage_bytes": 0}
+        self.maintenance: dict[str, int] = {}
+        self.maintenance_at: float | None = None
+        self.stopping = False
+
+    # ------------------------------------------------------------------ the one door
+
+    def change(self, state: PrinterState, cause: str) -> Transition | None:
+        """Move to ``state``; the change is numbered and queued. None if already there."""
+        with self.cond:
+            if self.state == state:
+                return None
+            previous, self.state = self.state, state
+            self.since = time.time()
+            self.cause = cause
+            if state in READY_STATES:
+                self.ready_mono = time.monotonic()
+            self.seq += 1
+            transition = Transition(self.printer, self.seq, state, previous, cause, self.since,
+                                    tuple(active_flags(self.flags)))
+            self.changes.put(transition)
+            self.cond.notify_all()
+            return transition
+
+    def new_generation(self, *, connected: bool | None = None, counter: str | None = None) -> bool:
+        """Void what was in flight (new connection, link lost, printer reset); returns whether
+        the link was up before."""
+        with self.cond:
+            was = self.connected
+            if connected is not None:
+                self.connected = connected
+            self.generation += 1
+            if counter:
+                self.counters[counter] += 1
+            self.cond.notify_all()
+            return was
+
+    def confirm_by(self, how: str) -> None:
+        """How prints get confirmed on this connection: "process_id", "status" or "unknown"."""
+        with self.cond:
+            self.confirmation = how
+            self.cond.notify_all()
+
+    def process_id_returned(self, pid: str) -> None:
+        with self.cond:
+            self.pids.append(pid)
+            self.cond.notify_all()
+
+    def stop(self) -> None:
+        with self.cond:
+            self.stopping = True
+            self.cond.notify_all()
+
+    # ------------------------------------------------------------------ reading and waiting
+
+    def snapshot(self, url: str, kind: str) -> Snapshot:
+        with self.cond:
+            return Snapshot(
+                name=self.printer, url=url, kind=kind, state=self.state, since=self.since,
+                cause=self.cause, flags=active_flags(self.flags), connected=self.connected,
+                confirmation=self.confirmation, identity=dict(self.identity),
+                last_error=self.last_error, counters=dict(self.counters),
+                maintenance=dict(self.maintenance), maintenance_at=self.maintenance_at,
+            )
+
+    def is_ready(self) -> bool:
+        with self.cond:
+            return self.connected and self.state in READY_STATES
+
+    def wait_ready(self, timeout: float) -> bool:
+        """Block until the printer can print and we know how prints get confirmed."""
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while not (self.connected and self.state in READY_STATES
+                       and self.confirmation != "unknown"):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or self.stopping:
+                    return False
+                self.cond.wait(remaining)
+            return True
+
+    def returned_process_ids(self, pids: Collection[str]) -> set[str]:
+        """Which of ``pids`` the printer has handed back (the newest 64 replies are kept)."""
+        with self.cond:
+            return set(pids).intersection(self.pids)
+
+    def wait_until(self, done: Callable[[], bool], success: str, generation: int,
+                   timeout: float) -> str:
+        """Wait until ``done()`` (checked under the lock), or until it can no longer come true:
+        ``success``, or ``"reset"`` (connection or printer reset since ``generation``),
+        ``"fault:<state>"``, ``"stopping"``, ``"timeout"``."""
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while True:
+                if done():
+                    return success
+                if self.generation != generation:
+                    return "reset"
+                if self.state in FAULT_STATES:
+                    return f"fault:{self.state.value}"
+                if self.stopping:
+                    return "stopping"
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return "timeout"
+                self.cond.wait(min(remaining, 0.5))

@@ -1,0 +1,63 @@
+"""Questions the printer answers with a ``5F … 00`` info block: identity and maintenance counters.
+
+An info block does not say which question it answers; the printer answers in the order it was
+asked, so the oldest open question takes each answer. Questions lost with the printer's buffer
+(a reset, a buffer clear) never answer: ``forget()`` starts the correlation afresh.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+from receiptd import protocol
+
+# GS I n, in the order asked.
+IDENTITY_QUERIES = ((67, "model"), (66, "maker"), (65, "firmware"), (68, "serial"))
+# GS g 2 counters asked on connect and refreshed while idle; +128 = cumulative (lifetime).
+MAINTENANCE_QUERIES = (
+    (20, "lines_fed"), (50, "cuts"), (70, "hours"),
+    (20 + protocol.CUMULATIVE, "lines_fed_total"), (50 + protocol.CUMULATIVE, "cuts_total"),
+    (70 + protocol.CUMULATIVE, "hours_total"),
+)
+
+
+@dataclass(frozen=True)
+class Answer:
+    kind: str  # "identity" | "maintenance"
+    key: str
+    text: str
+
+
+class InfoQueries:
+    """The open questions, oldest first. Used by the session thread only."""
+
+    def __init__(self) -> None:
+        self._open: deque[tuple[str, str]] = deque()
+        self.maintenance_sent = 0.0  # monotonic time of the last GS g 2 round
+
+    def __bool__(self) -> bool:
+        return bool(self._open)
+
+    def identity(self) -> bytes:
+        """GS I for each identity field; the caller writes the bytes."""
+        for _, key in IDENTITY_QUERIES:
+            self._open.append(("identity", key))
+        return b"".join(protocol.identity(n) for n, _ in IDENTITY_QUERIES)
+
+    def maintenance(self, now: float) -> bytes:
+        """GS g 2 for each counter; the caller writes the bytes."""
+        self.maintenance_sent = now
+        for _, key in MAINTENANCE_QUERIES:
+            self._open.append(("maintenance", key))
+        return b"".join(protocol.maintenance_counter(n) for n, _ in MAINTENANCE_QUERIES)
+
+    def answer(self, payload: bytes) -> Answer | None:
+        """The question this info block answers, or None when none is open."""
+        if not self._open:
+            return None
+        kind, key = self._open.popleft()
+        return Answer(kind, key, payload.decode("ascii", "replace").strip())
+
+    def forget(self) -> None:
+        self._open.clear()

@@ -1,0 +1,439 @@
+"""The status session over one link: connect, listen, poll, reconnect, and the state it finds.
+
+One ``PrinterSession`` per configured printer runs in its own thread: it connects, enables
+Automatic Status Back, reads the reply stream, polls DLE EOT while idle so a silent printer is
+noticed, reconnects with a capped backoff, and turns what the printer says into one explicit
+state. The spooler asks it to send bytes and to wait for process-ID confirmations. It never
+touches the journal: state changes leave through its ``changes`` queue.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import threading
+import time
+from collections.abc import Callable, Collection, Iterator
+from dataclasses import dataclass
+
+import structlog
+
+from receiptd import protocol
+from receiptd.errors import LinkClosed, LinkError, LinkTimeout
+from receiptd.links import Link
+from receiptd.printer.board import StateBoard
+from receiptd.printer.liveness import Ledger
+from receiptd.printer.queries import InfoQueries
+from receiptd.printer.states import (
+    FAULT_STATES,
+    PrinterState,
+    Snapshot,
+    Transition,
+    state_from_flags,
+)
+
+log = structlog.get_logger("receiptd.printer")
+
+
+@dataclass
+class SessionSettings:
+    poll_interval_s: float = 0.5
+    offline_after_s: float = 1.5
+    write_timeout_s: float = 5.0
+    backoff_min_s: float = 0.1
+    backoff_max_s: float = 1.0
+    probe_timeout_s: float = 2.0
+    slowest_bytes_per_s: float = 960.0  # 9600 baud: the slowest a printer takes data
+    maintenance_interval_s: float = 300.0  # GS g 2 refresh while idle (and after prints)
+
+
+_PROBE_PID = "PRB "  # a space: encode_pid never produces it
+
+
+class PrinterSession:
+    """Owns one link; runs ``run()`` in its own thread. What it learns goes on ``board``."""
+
+    def __init__(
+        self,
+        name: str,
+        link: Link,
+        *,
+        settings: SessionSettings | None = None,
+        on_beat: Callable[[], None] | None = None,
+        last_seq: int = 0,
+    ) -> None:
+        self.name = name
+        self.link = link
+        self.settings = settings or SessionSettings()
+        self.board = StateBoard(name, last_seq=last_seq)
+        self._on_beat = on_beat or (lambda: None)
+        self._write_lock = threading.RLock()  # re-entered by _poll around write()
+        self._stop = threading.Event()
+        self._log = log.bind(printer=name)
+        self._maintenance_due = False  # set by any thread; sent by the session thread
+        # Set by the daemon: True while no print is being sent (queries never split a print).
+        self.is_idle: Callable[[], bool] = lambda: True
+        # --- reader-thread-only state ---
+        self._parser = protocol.StreamParser()
+        self._ledger = Ledger()  # print data written vs proven read (liveness)
+        self._streaming = False  # a print's chunks are going out: no queries between them
+        self._probe_sent = 0.0
+        self._rx_seen = False  # this connection has delivered a reply
+        self._info = InfoQueries()
+        self._last_rx = 0.0
+        self._last_poll = 0.0
+
+    # ------------------------------------------------------------------ public, any thread
+
+    @property
+    def changes(self) -> queue.SimpleQueue[Transition]:
+        """The printer's state changes, numbered, in the order they happened."""
+        return self.board.changes
+
+    @property
+    def state(self) -> PrinterState:
+        with self.board.cond:
+            return self.board.state
+
+    @property
+    def generation(self) -> int:
+        with self.board.cond:
+            return self.board.generation
+
+    def snapshot(self) -> Snapshot:
+        return self.board.snapshot(self.link.url, self.link.kind)
+
+    def is_ready(self) -> bool:
+        return self.board.is_ready()
+
+    def wait_ready(self, timeout: float) -> bool:
+        """Block until the printer can print and we know how prints get confirmed."""
+        return self.board.wait_ready(timeout)
+
+    def supports_process_id(self) -> bool:
+        with self.board.cond:
+            return self.board.confirmation == "process_id"
+
+    def write(self, data: bytes, timeout: float | None = None, *, control: bool = False) -> None:
+        """Send bytes to the printer. Raises ``LinkError`` when not connected or on failure.
+
+        ``control``: status queries and real-time commands of the session itself; everything
+        else is print data, which a stopped printer may leave unread in front of our queries.
+        """
+        if not self.board.connected:
+            raise LinkClosed(f"printer {self.name} is not connected")
+        with self._write_lock:
+            if not control:
+                self._ledger.written += len(data)
+            try:
+                self.link.write(data, self.settings.write_timeout_s if timeout is None else timeout)
+            except LinkTimeout as exc:
+                if not control:  # count only what went out (no query was sent meanwhile)
+                    self._ledger.written -= len(data) - exc.written
+                raise
+            except LinkClosed as exc:
+                self._lost(str(exc))
+                raise
+
+    def wait_process_ids(self, pids: Collection[str], generation: int, timeout: float) -> str:
+        """Wait for the first of ``pids`` to come back from the printer.
+
+        Returns ``"confirmed"``; or why none can come any more: ``"fault:<state>"`` when the
+        printer faulted, ``"reset"`` when the connection dropped or the printer restarted
+        (its buffer is gone), ``"timeout"``, ``"stopping"``.
+        """
+        wanted = frozenset(pids)
+        return self.board.wait_until(lambda: not wanted.isdisjoint(self.board.pids), "confirmed",
+                                     generation, timeout)
+
+    def returned_process_ids(self, pids: Collection[str]) -> set[str]:
+        return self.board.returned_process_ids(pids)
+
+    @contextlib.contextmanager
+    def print_stream(self) -> Iterator[None]:
+        """Hold the session's own queries back while a print's bytes go out in chunks.
+
+        Real-time commands are executed on arrival but their bytes are *also* taken as data:
+        a DLE EOT poll landing between two chunks of an image would shift the raster and spoil
+        the slip. Liveness meanwhile comes from the data being taken (``liveness.Ledger``).
+        """
+        with self._write_lock:  # a poll checks the flag and writes under this lock
+            self._streaming = True
+        try:
+            yield
+        finally:
+            self._streaming = False
+
+    def data_mark(self) -> int:
+        """How much print data has been written so far (for ``wait_taken``)."""
+        with self._write_lock:
+            return self._ledger.written
+
+    def wait_taken(self, mark: int, generation: int, timeout: float) -> str:
+        """Wait until a status reply proves the printer has read all print data up to ``mark``.
+
+        Returns ``"taken"``, or ``"fault:<state>"``, ``"reset"``, ``"timeout"``, ``"stopping"``.
+        """
+        return self.board.wait_until(lambda: self._ledger.proven >= mark, "taken", generation,
+                                     timeout)
+
+    def hold_steady(self, generation: int, timeout: float) -> str:
+        """Watch the printer for ``timeout``: ``"timeout"`` if it stayed connected and
+        fault-free all along, else why not (as ``wait_process_ids``)."""
+        return self.board.wait_until(lambda: False, "", generation, timeout)
+
+    def clear_buffers(self) -> None:
+        """Throw away what the printer still holds of an interrupted print (DLE DC4 8)."""
+        try:
+            self.write(protocol.clear_buffers(), timeout=1.0, control=True)
+        except LinkError as exc:
+            self._log.info("clear_buffers_failed", error=str(exc))
+
+    def recover(self, clear: bool = True) -> None:
+        """Admin action: DLE ENQ recovery from a cutter error or jam."""
+        self.write(protocol.recover(2 if clear else 1), timeout=1.0, control=True)
+        self.write(protocol.request_status_now(1), timeout=1.0, control=True)
+        if clear:
+            self._reprobe()  # DLE ENQ 2 threw away a probe that was waiting in the buffer
+
+    def request_maintenance(self) -> None:
+        """Ask for fresh GS g 2 counters at the next idle moment (e.g. after a print)."""
+        self._maintenance_due = True
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.board.stop()
+
+    # ------------------------------------------------------------------ the session thread
+
+    def run(self) -> None:
+        backoff = self.settings.backoff_min_s
+        while not self._stop.is_set():
+            self._on_beat()
+            try:
+                self.link.open()
+            except LinkError as exc:
+                with self.board.cond:
+                    self.board.last_error = str(exc)
+                self._transition(PrinterState.OFFLINE, f"cannot connect: {exc}")
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, self.settings.backoff_max_s)
+                continue
+            try:
+                self._connected_loop()
+            except LinkError as exc:
+                self._lost(str(exc))
+            finally:
+                self.link.close()
+            # Only a connection that answered resets the backoff: a printer that accepts and
+            # drops at once (powering up, a flapping switch port) must not make us spin.
+            if self._rx_seen:
+                backoff = self.settings.backoff_min_s
+            else:
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, self.settings.backoff_max_s)
+        self._transition(PrinterState.UNKNOWN, "daemon stopping")
+
+    def _connected_loop(self) -> None:
+        now = time.monotonic()
+        self._parser = protocol.StreamParser()
+        self._ledger.settle()
+        self._info.forget()
+        self._last_rx = now
+        self._rx_seen = False
+        with self.board.cond:
+            self.board.asb_seen = False
+            # Another printer may answer on this address now: ask again how to confirm.
+            self.board.confirmation = "unknown"
+        self.board.new_generation(connected=True, counter="reconnects")
+        self._log.info("printer_connected", url=self.link.url)
+        self._handshake()
+        while not self._stop.is_set():
+            self._on_beat()
+            data = self.link.read(0.05)
+            now = time.monotonic()
+            if data:
+                self._last_rx = now
+                self._rx_seen = True
+                for event in self._parser.feed(data):
+                    self._handle(event)
+            # The probe waits in the buffer while the printer is in a fault: only time spent
+            # ready counts against it.
+            if (
+                self.board.confirmation == "unknown"
+                and self.is_ready()
+                and now - max(self._probe_sent, self.board.ready_mono)
+                > self.settings.probe_timeout_s
+            ):
+                self._confirm_by("status")
+            if now - self._last_poll >= self.settings.poll_interval_s:
+                self._poll(now)
+            allowed = self._ledger.silence_allowed(self.settings.offline_after_s,
+                                                   self.settings.slowest_bytes_per_s)
+            if now - self._last_rx > allowed and not self._held_up():
+                self._transition(PrinterState.OFFLINE, "printer not answering")
+            self._maybe_query_maintenance(now)
+
+    def _handshake(self) -> None:
+        hello = protocol.enable_asb() + self._ledger.queries() + self._info.identity()
+        hello += self._maintenance_queries()
+        hello += protocol.process_id(_PROBE_PID)
+        self.write(hello, timeout=self.settings.write_timeout_s, control=True)
+        self._last_poll = self._probe_sent = time.monotonic()
+
+    def _reprobe(self) -> None:
+        """Ask for the probe again if its answer has not come: a buffer clear drops it."""
+        if self.board.confirmation != "unknown" or self._streaming:
+            return
+        with contextlib.suppress(LinkError):
+            self.write(protocol.process_id(_PROBE_PID), timeout=1.0, control=True)
+            self._probe_sent = time.monotonic()
+
+    def _held_up(self) -> bool:
+        """Silence explained by the printer itself: it reported a fault that stops printing,
+        and print data we wrote is still unread in front of our status queries (its receive
+        buffer is full), so the queries cannot reach it until the fault clears."""
+        state = self.state
+        stopped = state in FAULT_STATES and state != PrinterState.OFFLINE
+        return stopped and self._ledger.unread() > 0
+
+    def _maintenance_queries(self) -> bytes:
+        """GS g 2 for each counter; the caller must write the bytes in this same thread."""
+        self._maintenance_due = False
+        return self._info.maintenance(time.monotonic())
+
+    def _maybe_query_maintenance(self, now: float) -> None:
+        # GS g 2 is answered when reached in the buffer: ask only while ready and idle, and
+        # write it under the write lock after checking idleness, so it never lands inside a
+        # print (the spooler marks itself busy before its first byte).
+        due = self._maintenance_due or (
+            now - self._info.maintenance_sent >= self.settings.maintenance_interval_s
+        )
+        if not due or not self.is_ready():
+            return
+        if self._info and now - self._info.maintenance_sent < 30.0:
+            return  # earlier questions still open: do not pile more up
+        self._info.forget()  # any still open were lost (buffer cleared): start afresh
+        with self._write_lock:
+            if not self.is_idle():
+                return
+            data = self._maintenance_queries()
+            try:
+                self.link.write(data, 0.5)
+            except LinkTimeout:
+                self._info.forget()
+            except LinkClosed as exc:
+                self._info.forget()
+                self._lost(str(exc))
+
+    def _poll(self, now: float) -> None:
+        self._last_poll = now
+        # Checked and written as one step: a print that starts streaming in between (the
+        # send window starts them back to back) would otherwise get the poll after its first
+        # chunk.
+        with self._write_lock:
+            if self._streaming:
+                return  # never between the chunks of a print (see print_stream)
+            if self._ledger.piling_up():
+                if self.state != PrinterState.OFFLINE:
+                    # Replies stopped: keep one round outstanding, do not pile queries up.
+                    return
+                # Offline: the printer may have lost those queries (power loss on a serial
+                # line, where no reconnect resets anything); unanswerable ones must not stop
+                # the polls.
+                self._ledger.drop_questions()
+            # A write timeout means the printer stopped reading: that is what silence looks like.
+            with contextlib.suppress(LinkTimeout):
+                self.write(self._ledger.queries(), timeout=0.2, control=True)
+
+    # ------------------------------------------------------------------ reply handling
+
+    def _handle(self, event: protocol.Event) -> None:
+        match event:
+            case protocol.AsbStatus(flags=flags):
+                with self.board.cond:
+                    self.board.asb_seen = True
+                self._apply(flags)
+            case protocol.RealTimeStatus(value=value):
+                asked = self._ledger.answered()
+                if asked is None:
+                    return  # unrequested (e.g. 10 04 n inside image data): ignore
+                n, seq = asked
+                board = self.board
+                with board.cond:
+                    if seq > self._ledger.proven:
+                        self._ledger.proven = seq
+                        board.cond.notify_all()
+                    asb = board.asb_seen
+                    merged = protocol.merge_dle_eot(board.flags, n, value)
+                    state, flags = board.state, board.flags
+                # With ASB on, it is the source of truth; DLE EOT keeps proving liveness.
+                # Without ASB, a full round of four replies is the status.
+                if not asb and n == 4:
+                    self._apply(merged)
+                elif not asb:
+                    with board.cond:
+                        board.flags = merged
+                elif state in (PrinterState.OFFLINE, PrinterState.UNKNOWN):
+                    # Back from silence: the last ASB may be stale, ask for a fresh one.
+                    self._apply(flags)
+                    with contextlib.suppress(LinkTimeout):
+                        self.write(protocol.request_status_now(1), timeout=0.2, control=True)
+            case protocol.ProcessIdReply(pid=pid):
+                if pid == _PROBE_PID:
+                    self._confirm_by("process_id")
+                else:
+                    self.board.process_id_returned(pid)
+            case protocol.InfoBlock(payload=payload):
+                answer = self._info.answer(payload)
+                with self.board.cond:
+                    if answer is None:
+                        pass
+                    elif answer.kind == "identity":
+                        self.board.identity[answer.key] = answer.text
+                    elif answer.text.isdigit():
+                        self.board.maintenance[answer.key] = int(answer.text)
+                        self.board.maintenance_at = time.time()
+            case protocol.PowerOn():
+                self._log.warning("printer_power_on")
+                self.board.new_generation(counter="power_on")
+                self._info.forget()  # questions in the lost buffer never answer
+                # Status queries sent while it was off were lost too: waiting for their replies
+                # would stop the polls for good (serial: no reconnect resets them).
+                self._ledger.settle()
+                with self.board.cond:
+                    self.board.asb_seen = False  # the reset disabled ASB until the handshake
+                self._handshake()
+            case protocol.BufferCleared():
+                self._reprobe()
+            case protocol.Garbage(data=data):
+                with self.board.cond:
+                    self.board.counters["garbage_bytes"] += len(data)
+            case _:
+                pass
+
+    def _apply(self, flags: protocol.StatusFlags) -> None:
+        with self.board.cond:
+            self.board.flags = flags
+        state, cause = state_from_flags(flags)
+        self._transition(state, cause)
+
+    # ------------------------------------------------------------------ changes of state
+
+    def _transition(self, state: PrinterState, cause: str) -> None:
+        change = self.board.change(state, cause)  # the one door: numbered and queued
+        if change is not None:
+            self._log.info("printer_state", state=state.value, previous=change.previous.value,
+                           cause=cause, seq=change.seq)
+
+    def _lost(self, why: str) -> None:
+        """The link is gone (noticed by any thread): what was in flight is void."""
+        if self.board.new_generation(connected=False):
+            with self.board.cond:
+                self.board.last_error = why
+            self._log.warning("printer_link_lost", error=why)
+        self._transition(PrinterState.OFFLINE, f"link lost: {why}")
+
+    def _confirm_by(self, how: str) -> None:
+        self.board.confirm_by(how)
+        self._log.info("confirmation_mode", mode=how)
