@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup demo test lint typecheck unit bench clean
+.PHONY: setup demo test lint typecheck imports unit bench clean
 
 setup: $(STAMP)
 
@@ -35,6 +35,10 @@ lint: setup
 typecheck: setup
 	$(VENV)/bin/mypy
 
+# The layers of pyproject.toml's [tool.importlinter]: arrows only point down, no circles.
+imports: setup
+	$(VENV)/bin/lint-imports
+
 unit: setup
 	$(VENV)/bin/pytest -q
 
@@ -42,7 +46,7 @@ unit: setup
 # it is: under CI=true a skipped test fails the run (tests/strict_skips.py).
 test: setup
 	ci/system-deps.sh test
-	$(MAKE) --no-print-directory lint typecheck unit
+	$(MAKE) --no-print-directory lint typecheck imports unit
 	ci/check-systemd.sh
 	ci/boot-test.sh
 	ci/check-monitoring.sh
