@@ -126,6 +126,26 @@ class StateBoard:
                 self.cond.wait(remaining)
             return True
 
+    def current_generation(self) -> int:
+        with self.cond:
+            return self.generation
+
+    def supports_process_id(self) -> bool:
+        with self.cond:
+            return self.confirmation == "process_id"
+
+    def wait_process_ids(self, pids: Collection[str], generation: int, timeout: float) -> str:
+        """Wait for the first of ``pids`` to come back from the printer: ``"confirmed"``, or
+        why none can come any more (as ``wait_until``)."""
+        wanted = frozenset(pids)
+        return self.wait_until(lambda: not wanted.isdisjoint(self.pids), "confirmed",
+                               generation, timeout)
+
+    def hold_steady(self, generation: int, timeout: float) -> str:
+        """Watch the printer for ``timeout``: ``"timeout"`` if it stayed connected and
+        fault-free all along, else why not (as ``wait_until``)."""
+        return self.wait_until(lambda: False, "", generation, timeout)
+
     def returned_process_ids(self, pids: Collection[str]) -> set[str]:
         """Which of ``pids`` the printer has handed back (the newest 64 replies are kept)."""
         with self.cond:

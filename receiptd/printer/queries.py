@@ -22,6 +22,9 @@ MAINTENANCE_QUERIES = (
 )
 
 
+OPEN_FOR_S = 30.0  # questions older than this were lost (a buffer clear): ask afresh
+
+
 @dataclass(frozen=True)
 class Answer:
     kind: str  # "identity" | "maintenance"
@@ -30,11 +33,13 @@ class Answer:
 
 
 class InfoQueries:
-    """The open questions, oldest first. Used by the session thread only."""
+    """The open questions, oldest first. Used by the session thread (``wanted`` by any)."""
 
-    def __init__(self) -> None:
+    def __init__(self, maintenance_interval_s: float) -> None:
         self._open: deque[tuple[str, str]] = deque()
+        self.interval_s = maintenance_interval_s
         self.maintenance_sent = 0.0  # monotonic time of the last GS g 2 round
+        self.wanted = False  # fresh counters asked for (after a print): at the next idle moment
 
     def __bool__(self) -> bool:
         return bool(self._open)
@@ -45,9 +50,16 @@ class InfoQueries:
             self._open.append(("identity", key))
         return b"".join(protocol.identity(n) for n, _ in IDENTITY_QUERIES)
 
+    def maintenance_due(self, now: float) -> bool:
+        """Time for a GS g 2 round: asked for or due, and the last round not still open."""
+        if not (self.wanted or now - self.maintenance_sent >= self.interval_s):
+            return False
+        return not (self._open and now - self.maintenance_sent < OPEN_FOR_S)
+
     def maintenance(self, now: float) -> bytes:
         """GS g 2 for each counter; the caller writes the bytes."""
         self.maintenance_sent = now
+        self.wanted = False
         for _, key in MAINTENANCE_QUERIES:
             self._open.append(("maintenance", key))
         return b"".join(protocol.maintenance_counter(n) for n, _ in MAINTENANCE_QUERIES)

@@ -13,7 +13,7 @@ import contextlib
 import queue
 import threading
 import time
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import structlog
@@ -70,7 +70,6 @@ class PrinterSession:
         self._write_lock = threading.RLock()  # re-entered by _poll around write()
         self._stop = threading.Event()
         self._log = log.bind(printer=name)
-        self._maintenance_due = False  # set by any thread; sent by the session thread
         # Set by the daemon: True while no print is being sent (queries never split a print).
         self.is_idle: Callable[[], bool] = lambda: True
         # --- reader-thread-only state ---
@@ -79,7 +78,7 @@ class PrinterSession:
         self._streaming = False  # a print's chunks are going out: no queries between them
         self._probe_sent = 0.0
         self._rx_seen = False  # this connection has delivered a reply
-        self._info = InfoQueries()
+        self._info = InfoQueries(self.settings.maintenance_interval_s)
         self._last_rx = 0.0
         self._last_poll = 0.0
 
@@ -95,24 +94,11 @@ class PrinterSession:
         with self.board.cond:
             return self.board.state
 
-    @property
-    def generation(self) -> int:
-        with self.board.cond:
-            return self.board.generation
-
     def snapshot(self) -> Snapshot:
         return self.board.snapshot(self.link.url, self.link.kind)
 
     def is_ready(self) -> bool:
         return self.board.is_ready()
-
-    def wait_ready(self, timeout: float) -> bool:
-        """Block until the printer can print and we know how prints get confirmed."""
-        return self.board.wait_ready(timeout)
-
-    def supports_process_id(self) -> bool:
-        with self.board.cond:
-            return self.board.confirmation == "process_id"
 
     def write(self, data: bytes, timeout: float | None = None, *, control: bool = False) -> None:
         """Send bytes to the printer. Raises ``LinkError`` when not connected or on failure.
@@ -134,20 +120,6 @@ class PrinterSession:
             except LinkClosed as exc:
                 self._lost(str(exc))
                 raise
-
-    def wait_process_ids(self, pids: Collection[str], generation: int, timeout: float) -> str:
-        """Wait for the first of ``pids`` to come back from the printer.
-
-        Returns ``"confirmed"``; or why none can come any more: ``"fault:<state>"`` when the
-        printer faulted, ``"reset"`` when the connection dropped or the printer restarted
-        (its buffer is gone), ``"timeout"``, ``"stopping"``.
-        """
-        wanted = frozenset(pids)
-        return self.board.wait_until(lambda: not wanted.isdisjoint(self.board.pids), "confirmed",
-                                     generation, timeout)
-
-    def returned_process_ids(self, pids: Collection[str]) -> set[str]:
-        return self.board.returned_process_ids(pids)
 
     @contextlib.contextmanager
     def print_stream(self) -> Iterator[None]:
@@ -177,11 +149,6 @@ class PrinterSession:
         return self.board.wait_until(lambda: self._ledger.proven >= mark, "taken", generation,
                                      timeout)
 
-    def hold_steady(self, generation: int, timeout: float) -> str:
-        """Watch the printer for ``timeout``: ``"timeout"`` if it stayed connected and
-        fault-free all along, else why not (as ``wait_process_ids``)."""
-        return self.board.wait_until(lambda: False, "", generation, timeout)
-
     def clear_buffers(self) -> None:
         """Throw away what the printer still holds of an interrupted print (DLE DC4 8)."""
         try:
@@ -198,7 +165,7 @@ class PrinterSession:
 
     def request_maintenance(self) -> None:
         """Ask for fresh GS g 2 counters at the next idle moment (e.g. after a print)."""
-        self._maintenance_due = True
+        self._info.wanted = True
 
     def stop(self) -> None:
         self._stop.set()
@@ -276,7 +243,7 @@ class PrinterSession:
 
     def _handshake(self) -> None:
         hello = protocol.enable_asb() + self._ledger.queries() + self._info.identity()
-        hello += self._maintenance_queries()
+        hello += self._info.maintenance(time.monotonic())
         hello += protocol.process_id(_PROBE_PID)
         self.write(hello, timeout=self.settings.write_timeout_s, control=True)
         self._last_poll = self._probe_sent = time.monotonic()
@@ -297,29 +264,18 @@ class PrinterSession:
         stopped = state in FAULT_STATES and state != PrinterState.OFFLINE
         return stopped and self._ledger.unread() > 0
 
-    def _maintenance_queries(self) -> bytes:
-        """GS g 2 for each counter; the caller must write the bytes in this same thread."""
-        self._maintenance_due = False
-        return self._info.maintenance(time.monotonic())
-
     def _maybe_query_maintenance(self, now: float) -> None:
         # GS g 2 is answered when reached in the buffer: ask only while ready and idle, and
         # write it under the write lock after checking idleness, so it never lands inside a
         # print (the spooler marks itself busy before its first byte).
-        due = self._maintenance_due or (
-            now - self._info.maintenance_sent >= self.settings.maintenance_interval_s
-        )
-        if not due or not self.is_ready():
+        if not self._info.maintenance_due(now) or not self.is_ready():
             return
-        if self._info and now - self._info.maintenance_sent < 30.0:
-            return  # earlier questions still open: do not pile more up
         self._info.forget()  # any still open were lost (buffer cleared): start afresh
         with self._write_lock:
             if not self.is_idle():
                 return
-            data = self._maintenance_queries()
             try:
-                self.link.write(data, 0.5)
+                self.link.write(self._info.maintenance(now), 0.5)
             except LinkTimeout:
                 self._info.forget()
             except LinkClosed as exc:

@@ -81,6 +81,7 @@ class Spooler:
     ) -> None:
         self.name = name
         self.session = session
+        self.board = session.board  # what is known of the printer, and the waits on it
         self.profile = profile
         self.settings = settings or SpoolSettings()
         self._journal_factory = journal_factory
@@ -148,13 +149,13 @@ class Spooler:
         """May the next print go out now? With prints in flight, only on the same connection
         to a ready printer that confirms by process ID; otherwise the window settles first."""
         if not self._window:
-            ready = self.session.wait_ready(0.5)
+            ready = self.board.wait_ready(0.5)
             self._waiting.update(journal, self.session.state)  # tell who waits, and why
             return ready
         if (
-            self.session.generation == self._window.generation
-            and self.session.wait_ready(0)
-            and self.session.supports_process_id()
+            self.board.current_generation() == self._window.generation
+            and self.board.wait_ready(0)
+            and self.board.supports_process_id()
         ):
             return True
         self._await_window(journal, or_new_work=False)  # sees the fault or reset, requeues
@@ -173,7 +174,7 @@ class Spooler:
             self._await_window(journal, or_new_work=False)  # the job stays queued
             return
         # Prints in flight and this one must share a connection: a reset voids them together.
-        generation = self._window.generation if self._window else self.session.generation
+        generation = self._window.generation if self._window else self.board.current_generation()
         log_ = self._log.bind(receipt=receipt.id, print_id=job.id, kind=job.kind)
         try:
             job = journal.receipts.start_print(job.id)
@@ -195,7 +196,7 @@ class Spooler:
             # Cut short: in doubt, and so is every print in flight before it.
             self._window.add(flight, generation)
             self._fail_window(journal, sent.reason)
-        elif self.session.supports_process_id():
+        elif self.board.supports_process_id():
             self._window.add(flight, generation)
             log_.debug("print_sent", in_flight=len(self._window),
                        in_flight_bytes=self._window.bytes)
@@ -208,7 +209,7 @@ class Spooler:
         if outcome.printed:
             self._finish(journal, flight, "status")
         else:
-            if self.session.generation == generation:
+            if self.board.current_generation() == generation:
                 self.session.clear_buffers()  # the rest of this slip must not come out later
             self._interrupt(journal, flight, outcome.reason)
 
@@ -232,7 +233,7 @@ class Spooler:
                 return
             self._on_beat()
             slice_s = min(WAIT_SLICE_S, max(0.0, w.oldest().deadline - time.monotonic()))
-            result = self.session.wait_process_ids(w.pids(), w.generation, slice_s)
+            result = self.board.wait_process_ids(w.pids(), w.generation, slice_s)
             if result == "confirmed":
                 self._harvest(journal)
                 return
@@ -242,7 +243,7 @@ class Spooler:
 
     def _harvest(self, journal: Journal) -> None:
         """Mark printed every print in flight up to the newest whose ID came back."""
-        returned = self.session.returned_process_ids(self._window.pids())
+        returned = self.board.returned_process_ids(self._window.pids())
         count = self._window.confirmed_count(returned)
         if count == 0:
             return
@@ -258,7 +259,7 @@ class Spooler:
         self._harvest(journal)
         if not self._window:
             return
-        if self.session.generation == self._window.generation:
+        if self.board.current_generation() == self._window.generation:
             # Same connection, printer faulted: throw away what it still holds of these
             # prints so none comes out after the refill; the full marked reprints follow.
             self.session.clear_buffers()
@@ -290,9 +291,9 @@ class Spooler:
     def _send_chunks(self, payload: bytes, generation: int) -> Outcome:
         sent = 0
         for start in range(0, len(payload), CHUNK):
-            if self.session.generation != generation:
+            if self.board.current_generation() != generation:
                 return self._cut_short(sent, "printer reset or link lost")
-            if not self.session.is_ready():
+            if not self.board.is_ready():
                 return self._cut_short(sent, f"fault:{self.session.state.value}")
             chunk = payload[start : start + CHUNK]
             try:
@@ -320,8 +321,8 @@ class Spooler:
         if taken != "taken":
             return Outcome(printed=False, reason=taken)
         wait = 0.5 + paper_mm / s.status_confirm_mm_per_s
-        result = self.session.hold_steady(generation, wait)
-        if result == "timeout" and self.session.is_ready():
+        result = self.board.hold_steady(generation, wait)
+        if result == "timeout" and self.board.is_ready():
             return Outcome(printed=True, reason="status clean", confirmation="status")
         return Outcome(printed=False, reason=result)
 
