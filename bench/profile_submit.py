@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from pyinstrument import Profiler
 from run import PROFILE, document
 
-from receiptd.api.app import receipt_out
+from receiptd.api.models import receipt_out
 from receiptd.document import Submission
 from receiptd.journal import Journal
 from receiptd.render import paper_length_mm, render

@@ -17,21 +17,18 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from receiptd import __version__
 from receiptd.api.auth import Authenticator
 from receiptd.api.backend import Backend
-from receiptd.api.deps import Admin, annotate_roles
+from receiptd.api.deps import annotate_roles
 from receiptd.api.events import events_router
 from receiptd.api.health import health_router
 from receiptd.api.journal import journal_router
 from receiptd.api.limits import BodyLimit
-from receiptd.api.models import receipt_out
 from receiptd.api.printers import printers_router
 from receiptd.api.receipts import receipts_router
 from receiptd.api.reprint import reprint_router
 from receiptd.api.tokens import token_router
 from receiptd.errors import ReceiptdError
 
-# ``Admin`` and ``receipt_out`` are still imported from here by the test hooks and the submit
-# benchmark; their homes are ``receiptd.api.deps`` and ``receiptd.api.models``.
-__all__ = ["Admin", "create_app", "error_response", "receipt_out"]
+__all__ = ["create_app", "error_response"]
 
 
 def create_app(backend: Backend) -> FastAPI:

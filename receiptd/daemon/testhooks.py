@@ -31,7 +31,7 @@ import structlog
 from fastapi import FastAPI
 from pydantic import BaseModel, Field
 
-from receiptd.api.app import Admin
+from receiptd.api.deps import Admin
 from receiptd.config import Config
 from receiptd.errors import ConfigError, NotFound
 
