@@ -38,7 +38,11 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 def _iso_only(value: Any) -> Any:
     """Query times are ISO-8601 text, as documented; pydantic alone would also take a bare
     number as Unix seconds (``until=0.0``), which no client means."""
-    if isinstance(value, str) and value.strip().lstrip("+-").replace(".", "", 1).isdigit():
+    if isinstance(value, str):
+        try:
+            float(value)  # "0.0", "-4.6e-184", "1e9": numbers in every spelling
+        except ValueError:
+            return value
         raise ValueError("expected an ISO-8601 date-time, e.g. 2026-05-01T12:00:00Z")
     return value
 
