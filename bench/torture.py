@@ -5,7 +5,7 @@ paper-outs at random, several concurrent clients; then the journal against the p
 
 Prints the seed first (rerun the same chaos schedule with --seed; thread interleavings still
 vary) and a JSON report last; exits 1 if a receipt was lost or printed unmarked twice.
-See receiptd/testing/torture.py for what is checked; tests/test_torture.py is the CI size.
+See receiptd/testing/torture.py for what is checked; tests/e2e/test_torture.py is the CI size.
 """
 
 from __future__ import annotations

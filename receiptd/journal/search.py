@@ -2,7 +2,7 @@
 the per-printer counters.
 
 The hot queries name their index (``INDEXED BY``) instead of leaving the choice to the planner,
-whose choice flips with statistics; ``tests/test_journal.py`` checks the plans.
+whose choice flips with statistics; ``tests/journal/test_journal.py`` checks the plans.
 """
 
 from __future__ import annotations

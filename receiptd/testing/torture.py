@@ -2,7 +2,7 @@
 printer power-cycles and runs out of paper at random; then the journal is compared with what
 came out of the (emulated) printer.
 
-Used by ``tests/test_torture.py`` (CI-sized) and ``bench/torture.py`` (the long run). Clients
+Used by ``tests/e2e/test_torture.py`` (CI-sized) and ``bench/torture.py`` (the long run). Clients
 behave like a real POS: each receipt has an idempotency key, and on a connection error (the
 daemon was killed mid-request) or a 503 the client sends the same request again. A ``202``
 lost with the connection is fine as long as the retry returns the same receipt.

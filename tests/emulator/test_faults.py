@@ -11,7 +11,7 @@ import pytest
 from receiptd.emulator import Emulator
 from receiptd.emulator.model import PrinterConfig, PrinterModel
 
-from .emulator_helpers import CLEAR, CUT, GS, Host, pid
+from ..emulator_helpers import CLEAR, CUT, GS, Host, pid
 
 
 @pytest.fixture

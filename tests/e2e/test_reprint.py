@@ -20,7 +20,7 @@ from receiptd.emulator import Emulator
 from receiptd.render import split_marker
 from receiptd.render.profiles import get_profile
 
-from .support import TOKENS, DaemonProcess, free_port, sample_document, wait_until
+from ..support import TOKENS, DaemonProcess, free_port, sample_document, wait_until
 
 Factory = Callable[..., DaemonProcess]
 

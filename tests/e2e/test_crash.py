@@ -11,8 +11,8 @@ from typing import Any
 
 from receiptd.emulator import Emulator
 
-from .rig import Rig, occurrences, verify
-from .support import DaemonProcess, sample_document, wait_until
+from ..rig import Rig, occurrences, verify
+from ..support import DaemonProcess, sample_document, wait_until
 
 
 def test_sigkill_mid_receipt_reprints_it_marked(

@@ -17,7 +17,7 @@ import pytest
 
 from receiptd.emulator import Emulator
 
-from .support import DaemonProcess, sample_document, wait_until
+from ..support import DaemonProcess, sample_document, wait_until
 
 pytestmark = pytest.mark.timeout(240)
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from receiptd.emulator import Emulator
 
-from .support import TOKENS, DaemonProcess, sample_document, slips_with, wait_until
+from ..support import TOKENS, DaemonProcess, sample_document, slips_with, wait_until
 
 
 def ctl(daemon: DaemonProcess, role: str, *args: str, stdin: str | None = None,

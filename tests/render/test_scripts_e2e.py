@@ -15,7 +15,7 @@ from wcwidth import wcswidth
 from receiptd.emulator import Emulator
 from receiptd.render import glyphs
 
-from .support import DaemonProcess, slips_with
+from ..support import DaemonProcess, slips_with
 
 
 @pytest.fixture

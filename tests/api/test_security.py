@@ -19,7 +19,7 @@ import pytest
 from receiptd.config import Config
 from receiptd.emulator import Emulator
 
-from .support import TOKENS, DaemonProcess, sample_document
+from ..support import TOKENS, DaemonProcess, sample_document
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -170,7 +170,7 @@ class NoTokenDaemon(DaemonProcess):
             args += ["--printer", f"{name}={url}"]
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(args, env=self.env, stdout=log, stderr=log)
-        from .support import wait_until
+        from ..support import wait_until
 
         wait_until(self._healthy, timeout=20, what="daemon /healthz")
 

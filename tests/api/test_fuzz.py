@@ -19,7 +19,7 @@ from schemathesis.checks import positive_data_acceptance
 
 from receiptd.emulator import Emulator
 
-from .support import TOKENS, DaemonProcess
+from ..support import TOKENS, DaemonProcess
 
 EXAMPLES = int(os.environ.get("RECEIPTD_FUZZ_EXAMPLES", "120"))
 COUNT = {"requests": 0, "operations": set()}

@@ -41,8 +41,8 @@ import pytest
 from receiptd.emulator import Emulator
 from receiptd.testing import fakeusb
 
-from .rig import Rig, verify
-from .support import DaemonProcess, sample_document, wait_until
+from ..rig import Rig, verify
+from ..support import DaemonProcess, sample_document, wait_until
 
 FAULTS = ["near_end", "paper_out", "cover_open", "cutter_error", "jam", "overheat",
           "unrecoverable", "silent", "power_cycle", "link_drop", "garbage"]

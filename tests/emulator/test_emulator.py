@@ -23,7 +23,7 @@ from receiptd.emulator import Emulator, Transcript
 from receiptd.emulator.commands import RealtimeScanner, decode, realtime_length
 from receiptd.emulator.model import PrinterConfig, PrinterModel
 
-from .emulator_helpers import CLEAR, CUT, ESC, GS, INIT, Host, pid
+from ..emulator_helpers import CLEAR, CUT, ESC, GS, INIT, Host, pid
 
 
 def qr(data: bytes) -> bytes:
@@ -412,7 +412,7 @@ def test_pty_baud_rate_limits_the_byte_rate() -> None:
 
 def test_cli_serve_and_ctl_round_trip(tmp_path: Path) -> None:
     cmd = [sys.executable, "-m", "receiptd.emulator"]
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     serve = [*cmd, "serve", "--tcp", "127.0.0.1:0", "--control", "127.0.0.1:0", "--speed", "2000"]
     proc = subprocess.Popen(serve, stdout=subprocess.PIPE, text=True, env=env)
     try:

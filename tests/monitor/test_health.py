@@ -22,7 +22,7 @@ from receiptd.emulator import Emulator
 from receiptd.monitor.health import EXTRA_ADVICE
 from receiptd.printer import ADVICE, PrinterState
 
-from .support import DaemonProcess, sample_document, wait_until
+from ..support import DaemonProcess, sample_document, wait_until
 
 Factory = Callable[..., DaemonProcess]
 

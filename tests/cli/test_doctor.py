@@ -15,7 +15,7 @@ from typing import Any
 from receiptd.emulator import Emulator
 from receiptd.printer import ADVICE, PrinterState
 
-from .support import TOKENS, DaemonProcess, free_port, wait_until
+from ..support import TOKENS, DaemonProcess, free_port, wait_until
 
 Factory = Callable[..., DaemonProcess]
 

@@ -32,8 +32,8 @@ from receiptd.emulator import Emulator
 from receiptd.render import render
 from receiptd.render.profiles import get_profile
 
-from .rig import occurrences
-from .support import DaemonProcess, sample_document, wait_until
+from ..rig import occurrences
+from ..support import DaemonProcess, sample_document, wait_until
 
 SPEED_MM_S = 100.0
 LINES = 3

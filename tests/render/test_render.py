@@ -125,7 +125,7 @@ def test_escpos_import_has_no_side_effects(tmp_path: Path) -> None:
     tmp.mkdir()
     env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache"), "TMPDIR": str(tmp)}
     env.pop("ESCPOS_CAPABILITIES_PICKLE_DIR", None)
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     out = subprocess.run(
         [sys.executable, "-c", code], env=env, cwd=root, capture_output=True, text=True,
         check=True,

@@ -22,7 +22,7 @@ from receiptd.emulator import Emulator
 from receiptd.links import link_for_url
 from receiptd.printer import PrinterSession, SessionSettings
 
-from .support import DaemonProcess, is_marked, slips_with, wait_until
+from ..support import DaemonProcess, is_marked, slips_with, wait_until
 
 
 def tall_png(width: int = 512, height: int = 2000) -> str:

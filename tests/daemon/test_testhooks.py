@@ -15,7 +15,7 @@ import pytest
 
 from receiptd.emulator import Emulator
 
-from .support import DaemonProcess, sample_document, wait_until
+from ..support import DaemonProcess, sample_document, wait_until
 
 HOOKS = {"RECEIPTD_TEST_HOOKS": "1"}
 

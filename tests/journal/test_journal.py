@@ -22,7 +22,7 @@ from sqlite_utils import Database
 from receiptd.errors import Conflict, JournalCorrupt, JournalUnavailable, NotFound
 from receiptd.journal import MAX_PAGE, Journal, Receipt, format_ts, migrations, parse_ts
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 T0 = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
 
 

@@ -19,7 +19,7 @@ import pytest
 from receiptd.emulator import Emulator
 from receiptd.testing import fakeusb
 
-from .support import TOKENS, DaemonProcess, is_marked, sample_document, slips_with, wait_until
+from ..support import TOKENS, DaemonProcess, is_marked, sample_document, slips_with, wait_until
 
 
 def _roundtrip(daemon: DaemonProcess, emu: Emulator, tag: str) -> None:

@@ -14,7 +14,7 @@ import httpx
 
 from receiptd.emulator import Emulator
 
-from .support import TOKENS, DaemonProcess, sample_document
+from ..support import TOKENS, DaemonProcess, sample_document
 
 Factory = Callable[..., DaemonProcess]
 

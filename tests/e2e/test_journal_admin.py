@@ -18,7 +18,7 @@ from receiptd.cli import ctl
 from receiptd.emulator import Emulator
 from receiptd.journal import format_ts
 
-from .support import TOKENS, DaemonProcess, free_port, wait_until
+from ..support import TOKENS, DaemonProcess, free_port, wait_until
 
 Factory = Callable[..., DaemonProcess]
 
