@@ -37,7 +37,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from journal_bench import fill  # the journal engineer's bulk filler, reused
+from journal_bench import fill  # the bulk filler of the journal benchmark, reused
 
 from receiptd.emulator import Emulator
 from receiptd.testing.loopback import free_port
