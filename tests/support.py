@@ -3,6 +3,7 @@ reading the emulator's transcript. Test modules import from here, never from eac
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -16,7 +17,6 @@ from typing import Any
 import httpx
 
 from receiptd.emulator import Emulator
-from receiptd.testing.loopback import free_port
 
 TOKENS = {"pos": "pos-secret-1", "cashier": "cashier-secret-1", "admin": "admin-secret-1"}
 
@@ -41,28 +41,62 @@ class DaemonProcess:
         self.tmp = tmp
         self.journal = tmp / "journal.db"
         self.printers = printers
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.port = 0  # the first start binds port 0; the daemon's ready line names the port
+        self.url = ""
+        self.clients: dict[str, httpx.Client] = {}
         self.env = {**os.environ, "ESCPOS_CAPABILITIES_PICKLE_DIR": str(tmp / "escpos-cache"),
                     **(extra_env or {})}
         self.extra_args = extra_args or []
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = tmp / "daemon.log"
-        self.clients = {role: httpx.Client(base_url=self.url, timeout=10,
-                                           headers={"Authorization": f"Bearer {secret}"})
-                        for role, secret in TOKENS.items()}
 
-    def start(self) -> None:
+    def args(self) -> list[str]:
         args = [sys.executable, "-m", "receiptd.cli.daemon", "run", "--journal", str(self.journal),
                 "--listen", f"127.0.0.1:{self.port}", "--log-format", "json"]
         for name, url in self.printers.items():
             args += ["--printer", f"{name}={url}"]
         for role, secret in TOKENS.items():
             args += ["--token", f"{role}:{secret}"]
-        args += self.extra_args
+        return args + self.extra_args
+
+    def start(self) -> None:
+        """Start and wait until it serves. A restart keeps the port the first start got."""
+        offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(args, env=self.env, stdout=log, stderr=log)
+        self.proc = subprocess.Popen(self.args(), env=self.env, stdout=log, stderr=log)
+        port = wait_until(lambda: self._ready_port(offset), timeout=20, what="daemon ready line")
+        if port != self.port or not self.clients:
+            self._connect(port)
         wait_until(self._healthy, timeout=20, what="daemon /healthz")
+
+    def _ready_port(self, offset: int) -> int | None:
+        """The TCP port in the daemon's ``ready`` log line, once it is written."""
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            raise AssertionError(f"daemon exited with {self.proc.returncode}:\n{self.log()}")
+        with self.log_path.open("rb") as f:
+            f.seek(offset)
+            lines = f.read().decode(errors="replace").splitlines()
+        for line in lines:
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(entry, dict) and entry.get("event") == "ready":
+                for address in entry.get("listen", []):
+                    _, sep, port = str(address).rpartition(":")
+                    if sep and port.isdigit():
+                        return int(port)
+        return None
+
+    def _connect(self, port: int) -> None:
+        for client in self.clients.values():
+            client.close()
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.clients = {role: httpx.Client(base_url=self.url, timeout=10,
+                                           headers={"Authorization": f"Bearer {secret}"})
+                        for role, secret in TOKENS.items()}
 
     def _healthy(self) -> bool:
         assert self.proc is not None

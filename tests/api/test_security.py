@@ -163,16 +163,12 @@ def test_open_api_bootstraps_the_first_token_and_never_reopens(
 
 
 class NoTokenDaemon(DaemonProcess):
-    def start(self) -> None:
+    def args(self) -> list[str]:
         args = [sys.executable, "-m", "receiptd.cli.daemon", "run", "--journal",
                 str(self.journal), "--listen", f"127.0.0.1:{self.port}", "--log-format", "json"]
         for name, url in self.printers.items():
             args += ["--printer", f"{name}={url}"]
-        log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(args, env=self.env, stdout=log, stderr=log)
-        from ..support import wait_until
-
-        wait_until(self._healthy, timeout=20, what="daemon /healthz")
+        return args + self.extra_args
 
 
 # -- the whole role × endpoint matrix ---------------------------------------------------------

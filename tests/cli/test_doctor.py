@@ -14,8 +14,9 @@ from typing import Any
 
 from receiptd.emulator import Emulator
 from receiptd.printer import ADVICE, PrinterState
+from receiptd.testing.loopback import free_port  # a port nothing listens on: a dead printer
 
-from ..support import TOKENS, DaemonProcess, free_port, wait_until
+from ..support import TOKENS, DaemonProcess, wait_until
 
 Factory = Callable[..., DaemonProcess]
 

@@ -17,8 +17,9 @@ import pytest
 from receiptd.cli import ctl
 from receiptd.emulator import Emulator
 from receiptd.journal import format_ts
+from receiptd.testing.loopback import free_port  # a port nothing listens on: a dead printer
 
-from ..support import TOKENS, DaemonProcess, free_port, wait_until
+from ..support import TOKENS, DaemonProcess, wait_until
 
 Factory = Callable[..., DaemonProcess]
 

@@ -19,8 +19,9 @@ from receiptd.cli import ctl
 from receiptd.emulator import Emulator
 from receiptd.render import split_marker
 from receiptd.render.profiles import get_profile
+from receiptd.testing.loopback import free_port  # a port nothing listens on: a dead printer
 
-from ..support import TOKENS, DaemonProcess, free_port, sample_document, wait_until
+from ..support import TOKENS, DaemonProcess, sample_document, wait_until
 
 Factory = Callable[..., DaemonProcess]
 
