@@ -11,7 +11,9 @@ import time
 
 ESC, GS = b"\x1b", b"\x1d"
 INIT = ESC + b"@"
-CUT = GS + b"V\x42\x00"
+# GS V 65 0: feed to the cutting position and cut through (function B; 66 would leave a
+# point uncut). Epson ESC/POS Command Reference, "GS V: Select cut mode and cut paper".
+CUT = GS + b"V\x41\x00"
 CLEAR = bytes.fromhex("10 14 08 01 03 14 01 06 02 08")
 
 

@@ -94,6 +94,11 @@ FIXED: dict[int, dict[int, tuple[str, int]]] = {ESC: ESC_FIXED, GS: GS_FIXED, FS
 # GS V m: the cut modes without and with a feed argument n.
 GS_CUT_SHORT = frozenset({0, 1, 48, 49})
 GS_CUT_FEED = frozenset({65, 66, 97, 98, 103, 104})
+# The partial cuts (one point left uncut); the other modes cut the paper through. Epson ESC/POS
+# Command Reference, "GS V: Select cut mode and cut paper", functions A (0/48 full, 1/49
+# partial), B (65 full, 66 partial), C (97 full, 98 partial) and D (103 full, 104 partial).
+# Parity does not tell them apart: 65, 97 and 103 are odd and full.
+GS_CUT_PARTIAL = frozenset({1, 49, 66, 98, 104})
 
 # The commands that cut the paper (GS V, and ESC i / ESC m of older models).
 CUT_NAMES = frozenset({"cut", "cut_legacy_full", "cut_legacy_partial"})

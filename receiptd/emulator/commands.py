@@ -208,7 +208,10 @@ def _decode_gs(buf: bytes | bytearray, fn: int) -> Command | None:
         m = buf[2]
         if m in GS_CUT_FEED:
             return Command("cut", bytes(buf[:4])) if _need(buf, 4) else None
-        return Command("cut", bytes(buf[:3]))
+        if m in GS_CUT_SHORT:
+            return Command("cut", bytes(buf[:3]))
+        # Not a cut mode of the reference: shown, never guessed into a cut that hides it.
+        return Command("unknown", bytes(buf[:3]))
     if fn == 0x6B:  # GS k m ...
         if not _need(buf, 3):
             return None

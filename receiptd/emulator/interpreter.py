@@ -12,6 +12,7 @@ from typing import Any
 
 from receiptd.emulator.barcodes import BARCODE_SYMBOLOGIES, SYMBOL_NAMES, barcode_text, symbol_text
 from receiptd.emulator.charsets import decode_text
+from receiptd.emulator.command_table import GS_CUT_PARTIAL
 from receiptd.emulator.commands import Command, is_cut
 from receiptd.emulator.config import PrinterConfig
 from receiptd.emulator.mode import PrintMode, apply_setting
@@ -199,8 +200,10 @@ class Interpreter:
     def _cut(self, cmd: Command) -> None:
         if self._line:
             self._emit_line()
-        m = cmd.header[2] if cmd.name == "cut" else (1 if cmd.name == "cut_legacy_partial" else 0)
-        partial = bool(m & 1)  # 1, 49, 66, 98, 104: partial
+        if cmd.name == "cut":
+            partial = cmd.header[2] in GS_CUT_PARTIAL
+        else:
+            partial = cmd.name == "cut_legacy_partial"
         self.transcript.add({"type": "cut", "partial": partial})
         self.transcript.new_slip()
         self.paper.cut()
@@ -269,7 +272,9 @@ class Interpreter:
             if self.config.process_id:
                 self.status.send(b"\x37\x22" + payload[2:6] + b"\x00")
         elif payload[:2] == b"\x31\x30" and len(payload) == 3:  # fn 49: offline response
-            self.status.offline_response = payload[2] != 0
+            d = payload[2]
+            if d in (0, 1, 2, 48, 49, 50):  # 48-50 are the ASCII forms; others are ignored
+                self.status.offline_response = d % 48
 
     def _gs_g(self, header: bytes) -> None:
         fn, n = header[2], header[4] | header[5] << 8

@@ -84,7 +84,8 @@ class PrinterModel:
         return self.status.asb_mask
 
     @property
-    def offline_response(self) -> bool:
+    def offline_response(self) -> int:
+        """GS ( H fn 49: 0 off, 1 on without the offline cause, 2 on with it."""
         return self.status.offline_response
 
     @property

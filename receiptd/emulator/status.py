@@ -5,6 +5,9 @@ The status bits follow the Epson tables (the ``Status bits`` table in
 ``GS a`` (Automatic Status Back) sends a four-byte block whenever an enabled item changes, and
 ``GS ( H fn 49`` makes the printer announce going offline. Replies are queued as whole
 messages, so a ``0x37``/``0x5F`` block is never interleaved with an ASB block.
+
+Where the reference leaves the bytes to the model (the offline cause), the emulator still keeps
+to the ranges it fixes, so a host that relies on anything looser fails here first.
 """
 
 from __future__ import annotations
@@ -88,7 +91,10 @@ def asb_block(faults: set[Fault], offline: bool) -> bytes:
     b1 |= 0x04 if Fault.DRAWER_OPEN in f else 0
     b1 |= 0x08 if offline else 0
     b1 |= 0x20 if Fault.COVER_OPEN in f else 0
-    b2 = 0x04 if Fault.JAM in f else 0
+    # Byte 2 bit 0, "waiting for online recovery": the same summary DLE EOT 1 gives in bit 5
+    # (Epson ESC/POS Command Reference, "GS a", second byte), so the two never disagree.
+    b2 = 0x01 if f & RECOVERABLE else 0
+    b2 |= 0x04 if Fault.JAM in f else 0
     b2 |= 0x08 if Fault.CUTTER_ERROR in f else 0
     b2 |= 0x20 if Fault.UNRECOVERABLE in f else 0
     b2 |= 0x40 if Fault.OVERHEAT in f else 0
@@ -109,10 +115,31 @@ def asb_view(block: bytes, mask: int) -> bytes:
     ])
 
 
-def offline_block(block: bytes) -> bytes:
-    """The GS ( H fn 49 offline response. Emulator convention: the four ASB bytes with bit 7
-    set, so that none is NUL."""
-    return b"\x37\x23" + bytes(b | 0x80 for b in block) + b"\x00"
+# GS ( H fn 49, d: 0/48 off, 1/49 offline response without the cause, 2/50 with it.
+OFFLINE_OFF, OFFLINE_PLAIN, OFFLINE_WITH_CAUSE = 0, 1, 2
+
+
+def offline_cause(faults: set[Fault]) -> bytes:
+    """The offline cause of the GS ( H fn 49 offline response.
+
+    The reference leaves the cause bytes to each model but fixes their range: 40h-7Fh (Epson
+    ESC/POS Command Reference, "GS ( H <Function 49>", the offline response), so bit 6 is set,
+    bit 7 clear and none can be taken for the closing NUL. This emulator sends four bytes, the
+    information in bits 0-5 of each: 1 why printing stopped (01 cover open, 02 paper end, 04 an
+    error), 2 the recoverable errors (01 autocutter, 02 mechanical), 3 the unrecoverable error
+    (01), 4 the automatically recoverable error (01 head temperature)."""
+    f = faults
+    why = (0x01 if Fault.COVER_OPEN in f else 0) | (0x02 if Fault.PAPER_OUT in f else 0)
+    why |= 0x04 if f & ERRORS else 0
+    recoverable = (0x01 if Fault.CUTTER_ERROR in f else 0) | (0x02 if Fault.JAM in f else 0)
+    unrecoverable = 0x01 if Fault.UNRECOVERABLE in f else 0
+    auto = 0x01 if Fault.OVERHEAT in f else 0
+    return bytes(0x40 | b for b in (why, recoverable, unrecoverable, auto))
+
+
+def offline_block(faults: set[Fault], with_cause: bool) -> bytes:
+    """The offline response: ``37 23``, the cause when asked for (d = 2/50), ``00``."""
+    return b"\x37\x23" + (offline_cause(faults) if with_cause else b"") + b"\x00"
 
 
 def sensor_status(faults: set[Fault], n: int) -> bytes | None:
@@ -159,7 +186,7 @@ class PrinterStatus:
         self.notice_pending = False  # the power-on notice waits for a host to read it
         self.asb_mask = 0
         self.asb_sent: bytes | None = None
-        self.offline_response = False
+        self.offline_response = OFFLINE_OFF
         self.was_offline = False
 
     @property
@@ -177,8 +204,8 @@ class PrinterStatus:
     def asb_bytes(self) -> bytes:
         return asb_block(self.faults, self.offline)
 
-    def offline_block(self) -> bytes:
-        return offline_block(self.asb_bytes())
+    def offline_block(self, with_cause: bool = True) -> bytes:
+        return offline_block(self.faults, with_cause)
 
     # -- replies -------------------------------------------------------------------------------
 
@@ -217,7 +244,7 @@ class PrinterStatus:
                 self.send(self.asb_bytes())
         offline = self.offline
         if offline and not self.was_offline and self.offline_response and self.powered:
-            self.send(self.offline_block())
+            self.send(self.offline_block(self.offline_response == OFFLINE_WITH_CAUSE))
         self.was_offline = offline
 
     # -- faults and power ----------------------------------------------------------------------
@@ -249,7 +276,7 @@ class PrinterStatus:
         self.out.clear()
         self.asb_mask = 0
         self.asb_sent = None
-        self.offline_response = False
+        self.offline_response = OFFLINE_OFF
         for f in POWER_CLEARS:
             self.faults.discard(f)
         self.powered = False

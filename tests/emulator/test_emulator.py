@@ -75,6 +75,7 @@ def printed(emu: Emulator, text: str, timeout: float = 5.0) -> Transcript:
     (ESC + b"D\x08\x10\x00", "tabs", 5, 0),
     (GS + b"V\x42\x00", "cut", 4, 0),
     (GS + b"V\x01", "cut", 3, 0),
+    (GS + b"V\x07", "unknown", 3, 0),  # not a cut mode: shown, not taken for a cut
     (GS + b"k\x49\x05", "barcode", 4, 5),
     (GS + b"k\x02123\x00", "barcode", 7, 0),
     (GS + b"v0\x00\x02\x00\x03\x00", "raster", 8, 6),
@@ -98,6 +99,34 @@ def test_decoder_lengths(data: bytes, name: str, header_len: int, payload: int) 
                                      GS + b"(k\x05", b"\x10\x04", CLEAR[:6]])
 def test_decoder_waits_for_incomplete_commands(partial: bytes) -> None:
     assert decode(partial) is None
+
+
+# GS V m: which modes cut through and which leave one point uncut. Epson ESC/POS Command
+# Reference, "GS V: Select cut mode and cut paper": function A m = 0/48 full, 1/49 partial;
+# B (feed n, then cut) 65 full, 66 partial; C (cutting range n) 97 full, 98 partial; D (cut,
+# then feed back to the print start) 103 full, 104 partial. The parity of m does not decide it.
+@pytest.mark.parametrize(("command", "partial"), [
+    (GS + b"V\x00", False), (GS + b"V0", False), (GS + b"V\x01", True), (GS + b"V1", True),
+    (GS + b"VA\x00", False), (GS + b"VB\x00", True), (GS + b"Va\x05", False),
+    (GS + b"Vb\x05", True), (GS + b"Vg\x05", False), (GS + b"Vh\x05", True),
+])
+def test_cut_modes_full_and_partial(command: bytes, partial: bool) -> None:
+    model = PrinterModel(PrinterConfig(speed_mm_s=1e6), now=0.0)
+    model.feed(b"slip\n" + command + b"next\n", now=0.0)
+    model.advance(10.0)
+    slips = model.transcript.slips()
+    assert slips[0][-1] == {"type": "cut", "partial": partial}
+    assert model.transcript.text().splitlines()[1] == ("[PARTIAL CUT]" if partial else "[CUT]")
+    assert [e.get("text") for e in slips[1]] == ["next"]
+
+
+@pytest.mark.parametrize("m", [2, 47, 50, 64, 67, 96, 99, 102, 105, 255])
+def test_a_cut_mode_outside_the_reference_does_not_cut(m: int) -> None:
+    model = PrinterModel(PrinterConfig(speed_mm_s=1e6), now=0.0)
+    model.feed(b"slip\n" + GS + b"V" + bytes([m]) + b"next\n", now=0.0)
+    model.advance(10.0)
+    assert len(model.transcript.slips()) == 1  # still the first slip: nothing was cut
+    assert {"type": "unknown", "bytes": f"1D 56 {m:02X}"} in model.transcript.entries()
 
 
 def test_decoder_keeps_double_byte_characters_whole() -> None:

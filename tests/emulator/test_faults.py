@@ -40,15 +40,17 @@ def receipt(tag: str, lines: int = 10) -> bytes:
                                                   for i in range(lines)) + CUT)
 
 
-# DLE EOT 1..4 and the ASB block in each fault (Epson bit tables; docs/PROTOCOL.md).
+# DLE EOT 1..4 and the ASB block in each fault (Epson bit tables; docs/PROTOCOL.md). A
+# recoverable error (cutter, jam) sets ASB byte 2 bit 0, "waiting for online recovery", as it
+# sets DLE EOT 1 bit 5 (Epson ESC/POS Command Reference, "GS a", second byte; "DLE EOT", n = 1).
 FAULT_TABLE = [
     # fault,          n=1,  n=2,  n=3,  n=4,  ASB
     (None,            0x12, 0x12, 0x12, 0x12, "10 00 00 00"),
     ("near_end",      0x12, 0x12, 0x12, 0x1E, "10 00 03 00"),
     ("paper_out",     0x1A, 0x32, 0x12, 0x72, "18 00 0c 00"),
     ("cover_open",    0x1A, 0x16, 0x12, 0x12, "38 00 00 00"),
-    ("cutter_error",  0x3A, 0x52, 0x1A, 0x12, "18 08 00 00"),
-    ("jam",           0x3A, 0x52, 0x16, 0x12, "18 04 00 00"),
+    ("cutter_error",  0x3A, 0x52, 0x1A, 0x12, "18 09 00 00"),
+    ("jam",           0x3A, 0x52, 0x16, 0x12, "18 05 00 00"),
     ("overheat",      0x1A, 0x52, 0x52, 0x12, "18 40 00 00"),
     ("unrecoverable", 0x1A, 0x52, 0x32, 0x12, "18 20 00 00"),
     ("drawer_open",   0x16, 0x12, 0x12, 0x12, "14 00 00 00"),
@@ -66,6 +68,8 @@ def test_status_bytes_in_each_fault(emu: Emulator, host: Host, fault: str | None
     assert [host.status(n) for n in (1, 2, 3, 4)] == [s1, s2, s3, s4]
     host.send(b"\x10\x14\x07\x01")  # DLE DC4 7 1: ASB now
     assert host.read(4).hex(" ") == asb
+    # The two say the same about waiting for online recovery, whichever the host reads.
+    assert bool(bytes.fromhex(asb)[1] & 0x01) == bool(s1 & 0x20)
 
 
 def test_paper_out_mid_receipt_stops_there_and_resumes_after_load(emu: Emulator,
@@ -247,13 +251,46 @@ def test_garbage_reaches_the_host(emu: Emulator, host: Host) -> None:
     assert emu.transcript.events() == ["garbage"]
 
 
-def test_offline_response_block(emu: Emulator, host: Host) -> None:
-    host.send(GS + b"(H\x03\x00\x31\x30\x02" + pid(b"0000"))
+def offline_response(d: int) -> bytes:
+    """GS ( H fn 49: d = 0/48 off, 1/49 on without the offline cause, 2/50 on with it."""
+    return GS + b"(H\x03\x00\x31\x30" + bytes([d])
+
+
+# The offline cause bytes are the model's own, but each lies in 40h-7Fh (Epson ESC/POS Command
+# Reference, "GS ( H <Function 49>", the offline response): bit 6 set, bit 7 clear. This
+# emulator's four bytes: why it stopped, recoverable, unrecoverable, auto-recoverable errors.
+@pytest.mark.parametrize(("fault", "cause"), [
+    ("cover_open", "41 40 40 40"), ("paper_out", "42 40 40 40"),
+    ("cutter_error", "44 41 40 40"), ("jam", "44 42 40 40"),
+    ("unrecoverable", "44 40 41 40"), ("overheat", "44 40 40 41"),
+])
+@pytest.mark.parametrize("d", [2, 50])
+def test_offline_response_with_its_cause(emu: Emulator, host: Host, fault: str, cause: str,
+                                         d: int) -> None:
+    host.send(offline_response(d) + pid(b"0000"))
+    assert host.read_block() == b'7"0000\x00'
+    emu.inject(fault, **({"duration_s": 30} if fault == "overheat" else {}))
+    block = host.read_block()
+    assert block == b"7#" + bytes.fromhex(cause) + b"\x00"
+    assert all(0x40 <= b <= 0x7F for b in block[2:-1])
+    host.send(b"\x10\x14\x07\x04")  # DLE DC4 7 4: the offline response now, with the cause
+    assert host.read_block() == block
+
+
+@pytest.mark.parametrize("d", [1, 49])
+def test_offline_response_without_its_cause(emu: Emulator, host: Host, d: int) -> None:
+    host.send(offline_response(d) + pid(b"0000"))
     assert host.read_block() == b'7"0000\x00'
     emu.inject("cover_open")
-    block = host.read_block()
-    assert block[:2] == b"7#" and block[-1] == 0 and bytes(b & 0x7F for b in block[2:6]) == (
-        b"\x38\x00\x00\x00")
+    assert host.read_block() == b"7#\x00"
+
+
+@pytest.mark.parametrize("d", [0, 48])
+def test_offline_response_turned_off(emu: Emulator, host: Host, d: int) -> None:
+    host.send(offline_response(2) + offline_response(d) + pid(b"0000"))
+    assert host.read_block() == b'7"0000\x00'
+    emu.inject("cover_open")
+    assert host.silent_for(0.3)
 
 
 def test_every_fault_is_an_event() -> None:
