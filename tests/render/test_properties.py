@@ -8,6 +8,7 @@ import base64
 import io
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
@@ -17,18 +18,12 @@ from receiptd.errors import ConfigError, InvalidDocument
 from receiptd.render import paper_length_mm, render
 from receiptd.render.profiles import get_profile, list_profiles
 
-
-def _loadable() -> list[Any]:
-    out = []
-    for name in list_profiles():
-        try:
-            out.append(get_profile(name))
-        except ConfigError:  # listed but unusable (e.g. a capability entry with no width)
-            continue
-    return out
-
-
-PROFILES = _loadable()
+# Listed by list_profiles() although get_profile() refuses them: python-escpos capability
+# entries of 100-dot customer displays whose 20 columns do not fit. Named here, not skipped in
+# silence: test_listed_profiles_load_but_the_named_ones fails when one more stops loading, and
+# when one of these is fixed (then it leaves this set and joins the properties).
+UNUSABLE = frozenset({"AF-240", "OCD-100"})
+PROFILES = [get_profile(name) for name in list_profiles() if name not in UNUSABLE]
 any_text = st.text(st.characters(codec="utf-8"), max_size=120)
 align = st.sampled_from(["left", "center", "right"])
 
@@ -83,7 +78,10 @@ def test_every_valid_document_renders(items: list[dict[str, Any]], profile: Any)
         assert "barcode" in str(exc).lower(), exc
         return
     assert isinstance(data, bytes) and data
-    assert paper_length_mm(content, profile) >= 0  # a drawer-only slip uses none
+    # Only a drawer-only slip uses no paper: an estimate of 0 for anything else would give
+    # the printer no time to print it before its deadline.
+    drawer_only = all(b["type"] == "drawer" for b in items)
+    assert (paper_length_mm(content, profile) == 0) == drawer_only, items
     assert render(content, profile, marker="*** REPRINT: interrupted ***\nattempt 2") != data
 
 
@@ -95,3 +93,45 @@ def test_every_valid_plain_text_renders(text: str, profile: Any) -> None:
     assert data
     for realtime in (b"\x10\x04", b"\x10\x05", b"\x10\x14"):  # DLE EOT / ENQ / DC4
         assert realtime not in data
+
+
+def _refusal(name: str) -> str | None:
+    try:
+        get_profile(name)
+    except ConfigError as exc:
+        return str(exc)
+    return None
+
+
+def test_listed_profiles_load_but_the_named_ones() -> None:
+    refused = {name: why for name in list_profiles() if (why := _refusal(name))}
+    assert set(refused) == UNUSABLE, refused
+    assert len(PROFILES) == len(list_profiles()) - len(UNUSABLE) >= 20
+
+
+
+def _image(width: int, height: int) -> str:
+    buf = io.BytesIO()
+    Image.new("1", (width, height), 0).save(buf, format="PNG")
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+# One block of every kind: sampled profiles may miss one; this document meets every profile.
+EVERY_KIND = {"blocks": [
+    {"type": "text", "text": "CAFE ROMA", "align": "center", "bold": True, "size": [2, 2]},
+    {"type": "row", "left": "Espresso", "right": "2.90"},
+    {"type": "rule"},
+    {"type": "barcode", "data": "1842", "symbology": "CODE128"},
+    {"type": "qr", "data": "https://example.com/r/1842"},
+    {"type": "image", "png": _image(200, 40)},
+    {"type": "feed", "lines": 2},
+    {"type": "cut"},
+    {"type": "drawer"},
+]}
+
+
+@pytest.mark.parametrize("profile", PROFILES, ids=lambda p: p.name)
+def test_a_document_with_every_kind_of_block_renders_on_every_profile(profile: Any) -> None:
+    content = parse_content({"document": EVERY_KIND})
+    data = render(content, profile)
+    assert data.startswith(b"\x1b@") and paper_length_mm(content, profile) > 0
