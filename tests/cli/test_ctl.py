@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import stat
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -85,16 +85,27 @@ def test_receiptd_config_prints_effective_config(tmp_path: Path) -> None:
 
 
 def test_sigterm_finishes_the_print_in_hand(daemon_factory: Callable[..., DaemonProcess]) -> None:
-    with Emulator(speed_mm_s=60.0) as emu:
+    with Emulator() as emu:
         emu.start_tcp()
         daemon = daemon_factory({"front": emu.tcp_url})
+        assert daemon.proc is not None
+        # 10 mm into the receipt the head crawls: the rest cannot come out before it is let go,
+        # so the print is on its way out when SIGTERM arrives, whatever the machine's speed.
+        emu.arm("slow", after_mm=10, mm_per_s=0.2)
         receipt = daemon.submit({"document": sample_document("DRAIN", lines=12)})
-        wait_until(lambda: daemon.receipt(receipt["id"])["state"] == "printing", what="printing")
-        started = time.monotonic()
-        assert daemon.terminate() == 0, daemon.log()
-        assert time.monotonic() - started < 20
+        emu.wait(lambda e: "slow" in e.transcript.events(), timeout=20)
+        assert daemon.receipt(receipt["id"])["state"] == "printing"
+        slip = slips_with(emu, "RECEIPT DRAIN")
+        assert len(slip) == 1 and slip[0][-1]["type"] != "cut"  # mid-receipt
+
+        daemon.proc.send_signal(signal.SIGTERM)
+        wait_until(lambda: '"draining"' in daemon.log(), what="the daemon draining")
+        assert daemon.proc.poll() is None  # it waits for the receipt on the paper
+        emu.clear("slow")
+        assert daemon.proc.wait(30) == 0, daemon.log()
         daemon.start()  # the journal says how it ended: confirmed before exit, not in doubt
         final = daemon.receipt(receipt["id"])
-        assert final["state"] == "printed", final
+        assert final["state"] == "printed", (final, daemon.log())
         assert [p["kind"] for p in final["prints"]] == ["original"]
-        assert len(slips_with(emu, "RECEIPT DRAIN")) == 1
+        slips = slips_with(emu, "RECEIPT DRAIN")
+        assert len(slips) == 1 and slips[0][-1]["type"] == "cut"
