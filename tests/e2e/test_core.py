@@ -70,28 +70,30 @@ def test_usb_printer_through_the_fake_backend(
 
 
 def test_printed_only_after_the_printer_returns_the_process_id(
-    daemon_factory: Callable[..., DaemonProcess]
+    emulator: Emulator, daemon_factory: Callable[..., DaemonProcess]
 ) -> None:
-    with Emulator(speed_mm_s=60.0) as emu:  # ~1.5 s of paper: the wait is observable
-        emu.start_tcp()
-        daemon = daemon_factory({"front": emu.tcp_url})
-        receipt = daemon.submit({"document": sample_document("SLOW", lines=16)})
-        seen: list[str] = []
-        cut_when_printed: list[bool] = []
+    emulator.start_tcp()
+    daemon = daemon_factory({"front": emulator.tcp_url})
+    # 10 mm into the receipt the head crawls: every byte is in the printer, the paper is not out.
+    emulator.arm("slow", after_mm=10, mm_per_s=0.2)
+    receipt = daemon.submit({"document": sample_document("SLOW", lines=16)})
+    emulator.wait(lambda e: "slow" in e.transcript.events(), timeout=20)
+    slips = slips_with(emulator, "RECEIPT SLOW")
+    assert len(slips) == 1 and slips[0][-1]["type"] != "cut"
+    assert daemon.receipt(receipt["id"])["state"] == "printing"
 
-        def watch() -> bool:
-            state = daemon.receipt(receipt["id"])["state"]
-            if not seen or seen[-1] != state:
-                seen.append(state)
-            if state == "printed":
-                slips = slips_with(emu, "RECEIPT SLOW")
-                cut_when_printed.append(bool(slips) and slips[0][-1]["type"] == "cut")
-                return True
+    cut_when_printed: list[bool] = []
+
+    def printed() -> bool:
+        if daemon.receipt(receipt["id"])["state"] != "printed":
             return False
+        slips = slips_with(emulator, "RECEIPT SLOW")
+        cut_when_printed.append(bool(slips) and slips[0][-1]["type"] == "cut")
+        return True
 
-        wait_until(watch, timeout=20, interval=0.01, what="printed")
-        assert "printing" in seen, seen
-        assert cut_when_printed == [True], "marked printed before the paper came out"
+    emulator.clear("slow")
+    wait_until(printed, timeout=20, interval=0.01, what="printed")
+    assert cut_when_printed == [True], "marked printed before the paper came out"
 
 
 def test_idempotency_key_prints_nothing_new(emulator: Emulator,
@@ -107,8 +109,10 @@ def test_idempotency_key_prints_nothing_new(emulator: Emulator,
     other = {**body, "document": sample_document("IDEM-OTHER")}
     r = daemon.clients["pos"].post("/v1/printers/front/receipts", json=other)
     assert r.status_code == 409 and r.json()["error"]["code"] == "idempotency_conflict"
-    time.sleep(0.5)
+    # A receipt submitted after them prints after anything they could have queued (FIFO).
+    daemon.wait_printed(daemon.submit({"document": sample_document("AFTER-IDEM")})["id"])
     assert len(slips_with(emulator, "RECEIPT IDEM")) == 1
+    assert slips_with(emulator, "RECEIPT IDEM-OTHER") == []
 
 
 def test_reprint_is_a_marked_copy(emulator: Emulator,
