@@ -25,8 +25,10 @@ DISK_FAIL_BYTES = 20 * 1024 * 1024
 def health_router(backend: Backend) -> APIRouter:
     router = APIRouter(tags=["health"])
 
+    # On the event loop, not in a worker thread: liveness must answer even while every
+    # worker is busy (a flood of wrong secrets, many image receipts at once).
     @router.get("/healthz")
-    def healthz() -> dict[str, str]:
+    async def healthz() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
 
     @router.get("/metrics", response_class=Response)

@@ -7,14 +7,16 @@ answers 503 ``journal_unavailable``. A resubmission with the same idempotency ke
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from typing import Annotated, Literal
 
+import anyio
 from fastapi import APIRouter, Query, Response
 
 from receiptd.api.backend import Backend
-from receiptd.api.deps import Admin, Cashier, Pos, require_printer
+from receiptd.api.deps import Admin, Caller, Cashier, Pos, require_printer
 from receiptd.api.models import (
     ERRORS,
     IsoDatetime,
@@ -24,7 +26,7 @@ from receiptd.api.models import (
     ReceiptOut,
     receipt_out,
 )
-from receiptd.document import Content, Submission
+from receiptd.document import Content, ImageBlock, Submission
 from receiptd.document.raw import check_raw
 from receiptd.journal import Receipt
 from receiptd.render import copy_marker, paper_length_mm, render
@@ -32,6 +34,8 @@ from receiptd.render.preview import preview_png, preview_text
 from receiptd.render.profiles import Profile, get_profile
 
 State = Literal["queued", "printing", "printed", "cancelled"]
+#: Image receipts rendered at once (each may decode up to MAX_TOTAL_IMAGE_PIXELS).
+IMAGE_SUBMITS_AT_ONCE = 2
 
 
 def receipt_profile(backend: Backend, receipt: Receipt) -> Profile:
@@ -43,38 +47,58 @@ def receipt_profile(backend: Backend, receipt: Receipt) -> Profile:
     return get_profile(receipt.profile)
 
 
+def has_images(content: Content) -> bool:
+    return content.document is not None and any(
+        isinstance(b, ImageBlock) for b in content.document.blocks)
+
+
+def accept(backend: Backend, printer: str, submission: Submission, caller: Caller,
+           response: Response) -> ReceiptOut:
+    """Render once (the proof that it can be printed), then journal it; blocking."""
+    require_printer(backend, printer)
+    profile = backend.profile(printer)
+    content = submission.content()
+    if content.kind == "raw":
+        check_raw(content.raw_bytes())
+    rendered = render(content, profile)  # proves it is printable before we accept it
+    content_json = content.model_dump_json(exclude_none=True)
+    request_hash = hashlib.sha256(
+        json.dumps([printer, content_json, submission.order_ref]).encode()
+    ).hexdigest()
+    receipt, created = backend.journal().receipts.submit(
+        printer=printer, kind=content.kind, content_json=content_json, rendered=rendered,
+        profile=profile.name, request_hash=request_hash,
+        idempotency_key=submission.idempotency_key, order_ref=submission.order_ref,
+        submitted_by=caller.name, paper_mm=paper_length_mm(content, profile),
+    )
+    if created:
+        # Publish before waking the spooler, so "queued" comes before its "sending".
+        backend.bus.publish("receipt", {"receipt_id": receipt.id, "printer": printer,
+                                        "state": receipt.state, "print_state": "queued"})
+        backend.wake(printer)
+    else:
+        response.status_code = 200
+        response.headers["Idempotent-Replayed"] = "true"
+    return receipt_out(receipt)
+
+
 def receipts_router(backend: Backend) -> APIRouter:
     router = APIRouter()
 
+    # Receipts with images decode and scale up to MAX_TOTAL_IMAGE_PIXELS each: a few at a
+    # time, waiting on the event loop rather than holding worker threads others need.
+    images = anyio.CapacityLimiter(IMAGE_SUBMITS_AT_ONCE)
+
     @router.post("/v1/printers/{printer}/receipts", status_code=202, response_model=ReceiptOut,
                  responses=ERRORS, tags=["receipts"])
-    def submit(printer: str, submission: Submission, caller: Pos,
-               response: Response) -> ReceiptOut:
-        require_printer(backend, printer)
-        profile = backend.profile(printer)
-        content = submission.content()
-        if content.kind == "raw":
-            check_raw(content.raw_bytes())
-        rendered = render(content, profile)  # proves it is printable before we accept it
-        content_json = content.model_dump_json(exclude_none=True)
-        request_hash = hashlib.sha256(
-            json.dumps([printer, content_json, submission.order_ref]).encode()
-        ).hexdigest()
-        receipt, created = backend.journal().receipts.submit(
-            printer=printer, kind=content.kind, content_json=content_json, rendered=rendered,
-            profile=profile.name, request_hash=request_hash,
-            idempotency_key=submission.idempotency_key, order_ref=submission.order_ref,
-            submitted_by=caller.name, paper_mm=paper_length_mm(content, profile),
-        )
-        if created:
-            # Publish before waking the spooler, so "queued" comes before its "sending".
-            backend.bus.publish("receipt", {"receipt_id": receipt.id, "printer": printer,
-                                            "state": receipt.state, "print_state": "queued"})
-            backend.wake(printer)
-        else:
-            response.status_code = 200
-            response.headers["Idempotent-Replayed"] = "true"
-        return receipt_out(receipt)
+    async def submit(printer: str, submission: Submission, caller: Pos,
+                     response: Response) -> ReceiptOut:
+        # Validation above read only the images' headers; rendering decodes them, so it runs
+        # in a worker thread, never on the event loop.
+        limiter = images if has_images(submission) else None
+        return await anyio.to_thread.run_sync(
+            functools.partial(accept, backend, printer, submission, caller, response),
+            limiter=limiter)
 
     @router.get("/v1/receipts/{receipt_id}", response_model=ReceiptOut, responses=ERRORS,
                 tags=["receipts"])

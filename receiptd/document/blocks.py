@@ -16,7 +16,7 @@ from PIL import Image
 from pydantic import Field, PrivateAttr, StrictBool, StrictInt, field_validator, model_validator
 
 from receiptd.document.base import Model
-from receiptd.document.images import decode_png
+from receiptd.document.images import PngHeader, decode_pixels, read_png
 from receiptd.document.limits import (
     MAX_BARCODE_CHARS,
     MAX_FIELD_CHARS,
@@ -152,7 +152,10 @@ class QrBlock(Model):
 
 
 class ImageBlock(Model):
-    """A PNG image, printed as a 1-bit raster, scaled down to the paper width if wider."""
+    """A PNG image, printed as a 1-bit raster, scaled down to the paper width if wider.
+
+    Validation checks the PNG's header only (its declared size within the limits); the pixels
+    are decoded on first use of ``image``, when the receipt is rendered in a worker thread."""
 
     type: Literal["image"] = "image"
     png: str = Field(
@@ -161,18 +164,32 @@ class ImageBlock(Model):
         f"pixels and {MAX_IMAGE_BYTES} bytes.",
     )
     align: Align = Field(default="center", description="Horizontal alignment.")
+    _header: PngHeader | None = PrivateAttr(default=None)
     _image: Image.Image | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
-    def _decode(self) -> ImageBlock:
-        self._image = decode_png(self.png)
+    def _check(self) -> ImageBlock:
+        self._header = read_png(self.png)
         return self
 
     @property
+    def header(self) -> PngHeader:
+        """The size the PNG declares (checked at validation; nothing decoded)."""
+        if self._header is None:
+            self._header = read_png(self.png)
+        return self._header
+
+    @property
+    def pixels(self) -> int:
+        """Declared width × height, what the per-receipt pixel limit counts."""
+        return self.header.pixels
+
+    @property
     def image(self) -> Image.Image:
-        """The decoded image (decoded once, at validation)."""
+        """The decoded image: decoded on first use, then kept. Blocking (a worker thread's
+        job); ``InvalidDocument`` if the image data is damaged."""
         if self._image is None:
-            self._image = decode_png(self.png)
+            self._image = decode_pixels(self.header)
         return self._image
 
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 import base64
 import io
 import json
+import struct
+import zlib
 from typing import Any
 
 import pytest
-from PIL import Image
+from PIL import Image, PngImagePlugin
 from pydantic import ValidationError
 
 from receiptd import document as doc
@@ -72,6 +74,48 @@ def test_named_and_explicit_sizes() -> None:
 def test_image_is_decoded_once_and_kept() -> None:
     block = ImageBlock(png=png_b64(20, 10))
     assert block.image.size == (20, 10)
+    assert block.image is block.image
+
+
+def header_only_png(width: int, height: int) -> str:
+    """A PNG whose header claims ``width`` x ``height`` but whose pixel data is damaged:
+    only a decoder can tell."""
+    def chunk(name: bytes, body: bytes) -> bytes:
+        return (struct.pack(">I", len(body)) + name + body
+                + struct.pack(">I", zlib.crc32(name + body)))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    data = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", b"not zlib data")
+            + chunk(b"IEND", b""))
+    return base64.b64encode(data).decode()
+
+
+def test_images_are_checked_from_their_header_and_decoded_only_when_used() -> None:
+    """Validation reads each PNG's header, never its pixels: the pixel limits hold before any
+    decoding, and the decoding itself happens on first use (when the receipt is rendered)."""
+    bomb = {"document": {"blocks": [{"type": "image", "png": header_only_png(2048, 4096)}]
+                         * 500}}
+    with pytest.raises(TooLarge, match="image pixels"):
+        parse_content(bomb)
+    content = parse_content(one({"type": "image", "png": header_only_png(64, 32)}))
+    assert content.document is not None
+    block = content.document.blocks[0]
+    assert isinstance(block, ImageBlock)
+    assert block.pixels == 64 * 32
+    with pytest.raises(InvalidDocument, match="not a readable PNG"):
+        _ = block.image
+
+
+def test_only_the_chunks_of_the_picture_are_decoded() -> None:
+    """Text and colour-profile chunks are left out before decoding (they may be compressed
+    bombs of their own); the picture is the same."""
+    buf = io.BytesIO()
+    info = PngImagePlugin.PngInfo()
+    info.add_text("comment", "z" * 200_000, zip=True)
+    Image.new("L", (16, 8), 0).save(buf, format="PNG", pnginfo=info)
+    block = ImageBlock(png=base64.b64encode(buf.getvalue()).decode())
+    assert block.image.size == (16, 8)
+    assert "comment" not in block.image.info
 
 
 def test_plain_text_and_raw_content() -> None:
