@@ -6,13 +6,22 @@ the Unix socket /run/receiptd/receiptd.sock with bearer tokens. Results go to
 /var/log/boottest (a directory of the host, bind-mounted): result.json, out.log, and the
 daemon's journal and the emulator's transcript for the record. The container powers off when
 this exits (SuccessAction=/FailureAction= of the unit).
+
+``inside.py probe`` is the sandbox probe, and the only code of this test that runs under
+receiptd's sandbox: the test's drop-in makes it an ``ExecStartPre=`` of receiptd.service, so
+systemd starts it with the unit's user, namespaces, seccomp filter, device policy and IP allow
+list, in the unit's cgroup, just before the daemon. It tries the writes, opens and connects
+below, prints one ``boottest-probe {json}`` line to the unit's journal and always exits 0; the
+checks read that line. The daemon itself carries no probe.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -31,17 +40,30 @@ CONTROL = ("127.0.0.1", 9101)
 # TEST-NET-2, added to lo by the emulator unit: routable inside the container, not allowed by
 # the unit's IPAddressAllow=.
 FOREIGN = "198.51.100.7"
+PROBE_MARK = "boottest-probe "
+
+# What the probe tries under the sandbox, and what the unit must answer.
+WRITES = {
+    "/var/lib/receiptd/probe": "ok", "/var/cache/receiptd/probe": "ok",
+    "/run/receiptd/probe": "ok", "/tmp/probe": "ok",
+    "/etc/receiptd/probe": "EROFS", "/etc/probe": "EROFS", "/usr/local/probe": "EROFS",
+    "/opt/receiptd/probe": "EROFS", "/var/lib/probe": "EROFS", "/var/log/probe": "EROFS",
+    "/root/probe": "EACCES",
+    # Owned by receiptd, so only ProtectSystem=strict refuses it.
+    "/srv/boottest-owned/probe": "EROFS",
+}
+DEVICES = ["/srv/boottest-dev/tun", "/srv/boottest-dev/ttyS0"]
+CONNECTS = [f"127.0.0.1:{CONTROL[1]}", f"{FOREIGN}:{CONTROL[1]}"]
 
 checks: list[dict[str, Any]] = []
-_log_file = (OUT / "out.log").open("a", encoding="utf-8")
 _t0 = time.monotonic()
 
 
 def say(msg: str) -> None:
     line = f"[{time.monotonic() - _t0:6.1f}s] {msg}"
     print(line, flush=True)
-    _log_file.write(line + "\n")
-    _log_file.flush()
+    with (OUT / "out.log").open("a", encoding="utf-8") as f:
+        f.write(line + "\n")
 
 
 def check(name: str, ok: bool, detail: Any = "") -> bool:
@@ -185,24 +207,20 @@ def main() -> None:
           oct(st.st_mode & 0o777) == "0o600" and str(st.st_uid) == receiptd_uid,
           f"{oct(st.st_mode & 0o777)} uid {st.st_uid}")
 
-    # -- 3. the sandbox, seen from inside the daemon's own process -------------------------
-    writes = {
-        "/var/lib/receiptd/probe": "ok", "/var/cache/receiptd/probe": "ok",
-        "/run/receiptd/probe": "ok", "/tmp/probe": "ok",
-        "/etc/receiptd/probe": "EROFS", "/etc/probe": "EROFS", "/usr/local/probe": "EROFS",
-        "/opt/receiptd/probe": "EROFS", "/var/lib/probe": "EROFS", "/var/log/probe": "EROFS",
-        "/root/probe": "EACCES",
-        # Owned by receiptd, so only ProtectSystem=strict refuses it.
-        "/srv/boottest-owned/probe": "EROFS",
-    }
-    devices = ["/srv/boottest-dev/tun", "/srv/boottest-dev/ttyS0"]
-    connects = [f"127.0.0.1:{CONTROL[1]}", f"{FOREIGN}:{CONTROL[1]}"]
-    with client("admin") as c:
-        r = c.post("/v1/test-hooks/probe",
-                   json={"write": list(writes), "open": devices, "connect": connects})
-    r.raise_for_status()
-    probe = r.json()
-    for path, want in writes.items():
+    # -- 3. the sandbox, as the unit's own process sees it (the probe, ExecStartPre=) -------
+    probe = wait_for("the sandbox probe's line in the unit's journal", probe_result, 10)
+    check("probe ran as user receiptd", str(probe["uid"]) == receiptd_uid, probe["uid"])
+    check("probe ran in receiptd.service's cgroup (IPAddressDeny=, DevicePolicy= apply)",
+          probe["cgroup"].endswith("/receiptd.service"), probe["cgroup"])
+    check("probe ran with no new privileges (NoNewPrivileges=)", probe["no_new_privs"] == "1",
+          probe["no_new_privs"])
+    # The container has a seccomp filter of its own, so "Seccomp: 2" proves nothing: a call
+    # any user may make, but in @resources, which the unit's SystemCallFilter= takes away.
+    here_call = probe_syscall()
+    check("control: sched_setaffinity works outside the sandbox", here_call == "ok", here_call)
+    check("sandbox: SystemCallFilter=~@resources refuses sched_setaffinity",
+          probe["syscall"] == "EPERM", probe["syscall"])
+    for path, want in WRITES.items():
         got = probe["write"].get(path)
         # /etc/receiptd is 0750 root:receiptd: file permissions answer before the read-only
         # mount does; either refusal is a refusal.
@@ -210,27 +228,32 @@ def main() -> None:
         check(f"sandbox: write {path} -> {want}", ok, got)
     # Device nodes (0666): the cgroup device policy decides. tun is outside DeviceAllow= and
     # must be EPERM; ttyS is inside, so anything but EPERM (ok, or EIO/ENXIO with no UART).
-    here = {path: probe_open_here(path) for path in devices}
-    check("control: the tun node opens outside the sandbox", here[devices[0]] == "ok", here)
-    got = probe["open"][devices[0]]
+    here = {path: probe_open(path) for path in DEVICES}
+    check("control: the tun node opens outside the sandbox", here[DEVICES[0]] == "ok", here)
+    got = probe["open"][DEVICES[0]]
     check("sandbox: DevicePolicy=closed denies tun (10:200)", got == "EPERM", got)
-    got = probe["open"][devices[1]]
+    got = probe["open"][DEVICES[1]]
     check("sandbox: DeviceAllow=char-ttyS admits ttyS0 (4:64)", got != "EPERM", got)
     # /tmp is the service's own (PrivateTmp=): the probe's file never shows up out here.
-    check("sandbox: loopback printer port reachable", probe["connect"][connects[0]] == "ok",
-          probe["connect"][connects[0]])
-    outside = probe_connect_here(FOREIGN, CONTROL[1])
+    check("sandbox: loopback printer port reachable", probe["connect"][CONNECTS[0]] == "ok",
+          probe["connect"][CONNECTS[0]])
+    outside = probe_connect(FOREIGN, CONTROL[1])
     check(f"control: {FOREIGN} reachable outside the sandbox", outside == "ok", outside)
     # The cgroup egress filter drops the SYN: EPERM or, for TCP, a connect timeout.
-    got = probe["connect"][connects[1]]
+    got = probe["connect"][CONNECTS[1]]
     check(f"sandbox: IPAddressDeny blocks {FOREIGN} (not in the allow list)",
           got in ("EPERM", "TimeoutError"), got)
+    # The daemon has no probe of its own, even with the test hooks on.
+    with client("admin") as c:
+        r = c.post("/v1/test-hooks/probe", json={"write": ["/var/lib/receiptd/x"]})
+    check("no probe route in the daemon (404)", r.status_code == 404, r.status_code)
 
     # -- 4. a hung worker: the watchdog restarts the service; nothing is lost --------------
     before = show("receiptd", "MainPID", "NRestarts")
-    with client("admin") as c:
-        r = c.post("/v1/test-hooks/hang", json={"worker": "spool-front"})
-    check("test hook: spool-front told to hang", r.status_code == 200, r.text)
+    os.kill(int(before["MainPID"]), signal.SIGUSR2)  # RECEIPTD_TEST_HANG=spool-front
+    hung = wait_for("spool-front hanging",
+                    lambda: "test_hook_worker_hanging" in unit_journal("receiptd"), 20)
+    check("test hook: SIGUSR2 hung spool-front in its loop", hung)
     second = submit("BOOT-2")  # the API still journals it; the hung spooler cannot print it
     check("receipt accepted while the spooler hangs", second["state"] == "queued",
           second["state"])
@@ -272,7 +295,9 @@ def main() -> None:
           props)
 
 
-def probe_open_here(path: str) -> str:
+def probe_open(path: str) -> str:
+    """Open an existing file or device node read-write, without side effects: "ok" or the
+    errno name."""
     try:
         os.close(os.open(path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK))
     except OSError as exc:
@@ -280,13 +305,85 @@ def probe_open_here(path: str) -> str:
     return "ok"
 
 
-def probe_connect_here(host: str, port: int) -> str:
+def probe_write(path: str) -> str:
+    """Create ``path`` (a new file only), write a byte, remove it: "ok" or the errno name."""
     try:
-        with socket.create_connection((host, port), timeout=3):
-            return "ok"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except OSError as exc:
-        return type(exc).__name__
+        return errno.errorcode.get(exc.errno or 0, str(exc))
+    try:
+        os.write(fd, b"x")
+        return "ok"
+    except OSError as exc:
+        return errno.errorcode.get(exc.errno or 0, str(exc))
+    finally:
+        os.close(fd)
+        with contextlib.suppress(OSError):  # left in a throw-away container: no matter
+            os.unlink(path)
 
+
+def probe_syscall() -> str:
+    """sched_setaffinity to the current set: allowed to any user, but in @resources."""
+    try:
+        os.sched_setaffinity(0, os.sched_getaffinity(0))
+    except OSError as exc:
+        return errno.errorcode.get(exc.errno or 0, str(exc))
+    return "ok"
+
+
+def probe_connect(host: str, port: int, patience: float = 0.0) -> str:
+    """A TCP connect: "ok", the errno name or the exception's name. A refusal is retried for
+    ``patience`` seconds (the emulator may still be starting), anything else is the answer."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            with socket.create_connection((host, port), timeout=3):
+                return "ok"
+        except ConnectionRefusedError:
+            if time.monotonic() >= deadline:
+                return "ECONNREFUSED"
+            time.sleep(0.2)
+        except OSError as exc:
+            if exc.errno:
+                return errno.errorcode.get(exc.errno, str(exc.errno))
+            return type(exc).__name__
+
+
+def probe() -> dict[str, Any]:
+    """What the unit's sandbox lets its own process do (run as ExecStartPre=)."""
+    status = dict(line.split(":\t", 1) for line in
+                  Path("/proc/self/status").read_text().splitlines() if ":\t" in line)
+    return {
+        "uid": os.getuid(),
+        "cgroup": Path("/proc/self/cgroup").read_text().strip().rpartition(":")[2],
+        "no_new_privs": status.get("NoNewPrivs", "").strip(),
+        "syscall": probe_syscall(),
+        "write": {path: probe_write(path) for path in WRITES},
+        "open": {path: probe_open(path) for path in DEVICES},
+        "connect": {addr: probe_connect(*_host_port(addr), patience=20) for addr in CONNECTS},
+    }
+
+
+def _host_port(address: str) -> tuple[str, int]:
+    host, _, port = address.rpartition(":")
+    return host, int(port)
+
+
+def probe_result() -> dict[str, Any] | None:
+    """The first probe line receiptd.service's journal holds (the first start's)."""
+    for line in unit_journal("receiptd").splitlines():
+        if line.startswith(PROBE_MARK):
+            result: dict[str, Any] = json.loads(line[len(PROBE_MARK):])
+            return result
+    return None
+
+
+if __name__ == "__main__" and sys.argv[1:] == ["probe"]:
+    try:
+        print(PROBE_MARK + json.dumps(probe()), flush=True)
+    except Exception:  # a broken probe fails the checks that wait for its line, not the unit
+        traceback.print_exc()
+    sys.exit(0)
 
 if __name__ == "__main__":
     error = None

@@ -8,12 +8,14 @@
 #     wheels of exactly the versions in .venv, fetched on the host and installed offline),
 #   * the units exactly as shipped in systemd/ (sysusers, tmpfiles, udev rules, service) and a
 #     drop-in that does what the README's venv install does (ExecStart=/opt/receiptd/...) plus
-#     the test's own settings: WatchdogSec=5s and RECEIPTD_TEST_HOOKS=1,
+#     the test's own settings: WatchdogSec=5s, the hang hook (RECEIPTD_TEST_HOOKS=1,
+#     RECEIPTD_TEST_HANG=spool-front: SIGUSR2 hangs that worker) and the sandbox probe as an
+#     ExecStartPre= (ci/boot-test-inside.py probe), so it runs under the unit's own sandbox,
 #   * /etc/receiptd/receiptd.toml: printer "front" = receiptd-emulator.service (TCP on the
 #     container's loopback), the API on the Unix socket /run/receiptd/receiptd.sock only,
 # boots it, and boottest.service (ci/boot-test-inside.py) checks: active through READY=1,
-# a receipt over the Unix socket printed on the emulator, the sandbox from inside the
-# daemon's process (test hook), a hung worker -> watchdog -> restart with the journal intact,
+# a receipt over the Unix socket printed on the emulator, the sandbox as the unit's own
+# process sees it (the probe), a hung worker -> watchdog -> restart with the journal intact,
 # the online exposure score, a clean stop. See systemd/README.md, "Boot test".
 #
 # Needs root, debootstrap, systemd-container (ci/apt-packages.txt) and network access to the
@@ -192,9 +194,18 @@ install -D -m 0644 /dev/stdin "$root/etc/systemd/system/receiptd.service.d/boott
 [Service]
 ExecStart=
 ExecStart=/opt/receiptd/bin/receiptd run --config /etc/receiptd/receiptd.toml
-# ... and the test's own: a quicker watchdog, and the test hooks (receiptd/testhooks.py).
+# ... and the test's own: a quicker watchdog; the hang hook (receiptd/daemon/testhooks.py:
+# SIGUSR2 hangs spool-front); and the sandbox probe, which systemd runs with everything the
+# unit sets (user, namespaces, seccomp, device policy, IP allow list, cgroup) just before the
+# daemon. The probe is the test's, not the product's: the daemon has no probe.
 WatchdogSec=5s
-Environment=RECEIPTD_TEST_HOOKS=1
+Environment=RECEIPTD_TEST_HOOKS=1 RECEIPTD_TEST_HANG=spool-front
+ExecStartPre=/opt/receiptd/bin/python /usr/local/lib/boottest/inside.py probe
+[Unit]
+# The probe connects to the emulator's control port (and its TEST-NET-2 address, added by
+# the emulator unit): start after it. Only this test orders receiptd after its printer.
+Wants=receiptd-emulator.service
+After=receiptd-emulator.service
 EOF
 # Group receiptd does not exist yet: tmpfiles (after sysusers, at boot) sets root:receiptd 0640.
 install -D -m 0600 /dev/stdin "$root/etc/receiptd/receiptd.toml" <<'EOF'

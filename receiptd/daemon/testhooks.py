@@ -1,77 +1,79 @@
-"""Test hooks for the boot test and the hardware suite: hang a worker, probe the sandbox.
+"""The watchdog test's hook: on SIGUSR2, one named worker hangs for good.
 
-Off unless the daemon's own environment has ``RECEIPTD_TEST_HOOKS=1``. No configuration key
-turns them on, so a production ``receiptd.toml`` cannot; the unit file would need an
-``Environment=RECEIPTD_TEST_HOOKS=1`` drop-in (``ci/boot-test.sh`` writes one). Even then they
-are refused unless API tokens are configured, and they are admin-only:
+A worker thread that stops in its loop is the fault systemd's watchdog is there for, and it is
+the one thing a test cannot cause from outside: SIGSTOP stops every thread at once, and a hung
+process is not a hung worker. So the daemon keeps exactly this, and nothing else, for tests.
 
-* ``POST /v1/test-hooks/hang {"worker": "spool-front"}``: the named worker thread blocks for
-  good at its next heartbeat, in its own loop. Its beats stop, so the daemon withholds
-  ``WATCHDOG=1`` and systemd restarts the service (``WatchdogSec=``).
-* ``POST /v1/test-hooks/probe {"write": [paths], "open": [paths], "connect": ["HOST:PORT"]}``:
-  tries each operation from inside the daemon's process — with the unit's real sandbox, user,
-  seccomp filter, device policy and IP allow list — and reports ``"ok"`` or the errno name.
-  ``write`` creates a new file (removed again), ``open`` opens an existing file or device node
-  read-write without side effects (``O_NONBLOCK | O_NOCTTY``, closed at once).
+It exists only when the daemon's own environment has ``RECEIPTD_TEST_HOOKS=1``; no
+configuration key turns it on, so a production ``receiptd.toml`` cannot. ``RECEIPTD_TEST_HANG``
+names the worker (``spool-front``, ``printer-front``, ``state-front``, ...); a name that is no
+worker of this configuration stops the start (exit 78). SIGUSR2 then makes that worker block at
+its next heartbeat, in its own thread: its beats stop, the daemon withholds ``WATCHDOG=1`` and
+systemd restarts the service (``WatchdogSec=``). Sending SIGUSR2 takes the right to signal the
+daemon's process (root or the ``receiptd`` user), not an API token.
 
-With hooks off neither route exists (404) and heartbeats are not wrapped.
+There is no route, and nothing here touches a file or the network: the checks of the sandbox
+that the boot test makes run in its own probe, under the unit's sandbox
+(``ci/boot-test.sh``), not in the daemon. Without the variable no handler is installed (SIGUSR2
+keeps its default action) and heartbeats are not wrapped.
 """
 
 from __future__ import annotations
 
-import errno
 import os
-import socket
+import signal
 import threading
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from types import FrameType
 
 import structlog
-from fastapi import FastAPI
-from pydantic import BaseModel, Field
 
-from receiptd.api.deps import Admin
 from receiptd.config import Config
-from receiptd.errors import ConfigError, NotFound
+from receiptd.errors import ConfigError
 
 ENV = "RECEIPTD_TEST_HOOKS"
+HANG_ENV = "RECEIPTD_TEST_HANG"
+HANG_SIGNAL = signal.SIGUSR2
+WORKER_KINDS = ("printer", "state", "spool")
 
 log = structlog.get_logger("receiptd.testhooks")
 
 
-def enabled(environ: dict[str, str] | None = None) -> bool:
+def enabled(environ: Mapping[str, str] | None = None) -> bool:
     return (os.environ if environ is None else environ).get(ENV) == "1"
 
 
-class HangRequest(BaseModel):
-    worker: str = Field(description="a worker name, e.g. spool-front or printer-front")
-
-
-class ProbeRequest(BaseModel):
-    write: list[str] = Field(default_factory=list, max_length=32)
-    open: list[str] = Field(default_factory=list, max_length=32)
-    connect: list[str] = Field(default_factory=list, max_length=8)
+def workers(config: Config) -> list[str]:
+    """Every worker that beats for the watchdog: one per kind and printer."""
+    return [f"{kind}-{name}" for name in config.printers for kind in WORKER_KINDS]
 
 
 class TestHooks:
     """Created by the daemon only when ``enabled()``."""
 
-    def __init__(self, config: Config) -> None:
-        if not config.tokens:
-            raise ConfigError(f"{ENV}=1 needs API tokens configured (the hooks are admin-only)")
-        self._lock = threading.Lock()
-        self._workers: set[str] = set()
-        self._hang: set[str] = set()
-        log.warning("test_hooks_enabled", hint=f"{ENV}=1: never set this in production")
+    __test__ = False  # a product class, not a test case, whatever its name says
+
+    def __init__(self, config: Config, environ: Mapping[str, str] | None = None) -> None:
+        env = os.environ if environ is None else environ
+        known = workers(config)
+        self.worker = env.get(HANG_ENV, "")
+        if self.worker not in known:
+            raise ConfigError(f"{ENV}=1: {HANG_ENV}={self.worker!r} names no worker; "
+                              f"one of {known}")
+        # Set from the signal handler, read by the worker: a plain flag, never a lock (the
+        # handler runs on the main thread between two bytecodes, perhaps inside a lock).
+        self._hang = False
+        log.warning("test_hooks_enabled", worker=self.worker, signal=HANG_SIGNAL.name,
+                    hint=f"{ENV}=1: never set this in production")
 
     def wrap_beat(self, worker: str, beat: Callable[[], None]) -> Callable[[], None]:
-        """The worker's heartbeat, which blocks the calling (worker) thread once told to."""
-        with self._lock:
-            self._workers.add(worker)
+        """The worker's heartbeat; the named worker's blocks its thread once SIGUSR2 came."""
+        if worker != self.worker:
+            return beat
 
         def wrapped() -> None:
-            if worker in self._hang:
+            if self._hang:
                 log.error("test_hook_worker_hanging", worker=worker)
                 while True:  # the worker's own thread never returns to its loop
                     time.sleep(3600)
@@ -79,68 +81,14 @@ class TestHooks:
 
         return wrapped
 
-    def hang(self, worker: str) -> None:
-        with self._lock:
-            if worker not in self._workers:
-                raise NotFound(f"no worker named {worker!r}; known: {sorted(self._workers)}")
-            self._hang.add(worker)
-        log.warning("test_hook_hang_requested", worker=worker)
+    def install(self, app: object = None) -> None:
+        """Install the SIGUSR2 handler. Called from the main thread (Python runs signal
+        handlers there and refuses to install them elsewhere). ``app`` is not used: the hooks
+        add no route to the API."""
+        if threading.current_thread() is not threading.main_thread():
+            raise RuntimeError("test hooks must be installed from the main thread")
+        signal.signal(HANG_SIGNAL, self._on_signal)
 
-    def install(self, app: FastAPI) -> None:
-        @app.post("/v1/test-hooks/hang", tags=["test hooks"])
-        def hang(body: HangRequest, caller: Admin) -> dict[str, str]:
-            self.hang(body.worker)
-            return {"hanging": body.worker}
-
-        @app.post("/v1/test-hooks/probe", tags=["test hooks"])
-        def probe(body: ProbeRequest, caller: Admin) -> dict[str, dict[str, str]]:
-            return {
-                "write": {path: probe_write(path) for path in body.write},
-                "open": {path: probe_open(path) for path in body.open},
-                "connect": {addr: probe_connect(addr) for addr in body.connect},
-            }
-
-
-def _errno_name(exc: OSError) -> str:
-    return errno.errorcode.get(exc.errno or 0, str(exc.errno))
-
-
-def probe_write(path: str) -> str:
-    """Create ``path`` (new file only), write a byte, remove it: "ok" or the errno name."""
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except OSError as exc:
-        return _errno_name(exc)
-    try:
-        os.write(fd, b"x")
-    except OSError as exc:
-        return _errno_name(exc)
-    finally:
-        os.close(fd)
-        try:
-            os.unlink(path)
-        except OSError as exc:
-            log.warning("test_hook_probe_cleanup_failed", path=path, error=str(exc))
-    return "ok"
-
-
-def probe_open(path: str) -> str:
-    try:
-        fd = os.open(path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
-    except OSError as exc:
-        return _errno_name(exc)
-    os.close(fd)
-    return "ok"
-
-
-def probe_connect(address: str, timeout: float = 3.0) -> str:
-    host, _, port = address.rpartition(":")
-    result: Any
-    try:
-        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
-            result = "ok"
-    except OSError as exc:
-        result = _errno_name(exc) if exc.errno else type(exc).__name__
-    except ValueError:
-        result = "bad address"
-    return str(result)
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        self._hang = True
+        log.warning("test_hook_hang_requested", worker=self.worker)

@@ -1,8 +1,11 @@
-"""Test hooks (receiptd/testhooks.py): off by default, admin-only, and a hung worker really
-stops the systemd watchdog pings of the real daemon process."""
+"""Test hooks (receiptd/daemon/testhooks.py): the daemon keeps only the hang-a-worker hook, off
+by default, reached by a signal and not over HTTP; a hung worker really stops the systemd
+watchdog pings of the real daemon process. No route of the product probes files or the
+network, with or without the hooks."""
 
 from __future__ import annotations
 
+import signal
 import socket
 import subprocess
 import sys
@@ -10,14 +13,14 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from receiptd.emulator import Emulator
 
 from ..support import DaemonProcess, sample_document, wait_until
 
-HOOKS = {"RECEIPTD_TEST_HOOKS": "1"}
+HOOKS = {"RECEIPTD_TEST_HOOKS": "1", "RECEIPTD_TEST_HANG": "spool-front"}
+Factory = Callable[..., DaemonProcess]
 
 
 @pytest.fixture
@@ -41,69 +44,79 @@ def _messages(sock: socket.socket, seconds: float) -> list[str]:
     return out
 
 
-def test_hooks_absent_by_default(emulator: Emulator,
-                                 daemon_factory: Callable[..., DaemonProcess]) -> None:
+def _catches(pid: int, signum: int) -> bool:
+    """Whether the process has a handler for ``signum`` (SigCgt in /proc/PID/status)."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    caught = next(line for line in status.splitlines() if line.startswith("SigCgt:"))
+    return bool(int(caught.split()[1], 16) >> (signum - 1) & 1)
+
+
+# What the removed probe route was sent in the boot test: a file to create, one to open, an
+# address to connect to. With the hooks on, an admin must reach none of them.
+def _probe_everything(d: DaemonProcess, target: Path, listener: socket.socket) -> None:
+    host, port = listener.getsockname()
+    body = {"write": [str(target)], "open": ["/dev/null"], "connect": [f"{host}:{port}"]}
+    for path in ("/v1/test-hooks/probe", "/v1/test-hooks/hang"):
+        r = d.clients["admin"].post(path, json=body)
+        assert r.status_code == 404, (path, r.text)
+        assert r.json()["error"]["code"] == "not_found"
+    assert not target.exists()
+    listener.settimeout(0.5)
+    with pytest.raises(TimeoutError):
+        listener.accept()  # nobody was made to connect here
+
+
+@pytest.mark.parametrize("env", [{}, HOOKS], ids=["hooks off", "hooks on"])
+def test_no_route_probes_files_or_the_network(emulator: Emulator, daemon_factory: Factory,
+                                              tmp_path: Path, env: dict[str, str]) -> None:
+    d = daemon_factory({"front": f"tcp://127.0.0.1:{emulator.start_tcp()}"}, extra_env=env)
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        _probe_everything(d, tmp_path / "created-by-the-daemon", listener)
+    spec = d.clients["admin"].get("/v1/openapi.json").json()
+    assert not [p for p in spec["paths"] if "test-hooks" in p]
+
+
+def test_hooks_absent_by_default(emulator: Emulator, daemon_factory: Factory) -> None:
     d = daemon_factory({"front": f"tcp://127.0.0.1:{emulator.start_tcp()}"})
-    r = d.clients["admin"].post("/v1/test-hooks/hang", json={"worker": "spool-front"})
-    assert r.status_code == 404
-    assert d.clients["admin"].post("/v1/test-hooks/probe", json={}).status_code == 404
+    assert d.proc is not None
+    assert not _catches(d.proc.pid, signal.SIGUSR2)  # the default action: no hook to reach
+    assert "test_hooks_enabled" not in d.log()
 
 
-def test_hooks_refused_without_tokens(tmp_path: Path) -> None:
-    proc = subprocess.run(
-        [sys.executable, "-m", "receiptd.cli.daemon", "run", "--journal",
-         str(tmp_path / "j.db"), "--listen", "127.0.0.1:0", "--log-format", "json"],
-        env={**HOOKS, "PATH": "/usr/bin:/bin"}, capture_output=True, text=True, timeout=60,
-    )
-    assert proc.returncode == 78, proc.stderr
-    assert "RECEIPTD_TEST_HOOKS=1 needs API tokens" in proc.stderr
-
-
-def test_hooks_are_admin_only(emulator: Emulator,
-                              daemon_factory: Callable[..., DaemonProcess]) -> None:
+def test_hooks_on_catch_sigusr2_and_say_so(emulator: Emulator, daemon_factory: Factory) -> None:
     d = daemon_factory({"front": f"tcp://127.0.0.1:{emulator.start_tcp()}"}, extra_env=HOOKS)
-    r = d.clients["cashier"].post("/v1/test-hooks/hang", json={"worker": "spool-front"})
-    assert r.status_code == 403
-    assert r.json()["error"]["code"] == "forbidden"
-    r = httpx.post(f"{d.url}/v1/test-hooks/probe", json={})
-    assert r.status_code == 401
-    r = d.clients["admin"].post("/v1/test-hooks/hang", json={"worker": "nobody"})
-    assert r.status_code == 404
-    assert "spool-front" in r.json()["error"]["message"]
+    assert d.proc is not None
+    assert _catches(d.proc.pid, signal.SIGUSR2)
+    assert "test_hooks_enabled" in d.log() and "spool-front" in d.log()
 
 
-def test_probe_reports_errno(tmp_path: Path, emulator: Emulator,
-                             daemon_factory: Callable[..., DaemonProcess]) -> None:
-    port = emulator.start_tcp()
-    d = daemon_factory({"front": f"tcp://127.0.0.1:{port}"}, extra_env=HOOKS)
-    ok, missing = tmp_path / "probe-ok", tmp_path / "no-such-dir" / "x"
-    r = d.clients["admin"].post("/v1/test-hooks/probe", json={
-        "write": [str(ok), str(missing)],
-        "open": ["/dev/null", str(missing)],
-        "connect": [f"127.0.0.1:{port}"],
-    })
-    assert r.status_code == 200, r.text
-    body = r.json()
-    assert body["write"] == {str(ok): "ok", str(missing): "ENOENT"}
-    assert not ok.exists()  # the probe cleans up after itself
-    assert body["open"] == {"/dev/null": "ok", str(missing): "ENOENT"}
-    assert list(body["connect"].values()) == ["ok"]
+def test_hang_must_name_a_worker(tmp_path: Path) -> None:
+    for worker in ("", "spool-back", "retention"):
+        proc = subprocess.run(
+            [sys.executable, "-m", "receiptd.cli.daemon", "run", "--journal",
+             str(tmp_path / "j.db"), "--listen", "127.0.0.1:0", "--log-format", "json",
+             "--printer", "front=tcp://127.0.0.1:9"],
+            env={**HOOKS, "RECEIPTD_TEST_HANG": worker, "PATH": "/usr/bin:/bin"},
+            capture_output=True, text=True, timeout=60,
+        )
+        assert proc.returncode == 78, proc.stderr
+        assert "RECEIPTD_TEST_HANG" in proc.stderr and "spool-front" in proc.stderr
 
 
 def test_hung_worker_stops_watchdog_pings(
-    emulator: Emulator, daemon_factory: Callable[..., DaemonProcess],
-    notify_socket: tuple[socket.socket, str],
+    emulator: Emulator, daemon_factory: Factory, notify_socket: tuple[socket.socket, str],
 ) -> None:
     sock, address = notify_socket
     # A 2 s watchdog: pings every second while healthy; a worker is stale after 2 s.
     env = {**HOOKS, "NOTIFY_SOCKET": address, "WATCHDOG_USEC": "2000000"}
     d = daemon_factory({"front": f"tcp://127.0.0.1:{emulator.start_tcp()}"}, extra_env=env)
+    assert d.proc is not None
     wait_until(lambda: "WATCHDOG=1" in _messages(sock, 1.5), timeout=20, what="a watchdog ping")
     first = d.submit({"document": sample_document("before-hang")})
     d.wait_printed(first["id"])
 
-    r = d.clients["admin"].post("/v1/test-hooks/hang", json={"worker": "spool-front"})
-    assert r.status_code == 200, r.text
+    d.proc.send_signal(signal.SIGUSR2)
+    wait_until(lambda: "test_hook_worker_hanging" in d.log(), what="spool-front hanging")
     # The API still answers and journals; the hung spooler never takes the receipt.
     queued = d.submit({"document": sample_document("while-hung")})
     assert queued["state"] == "queued"
@@ -113,5 +126,5 @@ def test_hung_worker_stops_watchdog_pings(
 
     wait_until(pings_stopped, timeout=30, interval=0, what="the watchdog pings to stop")
     assert d.receipt(queued["id"])["state"] == "queued"
-    assert "test_hook_worker_hanging" in d.log()
     assert "sd_watchdog_withheld" in d.log()
+    assert d.proc.poll() is None  # SIGUSR2 was caught: the process is alive, one worker is not
