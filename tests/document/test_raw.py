@@ -44,12 +44,18 @@ ALLOWED: list[tuple[str, str]] = [
     ("NV print (FS p)", "1c 70 01 00"),
     ("user chars", "1b 26 03 41 42 02 01 02 03 04 05 06 01 07 08 09 1b 25 01"),
     ("tabs", "1b 44 08 18 00"),
-    ("tabs, 32 without NUL", "1b 44" + " 01" * 32 + " 41"),
+    ("tabs, 32 ascending", "1b 44" + "".join(f" {n:02x}" for n in range(7, 7 * 33, 7)) + " 00"),
     ("downloaded bit image", "1d 2a 01 01 00 00 00 00 00 00 00 00 1d 2f 00"),
     ("beeper", "1b 28 41 04 00 30 30 01 01"),
-    ("encoding", "1c 28 43 02 00 30 02"),
     ("print control", "1d 28 4b 02 00 31 03"),
-    ("kanji", "1c 26 1c 21 00 1c 43 01 1c 2e"),
+    ("kanji", "1c 26 1c 21 00 d6 d0 ce c4 0a 1c 2e"),
+    ("kanji font", "1c 28 41 02 00 30 01"),
+    ("character colour", "1d 28 4e 02 00 30 31"),
+    ("accent before a command", "43 61 66 e9 1b 45 00 0a"),  # "Caf\xe9" then bold off
+    ("GBK pair before digits", "ba cf bc c6 31 32 0a"),
+    ("GB18030 four-byte character whole", "81 30 81 30 0a"),
+    ("digit after a high byte, kept apart", "fc 31 20 20 0a"),
+    ("kanji mode with even JIS pairs", "1c 26 d6 d0 3a 31 0a 1c 2e"),
     ("page-mode-only commands", "1b 57 00 00 00 00 00 02 00 01 1d 24 00 00 1b 0c"),
     ("image data with 10 00", "1d 76 30 00 01 00 02 00 10 00"),
 ]
@@ -125,6 +131,51 @@ REJECTED: list[tuple[str, str, str, str]] = [
     ("GS k bad system", "1d 6b 14 00", "raw_bad_parameter", "GS k"),
     ("GS v bad mode", "1d 76 30 07 00 00 00 00", "raw_bad_parameter", "GS v 0"),
     ("ESC & empty range", "1b 26 03 42 41", "raw_bad_parameter", "ESC &"),
+    ("ESC & no height", "1b 26 00 41 41 00", "raw_bad_parameter", "ESC &"),
+    ("ESC & too wide", "1b 26 03 41 41 0d" + " 00" * 39, "raw_bad_parameter", "x=13"),
+    ("GS * empty", "1d 2a 00 01", "raw_bad_parameter", "GS *"),
+    # Commands whose end a printer finds by itself: only the form every printer ends alike.
+    (
+        "tabs that stop ascending hide a command",
+        "1b 44 08 01 1d 28 48 06 00 30 30 41 42 43 44",
+        "raw_bad_parameter",
+        "does not ascend",
+    ),
+    ("33 tab positions", "1b 44" + "".join(f" {n:02x}" for n in range(1, 34)) + " 00",
+     "raw_bad_parameter", "more than 32"),
+    (
+        "GS k 04 data hiding GS ( H",
+        "1d 6b 04 41 1d 28 48 06 00 30 30 41 42 43 44 00",
+        "raw_bad_parameter",
+        "data byte 1D at offset 4",
+    ),
+    ("GS k 04 + 520 bytes without NUL", "1d 6b 04" + " 41" * 520 + " 00",
+     "raw_bad_parameter", "no NUL within 255"),
+    (
+        "GS ( K with 11 bytes",
+        "1d 28 4b 0b 00 1d 28 48 06 00 30 30 41 42 43 44",
+        "raw_bad_parameter",
+        "GS ( K at offset 0: parameter length 11",
+    ),
+    ("GS ( K unknown function", "1d 28 4b 02 00 35 00", "raw_bad_parameter", "function 53"),
+    ("FS C", "1c 43 01", "raw_forbidden_command", "FS C at offset 0"),
+    ("FS ( C", "1c 28 43 02 00 30 02", "raw_forbidden_command", "FS ( C at offset 0"),
+    # Text a double-byte printer reads differently from the walk.
+    (
+        "FS & + GS ( K hiding GS ( H",
+        "1c 26 81 30 1d 28 4b 0b 00 1d 28 48 06 00 30 30 41 42 43 44 1c 2e",
+        "raw_double_byte_text",
+        "bytes 81 30 at offset 2 start a 4-byte GB18030 character",
+    ),
+    (
+        "four-byte lead without FS &",
+        "81 30 1d 28 4b 02 00 31 03",
+        "raw_double_byte_text",
+        "the byte 1D at offset 2",
+    ),
+    ("four-byte lead at the end", "41 81 30", "raw_double_byte_text", "the daemon's next"),
+    ("JIS pair takes LF", "1c 26 41 0a 1c 2e", "raw_double_byte_text", "JIS character"),
+    ("Kanji mode left on", "1c 26 d6 d0 0a", "raw_double_byte_text", "FS & at offset 0"),
     ("GS ( L without fn", "1d 28 4c 01 00 30", "raw_bad_parameter", "GS ( L"),
     ("lone ESC", "1b", "raw_truncated", "offset 0"),
     ("lone GS", "41 1d", "raw_truncated", "offset 1"),
@@ -156,6 +207,10 @@ REJECTED: list[tuple[str, str, str, str]] = [
     ("DLE EOT across commands", "1b 21 10 04 01", "raw_realtime_sequence", "offset 2"),
     ("trailing DLE", "41 42 10", "raw_realtime_sequence", "offset 2"),
     ("image ending in DLE", "1d 76 30 00 01 00 01 00 10", "raw_realtime_sequence", "offset 8"),
+    # After a prologue ending in 10 (ESC t 16), these would be DLE DC4 / DLE EOT / DLE ENQ.
+    ("leading DC4", "14 01 00 05 41", "raw_realtime_sequence", "first byte 14"),
+    ("leading EOT", "04 01", "raw_realtime_sequence", "first byte 04"),
+    ("leading ENQ", "05 02", "raw_realtime_sequence", "first byte 05"),
 ]
 
 
@@ -193,6 +248,18 @@ def test_only_raw_rejected_escapes_after_prefix(data: bytes, a: int, b: int) -> 
 
 
 _payload = st.binary(max_size=24).map(lambda b: b.replace(b"\x10", b"\x11"))
+_printable = st.binary(max_size=24).map(lambda b: bytes(0x20 + c % 95 for c in b))
+# Text the walk and every double-byte reading split alike: ASCII, line ends, and high bytes
+# (Latin letters, or GBK lead bytes) only ever followed by a letter, which no reading joins to
+# a control byte.
+_text = st.lists(
+    st.one_of(
+        _printable,
+        st.sampled_from([b"\n", b"\t", b"\r"]),
+        st.tuples(st.integers(0x80, 0xFF), st.integers(0x41, 0x5A)).map(bytes),
+    ),
+    max_size=6,
+).map(b"".join)
 _byte = st.integers(0, 255).filter(lambda v: v != 0x10)
 
 
@@ -223,11 +290,7 @@ def allowed_command(draw: st.DrawFn) -> bytes:
         )
     )
     if kind == "text":
-        return draw(
-            st.binary(max_size=20).filter(
-                lambda b: not any(c in b for c in (0x10, 0x1B, 0x1C, 0x1D))
-            )
-        )
+        return draw(_text)
     if kind == "fixed":
         head, n = draw(
             st.sampled_from(
@@ -263,15 +326,15 @@ def allowed_command(draw: st.DrawFn) -> bytes:
         head = b"\x1d(L" if kind == "gfx" else b"\x1d8L"
         return head + len(body).to_bytes(width, "little") + body
     if kind == "barcode1":
-        return b"\x1dk\x04" + draw(_payload).replace(b"\x00", b"A") + b"\x00"
+        return b"\x1dk\x04" + draw(_printable) + b"\x00"
     if kind == "barcode2":
         data = draw(_payload)
         return b"\x1dkI" + bytes([len(data)]) + data
     if kind == "cut":
         return draw(st.sampled_from([b"\x1dV\x00", b"\x1dV\x31", b"\x1dVB\x03", b"\x1dVa\x00"]))
     if kind == "tabs":
-        tabs = draw(st.lists(st.integers(1, 255).filter(lambda v: v != 0x10), max_size=31))
-        return b"\x1bD" + bytes(tabs) + b"\x00"
+        tabs = draw(st.sets(st.integers(1, 255).filter(lambda v: v != 0x10), max_size=32))
+        return b"\x1bD" + bytes(sorted(tabs)) + b"\x00"
     if kind == "amp":
         y, count = draw(st.integers(1, 3)), draw(st.integers(1, 3))
         out = b"\x1b&" + bytes([y, 0x41, 0x41 + count - 1])
@@ -281,7 +344,7 @@ def allowed_command(draw: st.DrawFn) -> bytes:
                 b"\x10", b"\x11"
             )
         return out
-    x, y = draw(st.integers(0, 2)), draw(st.integers(0, 2))
+    x, y = draw(st.integers(1, 2)), draw(st.integers(1, 2))
     data = draw(st.binary(min_size=x * y * 8, max_size=x * y * 8)).replace(b"\x10", b"\x11")
     return b"\x1d*" + bytes([x, y]) + data
 

@@ -18,6 +18,7 @@ UNKNOWN: Final = "raw_unknown_command"
 BAD_PARAMETER: Final = "raw_bad_parameter"
 TRUNCATED: Final = "raw_truncated"
 REALTIME: Final = "raw_realtime_sequence"
+DOUBLE_BYTE: Final = "raw_double_byte_text"
 
 
 # An end function gets the whole data, the offset of the command's first byte and the offset of
@@ -97,14 +98,23 @@ def esc_star(data: bytes, start: int, pos: int) -> int:
     return pos + 3 + per_column * u16(data, pos + 1, start)
 
 
+_MAX_CHAR_DOTS: Final = 12  # font A is 12 dots wide
+
+
 def esc_amp(data: bytes, start: int, pos: int) -> int:
-    # ESC & y c1 c2 [x d1..d(y*x)] for each character c1..c2.
+    # ESC & y c1 c2 [x d1..d(y*x)] for each character c1..c2. Outside the documented ranges a
+    # printer may drop the definition and read its dot data as commands: refused.
     y, c1, c2 = (param(data, pos + i, start) for i in range(3))
-    if c2 < c1:
-        raise bad("ESC &", start, f"character range {c1}..{c2} is empty")
+    if not 1 <= y <= 3:
+        raise bad("ESC &", start, f"character height y={y} (1-3 bytes)")
+    if not 0x20 <= c1 <= c2 <= 0x7E:
+        raise bad("ESC &", start, f"character range {c1}..{c2} (20-7E, ascending)")
     p = pos + 3
     for _ in range(c2 - c1 + 1):
-        p += 1 + y * param(data, p, start)
+        x = param(data, p, start)
+        if x > _MAX_CHAR_DOTS:
+            raise bad("ESC &", start, f"character width x={x} at offset {p} (0-12)")
+        p += 1 + y * x
     return p
 
 
@@ -112,16 +122,28 @@ _MAX_TABS: Final = 32
 
 
 def esc_d(data: bytes, start: int, pos: int) -> int:
-    # ESC D n1..nk NUL, k <= 32: after 32 positions the printer treats the rest as normal data.
-    for k in range(_MAX_TABS):
-        if param(data, pos + k, start) == 0:
+    # ESC D n1..nk NUL, k <= 32, each n above the one before. A printer ends the setting at the
+    # 33rd value or at one that does not ascend and reads the rest as normal data, while another
+    # reads to the NUL: only a list both read the same way passes.
+    previous = 0
+    for k in range(_MAX_TABS + 1):
+        n = param(data, pos + k, start)
+        if n == 0:
             return pos + k + 1
-    return pos + _MAX_TABS
+        if k == _MAX_TABS:
+            raise bad("ESC D", start, f"more than {_MAX_TABS} tab positions before the NUL")
+        if n <= previous:
+            raise bad("ESC D", start, f"tab position {n} at offset {pos + k} does not ascend")
+        previous = n
+    raise AssertionError("unreachable")
 
 
 def gs_star(data: bytes, start: int, pos: int) -> int:
-    # GS * x y d1..d(x*y*8): downloaded bit image (RAM).
-    return pos + 2 + param(data, pos, start) * param(data, pos + 1, start) * 8
+    # GS * x y d1..d(x*y*8): downloaded bit image (RAM), 1 <= y <= 48, x*y <= 1536.
+    x, y = param(data, pos, start), param(data, pos + 1, start)
+    if not (x >= 1 and 1 <= y <= 48 and x * y <= 1536):
+        raise bad("GS *", start, f"image size x={x} y={y} (x >= 1, 1 <= y <= 48, x*y <= 1536)")
+    return pos + 2 + x * y * 8
 
 
 def gs_v(data: bytes, start: int, pos: int) -> int:
@@ -136,14 +158,26 @@ def gs_v(data: bytes, start: int, pos: int) -> int:
     return pos + 6 + u16(data, pos + 2, start) * u16(data, pos + 4, start)
 
 
+_MAX_BARCODE: Final = 255
+
+
 def gs_k(data: bytes, start: int, pos: int) -> int:
     # GS k m d1..dk NUL (m = 0..6) or GS k m n d1..dn (m = 65..79).
     m = param(data, pos, start)
     if m <= 6:
-        end = data.find(b"\x00", pos + 1)
-        if end < 0:
-            raise truncated(data, start)
-        return end + 1
+        # The NUL form ends where the printer stops taking barcode data: at the NUL, at a byte
+        # the symbology cannot encode, or after a model's limit. Printable ASCII up to 255
+        # bytes reads as the same text wherever a printer stops, so no command hides in it.
+        for k in range(_MAX_BARCODE + 1):
+            at = pos + 1 + k
+            d = param(data, at, start)
+            if d == 0:
+                return at + 1
+            if k == _MAX_BARCODE:
+                raise bad(f"GS k {m}", start, f"no NUL within {_MAX_BARCODE} bytes of data")
+            if not 0x20 <= d <= 0x7E:
+                raise bad(f"GS k {m}", start,
+                          f"data byte {d:02X} at offset {at} is not printable ASCII (20-7E)")
     if 65 <= m <= 79:
         return pos + 2 + param(data, pos + 1, start)
     raise bad("GS k", start, f"unknown barcode system {m}")
@@ -177,4 +211,18 @@ def prefixed(name: str, check: BodyCheck | None = None, width: int = 2) -> Var:
         return body_start + length
 
     return Var(name, end)
+
+
+def setting(name: str, lengths: range, functions: frozenset[int]) -> Var:
+    """A ``( X pL pH fn ...`` setting with a few parameter bytes: only the documented lengths
+    and functions pass, so no data can hide behind a length the printer reads otherwise."""
+
+    def check(name: str, start: int, body: bytes, length: int) -> None:
+        if length not in lengths:
+            allowed = f"{lengths.start}-{lengths.stop - 1}"
+            raise bad(name, start, f"parameter length {length} (allowed: {allowed})")
+        if body and body[0] not in functions:
+            raise bad(name, start, f"function {body[0]} (one of {sorted(functions)})")
+
+    return prefixed(name, check)
 

@@ -13,7 +13,14 @@ Rejected, and why:
   (the printer ignores all data once deselected), ESC L (page mode holds the print back until
   FF), GS : and GS ^ (an unterminated macro definition swallows what follows; executing one
   can wait for the FEED button), truncated commands (they would eat the completion marker);
-* GS ( A: a self-test print is not receipt content.
+* GS ( A: a self-test print is not receipt content;
+* FS C and FS ( C: they change how the printer splits later bytes into characters (JIS or
+  Shift_JIS pairs, UTF-8), and may outlive the receipt; the check could not follow them.
+
+Checked as the printer reads them rather than refused: text in a double-byte mode
+(``receiptd.document.raw.text``; ``FS &`` must be undone by ``FS .`` before the end), and the
+commands whose end a printer finds by itself (``ESC D``, ``GS k`` with a NUL), which pass only
+in the form every printer ends at the same byte.
 
 Allowed on purpose: ESC @ (a volatile reset of print modes; whether it also resets ASB or the
 offline response on every model is not verified, so the daemon should not rely on them
@@ -43,6 +50,7 @@ from receiptd.document.raw.syntax import (
     gs_star,
     gs_v,
     prefixed,
+    setting,
 )
 
 
@@ -86,6 +94,10 @@ def _graphics_check(name: str, start: int, body: bytes, length: int) -> None:
 
 _REPLY: Final = "it sends a reply on the status stream, which the daemon owns"
 _NV: Final = "it writes the printer's non-volatile memory or configuration"
+_SPLIT: Final = (
+    "it changes how the printer splits the bytes after it into characters (Kanji code system,"
+    " UTF-8), which the check cannot follow and which may outlast the receipt"
+)
 
 _GS_PAREN: Final[Mapping[int, Spec]] = {
     0x41: Forbidden("GS ( A", "a self-test print is not receipt content"),
@@ -94,24 +106,27 @@ _GS_PAREN: Final[Mapping[int, Spec]] = {
     0x45: Forbidden("GS ( E", f"user-setting mode / memory switches: {_NV}"),
     0x46: Forbidden("GS ( F", f"cut / print position adjustment: {_NV}"),
     0x48: Forbidden("GS ( H", "process IDs and offline responses are the daemon's"),
-    0x4B: prefixed("GS ( K"),  # print control (density, speed): volatile
+    # print control: density, speed, head divisions (volatile)
+    0x4B: setting("GS ( K", range(2, 3), frozenset({48, 49, 50, 97})),
     0x4C: prefixed("GS ( L", _graphics_check),
     0x4D: Forbidden("GS ( M", f"customize setting values: {_NV}"),
-    0x4E: prefixed("GS ( N"),  # character effects (colour, shading)
+    0x4E: setting("GS ( N", range(2, 4), frozenset({48, 49, 50})),  # colour, shading
     0x6B: prefixed("GS ( k", _gs_paren_k_check),  # 2D symbols: QR, PDF417, ...
 }
 
 _GS_8: Final[Mapping[int, Spec]] = {0x4C: prefixed("GS 8 L", _graphics_check, width=4)}
 
 _FS_PAREN: Final[Mapping[int, Spec]] = {
-    0x41: prefixed("FS ( A"),  # kanji font
-    0x43: prefixed("FS ( C"),  # character encoding (UTF-8)
+    0x41: setting("FS ( A", range(2, 3), frozenset({48})),  # kanji font
+    0x43: Forbidden("FS ( C", _SPLIT),
     0x45: Forbidden("FS ( E", f"receipt enhancement: {_NV}"),
     0x4C: Forbidden("FS ( L", f"paper layout: {_NV}; {_REPLY}"),
     0x65: Forbidden("FS ( e", f"ASB for optional functions: {_REPLY}"),
 }
 
-_ESC_PAREN: Final[Mapping[int, Spec]] = {0x41: prefixed("ESC ( A")}  # beeper
+_ESC_PAREN: Final[Mapping[int, Spec]] = {
+    0x41: setting("ESC ( A", range(3, 6), frozenset({48, 97, 98, 99})),  # beeper
+}
 
 _ESC: Final[Mapping[int, Spec]] = {
     0x0C: Fixed("ESC FF", 0),
@@ -194,7 +209,7 @@ _FS: Final[Mapping[int, Spec]] = {
     0x28: Family(_FS_PAREN),
     0x2D: Fixed("FS -", 1),
     0x2E: Fixed("FS .", 0),
-    0x43: Fixed("FS C", 1),
+    0x43: Forbidden("FS C", _SPLIT),
     0x53: Fixed("FS S", 2),
     0x57: Fixed("FS W", 1),
     0x67: Forbidden("FS g", f"NV user memory: {_NV}; {_REPLY}"),
