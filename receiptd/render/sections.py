@@ -6,7 +6,11 @@ Every rendering is three parts, concatenated::
 
 * the **prologue** is fixed per profile: ``ESC @`` (initialise) and ``ESC t n`` (the
   profile's code page), plus ``FS .`` (Kanji mode off) on double-byte printers, after
-  ``FS C 1`` (Shift_JIS) on Japanese ones;
+  ``FS C 1`` (Shift_JIS) on Japanese ones. It never ends in ``10`` (DLE): the printer looks
+  for real-time commands in the byte stream regardless of commands, so ``ESC t 16`` (CP1252)
+  followed by a raw body starting with ``14`` or ``04`` would be ``DLE DC4`` or ``DLE EOT``.
+  Such a prologue gets ``ESC 2`` (default line spacing, which ``ESC @`` has just set) after
+  it;
 * the **marker section** is empty for an original print. For a copy or an interrupted
   reprint it is framed by ``ESC ! 0`` at both ends — a command the body never emits — and
   holds centred bold lines between two rules of ``=``. It starts and ends in the prologue's
@@ -40,6 +44,10 @@ __all__ = [
 
 MARKER_DELIMITER = b"\x1b!\x00"  # ESC ! 0, select print mode 0: a no-op here, never in a body
 KANJI_SHIFT_JIS = b"\x1cC\x01"  # FS C 1: Kanji code system Shift_JIS (Japanese models)
+DLE = 0x10  # the first byte of every real-time command
+# ESC 2, select the default line spacing: a no-op right after ESC @, and it ends in 32, so a
+# prologue that would end in DLE ends in it instead.
+DLE_GUARD = b"\x1b\x32"
 
 
 def prologue(profile: Profile) -> bytes:
@@ -51,7 +59,11 @@ def prologue(profile: Profile) -> bytes:
     out: bytes = constants.HW_INIT + constants.CODEPAGE_CHANGE + code_page
     if profile.double_byte == "shift_jis":
         out += KANJI_SHIFT_JIS
-    return out + KANJI_OFF if profile.double_byte else out
+    if profile.double_byte:
+        out += KANJI_OFF
+    # Whatever the body starts with, the printer must not see a real-time command across the
+    # junction (the raw check refuses a body starting with 04, 05 or 14 as well).
+    return out + DLE_GUARD if out[-1] == DLE else out
 
 
 def marker_section(marker: str | None, profile: Profile) -> bytes:

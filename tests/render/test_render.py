@@ -142,6 +142,26 @@ def test_prologue() -> None:
     assert prologue(T88) == H("1b40 1b7400")
     assert prologue(get_profile("TM-T88V", {"encoding": "CP858"})) == H("1b40 1b7413")
     assert prologue(T88_CN) == H("1b40 1b7400 1c2e")
+    # ESC t 16 ends in 10 (DLE): ESC 2, a no-op after ESC @, keeps a body starting with 14
+    # or 04 from completing DLE DC4 / DLE EOT with it.
+    assert prologue(get_profile("TM-T88V", {"encoding": "CP1252"})) == H("1b40 1b7410 1b32")
+
+
+@pytest.mark.parametrize(
+    "name", ["TM-T88V", "TM-T88IV", "TM-T20II", "TM-T20II-42col", "TM-P20", "POS-5890"]
+)
+def test_no_prologue_ends_in_dle(name: str) -> None:
+    # Every code page of every built-in profile, with and without a double-byte set: what the
+    # body starts with can never complete a real-time command begun by the prologue.
+    base = get_profile(name)
+    for encoding in base.code_pages:
+        for double_byte in (None, "gb18030", "shift_jis"):
+            p = get_profile(name, {"encoding": encoding, "double_byte": double_byte})
+            head = prologue(p)
+            assert head[-1] != 0x10, (name, encoding, double_byte, head.hex(" "))
+            for first in (0x04, 0x05, 0x14):
+                joined = head + bytes([first, 0x01])
+                assert all(s not in joined for s in (b"\x10\x04", b"\x10\x05", b"\x10\x14"))
 
 
 def test_fixture_text_row_rule_cut_drawer() -> None:
