@@ -4,14 +4,25 @@ The session thread writes here what the printer says; spooler and API threads re
 on it. Every state change goes through ``change()``, whichever thread noticed it: the change is
 numbered and queued on ``changes`` under the lock, so the queue holds the changes in the order
 the state took them. Whoever reports them (journal, events, metrics) drains that one queue.
+
+Process IDs are issued here too, because a returned ID is proof that paper came out only if
+nobody but the daemon could have made the printer send it. A receipt's own bytes could (a
+filter bypass in raw input, a printer that reads a command's data as commands), so an ID
+cannot be guessed (four random characters, never repeated among those still remembered), a
+returned ID counts only if it was issued before it came back, and the returned IDs are
+forgotten whenever a new connection or a printer reset starts: a print in flight then is in
+doubt anyway, and nothing sent before can confirm what is sent after. An ID that comes back
+without having been issued (a forgery, a garbled reply, or one from before a restart) confirms
+nothing; it is counted in ``counters["unissued_process_ids"]``, which the health detail shows.
 """
 
 from __future__ import annotations
 
 import queue
+import secrets
 import threading
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Collection
 
 from receiptd import protocol
@@ -23,6 +34,10 @@ from receiptd.printer.states import (
     Transition,
     active_flags,
 )
+
+# Issued process IDs remembered: far more than a send window holds (32 prints), so a late reply
+# for an earlier print on this connection is still known as ours.
+ISSUED_KEPT = 1024
 
 
 class StateBoard:
@@ -40,12 +55,16 @@ class StateBoard:
         self.asb_seen = False
         self.connected = False
         self.generation = 0  # +1 per connection and per printer reset: in-flight prints are void
-        self.pids: deque[str] = deque(maxlen=64)  # process IDs the printer handed back
+        # Process IDs issued (newest last, with their print) and those the printer handed
+        # back on this connection; see the module docstring.
+        self.issued: OrderedDict[str, int] = OrderedDict()
+        self.pids: deque[str] = deque(maxlen=64)
         self.confirmation = "unknown"  # "process_id" | "status" | "unknown"
         self.identity: dict[str, str] = {}
         self.last_error: str | None = None
         self.ready_mono = 0.0  # when it last became ready (monotonic)
-        self.counters = {"reconnects": 0, "power_on": 0, "garbage_bytes": 0}
+        self.counters = {"reconnects": 0, "power_on": 0, "garbage_bytes": 0,
+                         "unissued_process_ids": 0}
         self.maintenance: dict[str, int] = {}
         self.maintenance_at: float | None = None
         self.stopping = False
@@ -77,6 +96,7 @@ class StateBoard:
             if connected is not None:
                 self.connected = connected
             self.generation += 1
+            self.pids.clear()  # a reply from before cannot confirm a print sent after
             if counter:
                 self.counters[counter] += 1
             self.cond.notify_all()
@@ -88,10 +108,27 @@ class StateBoard:
             self.confirmation = how
             self.cond.notify_all()
 
+    def issue_process_id(self, print_id: int) -> str:
+        """A fresh process ID for ``print_id``: random, not the probe's, and unlike every ID
+        still remembered (issued or returned), so that no reply meant for another can match."""
+        with self.cond:
+            while True:
+                pid = "".join(secrets.choice(protocol.PID_CHARS)
+                              for _ in range(protocol.PID_LENGTH))
+                if pid != protocol.PROBE_PID and pid not in self.issued and pid not in self.pids:
+                    break
+            self.issued[pid] = print_id
+            while len(self.issued) > ISSUED_KEPT:
+                self.issued.popitem(last=False)
+            return pid
+
     def process_id_returned(self, pid: str) -> None:
         with self.cond:
-            self.pids.append(pid)
-            self.cond.notify_all()
+            if pid in self.issued:
+                self.pids.append(pid)
+                self.cond.notify_all()
+            else:
+                self.counters["unissued_process_ids"] += 1
 
     def stop(self) -> None:
         with self.cond:
@@ -147,7 +184,8 @@ class StateBoard:
         return self.wait_until(lambda: False, "", generation, timeout)
 
     def returned_process_ids(self, pids: Collection[str]) -> set[str]:
-        """Which of ``pids`` the printer has handed back (the newest 64 replies are kept)."""
+        """Which of ``pids`` the printer has handed back on this connection (the newest 64
+        replies are kept)."""
         with self.cond:
             return set(pids).intersection(self.pids)
 

@@ -49,8 +49,21 @@ def enable_asb(mask: int = ASB_ONLINE | ASB_ERROR | ASB_PAPER | ASB_PANEL) -> by
     return bytes((GS, 0x61, mask))
 
 
+# A process ID is any 4 characters 20-7E; the printer hands it back unchanged.
+PID_CHARS: Final = "".join(chr(c) for c in range(0x20, 0x7F))
+PID_LENGTH: Final = 4
+# The ID the session sends once per connection to learn whether the printer answers GS ( H;
+# the daemon never gives it to a print.
+PROBE_PID: Final = "PRB "
+
+
+def is_pid(pid: str) -> bool:
+    """Whether ``pid`` can be sent as a process ID (4 characters 20-7E)."""
+    return len(pid) == PID_LENGTH and all(c in PID_CHARS for c in pid)
+
+
 def _check_pid(pid: str) -> bytes:
-    if len(pid) != 4 or not all(0x20 <= ord(c) <= 0x7E for c in pid):
+    if not is_pid(pid):
         raise ValueError(f"a process ID is 4 characters 0x20-0x7E, not {pid!r}")
     return pid.encode("ascii")
 
@@ -60,10 +73,11 @@ def process_id(pid: str) -> bytes:
     return b"\x1d\x28\x48\x06\x00\x30\x30" + _check_pid(pid)
 
 
-# Process IDs are a counter written in base 94 with the digits 0x21 '!' .. 0x7E '~' (space is
-# allowed by the printer but left out so IDs survive trimming in logs), most significant digit
-# first, so that string order equals numeric order. The counter wraps after PID_MODULUS values
-# (78,074,896): compare two IDs as (decode_pid(b) - decode_pid(a)) % PID_MODULUS.
+# A counter written in base 94 with the digits 0x21 '!' .. 0x7E '~', most significant digit
+# first, so that string order equals numeric order; it wraps after PID_MODULUS values
+# (78,074,896). Prints do not get their IDs this way (a till that knows the next print's ID
+# could make the printer confirm it early: the StateBoard issues unpredictable ones); the
+# codec stays for fixtures and for tools that want readable, ordered IDs.
 _PID_BASE: Final = 94
 _PID_FIRST: Final = 0x21
 _PID_DIGITS: Final = 4

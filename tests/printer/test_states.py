@@ -1,6 +1,9 @@
-"""The flags → state table and the advice every state carries (pure, no printer needed)."""
+"""The flags → state table, the advice every state carries, and the board's process IDs (pure,
+no printer needed)."""
 
 from __future__ import annotations
+
+import itertools
 
 import pytest
 
@@ -13,8 +16,9 @@ from receiptd.printer import (
     active_flags,
     state_from_flags,
 )
+from receiptd.printer.board import StateBoard
 from receiptd.printer.liveness import slowest_intake
-from receiptd.protocol import StatusFlags, flags_from_asb
+from receiptd.protocol import PROBE_PID, StatusFlags, encode_pid, flags_from_asb, is_pid
 
 S = PrinterState
 
@@ -70,3 +74,48 @@ def test_active_flags_names_what_is_set() -> None:
 )
 def test_silence_allowance_follows_the_link(url: str, rate: float) -> None:
     assert slowest_intake(link_for_url(url)) == rate
+
+
+# -- process IDs on the board ------------------------------------------------------------------
+
+
+def test_issued_process_ids_are_random_valid_and_never_the_probe() -> None:
+    board = StateBoard("front")
+    pids = [board.issue_process_id(k) for k in range(1, 1001)]
+    assert all(is_pid(pid) and pid != PROBE_PID for pid in pids)
+    assert len(set(pids)) == len(pids)  # unique among those remembered
+    # Not the print id written as a counter, and not a counter of their own: consecutive
+    # prints share no predictable part (a sequence would repeat most characters).
+    assert encode_pid(1) not in pids[:1] and pids[1] != encode_pid(2)
+    same_prefix = sum(a[:2] == b[:2] for a, b in itertools.pairwise(pids))
+    assert same_prefix < 10, same_prefix  # 1000 pairs at 1/9025: a counter would give ~990
+
+
+def test_a_process_id_counts_only_once_issued_and_on_its_connection() -> None:
+    board = StateBoard("front")
+    board.new_generation(connected=True)
+    guess = encode_pid(7)  # what a till could predict before: the print id as a counter
+    board.process_id_returned(guess)  # comes back before anything was issued
+    pid = board.issue_process_id(7)
+    assert board.returned_process_ids([pid, guess]) == set()
+    assert board.counters["unissued_process_ids"] == 1
+    generation = board.current_generation()
+    assert board.wait_process_ids([pid], generation, 0.05) == "timeout"
+    board.process_id_returned(pid)
+    assert board.returned_process_ids([pid]) == {pid}
+    assert board.wait_process_ids([pid], generation, 0.05) == "confirmed"
+    # A new connection or a printer reset: what came back before confirms nothing sent after.
+    board.new_generation(counter="power_on")
+    assert board.returned_process_ids([pid]) == set()
+    assert board.wait_process_ids([pid], generation, 0.05) == "reset"
+
+
+def test_a_reply_for_an_earlier_print_does_not_count_as_forged() -> None:
+    # A late reply for a print issued on this connection, whose print was given up, is ours:
+    # recorded, and it confirms only that print (its ID is never issued again).
+    board = StateBoard("front")
+    first = board.issue_process_id(1)
+    later = [board.issue_process_id(k) for k in range(2, 50)]
+    board.process_id_returned(first)
+    assert board.counters["unissued_process_ids"] == 0
+    assert board.returned_process_ids(later) == set()

@@ -153,6 +153,19 @@ def test_pid_string_order_is_numeric_order(k: int, d: int) -> None:
     assert p.encode_pid(k) < p.encode_pid(j)
 
 
+def test_process_id_alphabet() -> None:
+    # Any 4 characters 20-7E go out and come back; the probe is one of them, with a space.
+    printable = "".join(map(chr, range(0x20, 0x7F)))
+    assert printable == p.PID_CHARS
+    assert p.PID_LENGTH == 4
+    assert p.is_pid(p.PROBE_PID) and p.is_pid(" ~!0") and p.is_pid("~~~~")
+    for bad in ("", "ABC", "ABCDE", "AB\x7fD", "AB\x1fD", "ABC\u00e9"):
+        assert not p.is_pid(bad), bad
+        with pytest.raises(ValueError):
+            p.process_id(bad)
+    assert p.process_id(p.PROBE_PID) == bytes.fromhex("1d 28 48 06 00 30 30 50 52 42 20")
+
+
 # -- status decoding ----------------------------------------------------------------------------
 
 # DLE EOT n x bit -> the one field that bit sets (None: deliberately not mapped).
