@@ -167,7 +167,7 @@ class Spooler:
         receipt = journal.receipts.get(job.receipt_id)
         marker = self._marker(receipt, job)
         data = self._bytes_for(receipt, job, marker)
-        pid = protocol.encode_pid(job.id)
+        pid = self.board.issue_process_id(job.id)
         # ESC @ in the body may reset ASB on some models: re-arm it before the marker.
         payload = data + protocol.enable_asb() + protocol.process_id(pid)
         if not self._window.has_room(len(payload)):
