@@ -76,7 +76,9 @@ _SIZE_ERRORS = {"too_large", "string_too_long", "too_long", "bytes_too_long"}
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ReceiptdError)
     async def _receiptd(request: Request, exc: ReceiptdError) -> JSONResponse:
-        return error_response(exc.status, exc.code, exc.message)
+        response = error_response(exc.status, exc.code, exc.message)
+        response.headers.update(getattr(exc, "headers", None) or {})  # Retry-After
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -9,7 +9,15 @@ Two sources, checked in this order:
   A stored token reads ``rct_<key id>_<secret>``: the public key id finds its row, so a request
   costs at most one scrypt — and a verified token is cached in memory (by the SHA-256 of the
   secret, never the secret itself) for ``CACHE_TTL_S``, so authentication stays fast.
-  Revoking through the API drops the cache entry at once.
+  Revoking through the API drops the cache entry at once, and a check that was still hashing
+  when the revocation landed looks at the journal again before it caches anything.
+
+A wrong secret costs the same whether its key id exists or not (an unknown key id is hashed
+against a stand-in), so the time of an answer does not tell which key ids exist. Failures are
+counted per client address and per key id (``receiptd.api.throttle``): past the budget the
+answer is 429 ``too_many_failures`` without hashing, and at most ``HASHES_AT_ONCE`` hashes run
+at a time (``hash_limiter``), so a flood of wrong secrets neither eats the CPU nor the memory
+that receipts need.
 
 With no configured token and no stored token the API is open (every caller is ``admin``):
 that is how the first token is made on a fresh box. For that reason the last stored token
@@ -27,6 +35,9 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import anyio
+
+from receiptd.api.throttle import AuthBusy, FailureBudget, TooManyFailures
 from receiptd.config import TokenConfig
 from receiptd.errors import Conflict, Unauthorized
 from receiptd.journal import ApiToken, Journal
@@ -38,6 +49,12 @@ TOKEN_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 KDF = "scrypt:n=16384,r=8,p=1"
 CACHE_TTL_S = 300.0
 CACHE_MAX = 4096
+#: scrypt hashes computed at once (each ~16 MiB and a core for tens of ms), and how many more
+#: checks may wait for one, in all and from one address, before the answer is 503
+#: ``auth_busy``.
+HASHES_AT_ONCE = 1
+HASHES_WAITING = 32
+HASHES_WAITING_PER_CLIENT = 4
 _KEY_ID = re.compile(r"^[0-9a-f]{12}$")
 
 
@@ -97,12 +114,29 @@ class Authenticator:
         self._lock = threading.Lock()
         self._cache: dict[bytes, tuple[Identity, str, float]] = {}
         self._stored_active: int | None = None
+        # Revocations so far: a check that hashed while one landed must look again.
+        self._revocations = 0
+        # Digests of secrets that passed once (→ key id): never held up by a key id's budget.
+        self._proven: dict[bytes, str] = {}
+        self.clients = FailureBudget(clock=clock)
+        self.key_ids = FailureBudget(clock=clock)
+        self.hash_limiter = anyio.CapacityLimiter(HASHES_AT_ONCE)
+        self.hashes_waiting = 0  # these two are touched on the event loop only
+        self._waiting: dict[str, int] = {}
+        salt = secrets.token_bytes(16)
+        self._stand_in = (salt, hash_secret(secrets.token_urlsafe(32), salt))
+
+    @property
+    def open(self) -> bool:
+        """No token at all (or not counted yet): every caller is ``admin``."""
+        return not self._configured and self._stored_active in (0, None)
 
     # -- the request path ---------------------------------------------------------------------
 
-    def fast(self, header: str) -> Identity | str:
+    def fast(self, header: str, client: str = "") -> Identity | str:
         """Decide in memory if possible: an ``Identity``, or the secret still to be checked
-        against the journal with ``slow`` (blocking: run it off the event loop)."""
+        against the journal with ``slow`` (blocking: run it off the event loop, under
+        ``hash_limiter``). ``client`` is the caller's address, for the failure budget."""
         if not self._configured and self._stored_active == 0:
             return ANONYMOUS
         secret = bearer(header)
@@ -117,29 +151,84 @@ class Authenticator:
             hit = self._cache.get(digest)
             if hit is not None and hit[2] > self._clock():
                 return hit[0]
+            proven = digest in self._proven
+        wait = self.clients.wait(client)
+        if wait and not proven:
+            raise TooManyFailures("too many failed authentications from this address; wait",
+                                  retry_after=wait)
         if self._stored_active is None:
             return secret  # not counted yet: slow() counts
-        if key_id_of(secret) is None or self._stored_active == 0:
+        key_id = key_id_of(secret)
+        if key_id is None or self._stored_active == 0:
+            self.clients.failed(client)
             raise Unauthorized("unknown token")
+        wait = self.key_ids.wait(key_id)
+        if wait and not proven and not self.clients.clean(client):
+            raise TooManyFailures("too many failed authentications for this token; wait",
+                                  retry_after=wait)
         return secret
 
-    def slow(self, secret: str) -> Identity:
+    async def verify(self, secret: str, client: str = "") -> Identity:
+        """``slow`` in a worker thread, at most ``HASHES_AT_ONCE`` at a time; 503 ``auth_busy``
+        at once when ``HASHES_WAITING`` checks already wait. Call it on the event loop."""
+        mine = self._waiting.get(client, 0)
+        if self.hashes_waiting >= HASHES_WAITING or mine >= HASHES_WAITING_PER_CLIENT:
+            raise AuthBusy("too many token checks at once; retry in a moment")
+        self.hashes_waiting += 1
+        self._waiting[client] = mine + 1
+        try:
+            return await anyio.to_thread.run_sync(self.slow, secret, client,
+                                                  limiter=self.hash_limiter)
+        finally:
+            self.hashes_waiting -= 1
+            self._waiting[client] -= 1
+            if not self._waiting[client]:
+                del self._waiting[client]
+
+    def slow(self, secret: str, client: str = "") -> Identity:
         if self._stored_active is None:
             self.refresh()
             if not self._configured and self._stored_active == 0:
                 return ANONYMOUS
         key_id = key_id_of(secret)
-        row = self._journal().tokens.by_key(key_id) if key_id else None
-        if row is None or not hmac.compare_digest(hash_secret(secret, row.salt, row.kdf),
-                                                  row.digest):
-            raise Unauthorized("unknown token")
-        ident = Identity(row.name, row.role)
+        digest = hashlib.sha256(secret.encode()).digest()
         with self._lock:
-            if len(self._cache) >= CACHE_MAX:
-                self._cache.clear()
-            self._cache[hashlib.sha256(secret.encode()).digest()] = (
-                ident, row.key_id, self._clock() + CACHE_TTL_S)
-        return ident
+            revocations = self._revocations
+            proven = digest in self._proven
+        # The budget again: checks queued for the hash behind this client's failures go
+        # without hashing.
+        wait = self.clients.wait(client)
+        if wait and not proven:
+            raise TooManyFailures("too many failed authentications from this address; wait",
+                                  retry_after=wait)
+        row = self._journal().tokens.by_key(key_id) if key_id else None
+        # Hash even when no row has this key id, against a stand-in: the same work either way.
+        salt, expected = (row.salt, row.digest) if row else self._stand_in
+        if not hmac.compare_digest(hash_secret(secret, salt, row.kdf if row else KDF),
+                                   expected) or row is None:
+            self._failed(client, key_id)
+            raise Unauthorized("unknown token")
+        while True:
+            with self._lock:
+                if self._revocations == revocations:
+                    ident = Identity(row.name, row.role)
+                    if len(self._cache) >= CACHE_MAX:
+                        self._cache.clear()
+                    self._cache[digest] = (ident, row.key_id, self._clock() + CACHE_TTL_S)
+                    if len(self._proven) >= CACHE_MAX:
+                        self._proven.clear()
+                    self._proven[digest] = row.key_id
+                    return ident
+                revocations = self._revocations
+            # A token was revoked while this one was hashed: is it still this one's row?
+            again = self._journal().tokens.by_key(row.key_id)
+            if again is None or again.id != row.id:
+                raise Unauthorized("unknown token")
+
+    def _failed(self, client: str, key_id: str | None) -> None:
+        self.clients.failed(client)
+        if key_id:
+            self.key_ids.failed(key_id)
 
     def refresh(self) -> None:
         """Recount the stored tokens (after a change; blocking)."""
@@ -174,8 +263,11 @@ class Authenticator:
                            "open the API to everyone; add another admin token first",
                            code="last_token")
         row = journal.tokens.revoke(name, by=by)
-        with self._lock:
+        with self._lock:  # after the commit: a check hashing now will look again
             for digest in [d for d, (_, k, _) in self._cache.items() if k == row.key_id]:
                 del self._cache[digest]
+            for digest in [d for d, k in self._proven.items() if k == row.key_id]:
+                del self._proven[digest]
+            self._revocations += 1
         self.refresh()
         return row

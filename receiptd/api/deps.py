@@ -14,7 +14,6 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, Request
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
-from starlette.concurrency import run_in_threadpool
 
 from receiptd.api.auth import ROLE_RANK, Authenticator
 from receiptd.api.backend import Backend
@@ -32,9 +31,10 @@ def require(role: str) -> Callable[..., Awaitable[Caller]]:
 
     async def dependency(request: Request) -> Caller:
         auth: Authenticator = request.app.state.authenticator
-        found = auth.fast(request.headers.get("authorization", ""))
+        client = client_address(request)
+        found = auth.fast(request.headers.get("authorization", ""), client)
         if isinstance(found, str):  # a stored token not in the cache: journal + scrypt
-            found = await run_in_threadpool(auth.slow, found)
+            found = await auth.verify(found, client)
         if ROLE_RANK[found.role] < ROLE_RANK[role]:
             raise Forbidden(f"this needs the {role} role; token {found.name!r} is {found.role}")
         return Caller(name=found.name, role=found.role)
@@ -46,6 +46,11 @@ def require(role: str) -> Callable[..., Awaitable[Caller]]:
 Pos = Annotated[Caller, Depends(require("pos"))]
 Cashier = Annotated[Caller, Depends(require("cashier"))]
 Admin = Annotated[Caller, Depends(require("admin"))]
+
+
+def client_address(request: Request) -> str:
+    """The caller's IP address; ``local`` on the Unix socket (no address there)."""
+    return request.client.host if request.client else "local"
 
 
 def authenticator(request: Request) -> Authenticator:

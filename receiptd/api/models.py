@@ -29,7 +29,7 @@ class ErrorOut(BaseModel):
 
 #: The error answers every route that needs a role can give (``responses=`` in OpenAPI).
 ERRORS: dict[int | str, dict[str, Any]] = {
-    s: {"model": ErrorOut} for s in (400, 401, 403, 404, 409, 413, 422, 503)
+    s: {"model": ErrorOut} for s in (400, 401, 403, 404, 409, 413, 422, 429, 503)
 }
 
 # ---------------------------------------------------------------------- typed values
