@@ -160,8 +160,7 @@ class Authenticator:
             return secret  # not counted yet: slow() counts
         key_id = key_id_of(secret)
         if key_id is None or self._stored_active == 0:
-            self.clients.failed(client)
-            raise Unauthorized("unknown token")
+            raise Unauthorized("unknown token")  # cheap to tell, so not counted
         wait = self.key_ids.wait(key_id)
         if wait and not proven and not self.clients.clean(client):
             raise TooManyFailures("too many failed authentications for this token; wait",
