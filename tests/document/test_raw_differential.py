@@ -37,7 +37,7 @@ ATTACKS = [
     ("FS & + GS ( K hiding GS ( H", H("1c 26 81 30 1d 28 4b 0b 00") + PID + H("1c 2e"),
      "gb18030"),
     ("JIS pair taking GS", H("1c 26 41 1d 28 4b 0b 00") + PID + H("1c 2e"), "jis"),
-    ("GS k 04 + 512 bytes without NUL", H("1d 6b 04") + b"A" * 512 + PID + H("00"), "gb18030"),
+    ("GS k 04 + 520 bytes without NUL", H("1d 6b 04") + b"A" * 520 + PID + H("00"), "gb18030"),
     ("tabs past 32 positions",
      H("1b 44") + bytes(range(1, 33)) + H("1d 28 4b 0c 00 00") + PID + H("00"), "gb18030"),
 ]

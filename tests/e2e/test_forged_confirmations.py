@@ -3,7 +3,7 @@
 Through the real daemon process, the emulator on a real socket and a real journal file:
 
 * the raw receipts that made the printer hand back a process ID of the till's choosing (Kanji
-  mode reading ``81 30 1D 28`` as one character, a ``GS k 04`` without its NUL) are refused
+  mode reading ``81 30 1D 28`` as one character, ``GS k 04`` + 520 bytes without NUL) are refused
   at submit with a stable code, and nothing of them reaches the printer;
 * a process-ID reply the daemon never issued (what such a receipt would produce, here sent by
   the emulated printer itself) confirms nothing: a 60-line receipt cut short by a power cycle
@@ -65,7 +65,7 @@ def test_raw_receipts_that_hide_a_process_id_request_are_refused(
     error = refused(daemon, kanji)
     assert error["code"] == "raw_double_byte_text", error
     assert "81 30 at offset 2" in error["message"] and "GB18030" in error["message"], error
-    barcode = H("1d 6b 04") + b"A" * 512 + one + H("00")
+    barcode = H("1d 6b 04") + b"A" * 520 + one + H("00")  # 520 bytes without NUL
     error = refused(daemon, barcode)
     assert error["code"] == "raw_bad_parameter", error
     assert "GS k 4 at offset 0" in error["message"], error
