@@ -2,6 +2,12 @@
 
 Publishers are worker threads; subscribers are asyncio queues on the API's event loop. A short
 ring of recent events lets a reconnecting client resume from ``Last-Event-ID``.
+
+Event ids increase across restarts too: a run's first id is the time it started, in
+microseconds since the epoch, so it lies above every id an earlier run issued (as long as the
+clock does not go back and no run published more than one event per microsecond). A client
+resuming from an id this run did not issue (an earlier run's, or one never issued) cannot have
+seen anything of this run: it gets the whole ring.
 """
 
 from __future__ import annotations
@@ -10,6 +16,7 @@ import asyncio
 import collections
 import itertools
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,9 +29,12 @@ class Event:
 
 
 class EventBus:
-    def __init__(self, history: int = 256, queue_size: int = 1024) -> None:
+    def __init__(self, history: int = 256, queue_size: int = 1024,
+                 first_id: int | None = None) -> None:
         self._lock = threading.Lock()
-        self._ids = itertools.count(1)
+        self.first_id = first_id if first_id is not None else max(1, time.time_ns() // 1000)
+        self._last_id = self.first_id - 1
+        self._ids = itertools.count(self.first_id)
         self._recent: collections.deque[Event] = collections.deque(maxlen=history)
         self._subscribers: set[tuple[asyncio.AbstractEventLoop, asyncio.Queue[Event]]] = set()
         self._queue_size = queue_size
@@ -32,6 +42,7 @@ class EventBus:
     def publish(self, type_: str, data: dict[str, Any]) -> Event:
         with self._lock:
             event = Event(next(self._ids), type_, data)
+            self._last_id = event.id
             self._recent.append(event)
             subscribers = list(self._subscribers)
         for loop, queue in subscribers:
@@ -42,10 +53,13 @@ class EventBus:
         return event
 
     def subscribe(self, after: int | None = None) -> tuple[asyncio.Queue[Event], list[Event]]:
-        """Register the running loop's queue; return it and the missed events after ``after``."""
+        """Register the running loop's queue; return it and the missed events after ``after``
+        (the whole ring when this run did not issue ``after``; none when ``after`` is None)."""
         queue: asyncio.Queue[Event] = asyncio.Queue(self._queue_size)
         with self._lock:
             self._subscribers.add((asyncio.get_running_loop(), queue))
+            if after is not None and not self.first_id <= after <= self._last_id:
+                after = 0
             missed = [e for e in self._recent if after is not None and e.id > after]
         return queue, missed
 

@@ -129,12 +129,65 @@ def test_receipt_events_arrive_in_order_and_resume_from_last_event_id(
     assert receipt_states(live, third["id"]) == ["queued", "sending", "printed"]
     assert live[0]["id"] > missed[-1]["id"]
 
-    # Resuming from an id the server never issued gives nothing old, just live events.
-    with event_stream(daemon, last_event_id=10**9) as stream:
+    # Resuming from the newest id gives nothing old, just live events.
+    with event_stream(daemon, last_event_id=live[-1]["id"]) as stream:
         fourth = daemon.submit({"text": "after\n"})
         after = stream.until(printed(fourth["id"]))
     assert {e["data"].get("receipt_id") for e in after if e["event"] == "receipt"} == {
         fourth["id"]}
+
+    # An id this run never issued tells nothing of what the client saw of this run: it gets
+    # everything still kept, oldest first, and no event twice.
+    with event_stream(daemon, last_event_id=after[-1]["id"] + 10**9) as stream:
+        replay = stream.until(printed(fourth["id"]), timeout=5)
+    assert replay[0]["id"] == ids[0] or replay[0]["id"] < ids[0]
+    assert receipt_states(replay, first["id"]) == ["queued", "sending", "printed"]
+    assert [e["id"] for e in replay] == sorted({e["id"] for e in replay})
+
+
+def test_event_ids_go_on_across_a_restart_so_a_resume_misses_nothing(
+    emulator: Emulator, daemon_factory: Factory
+) -> None:
+    """A client that saw events of the last run reconnects after a restart: every id of the
+    new run is above the ones it saw, so it gets all of the new run's events. Ids that started
+    at 1 again made it skip as many of them as it had seen before."""
+    emulator.start_tcp()
+    daemon = daemon_factory({"front": emulator.tcp_url})
+    daemon.wait_state("online")
+    with event_stream(daemon) as stream:
+        for n in range(3):
+            receipt = daemon.submit({"text": f"before the restart {n}\n"})
+            seen = stream.until(printed(receipt["id"]))
+    last_seen = seen[-1]["id"]
+    daemon.restart()
+    daemon.wait_state("online")
+    after = daemon.submit({"text": "after the restart\n"})
+    daemon.wait_printed(after["id"])
+    with event_stream(daemon, last_event_id=last_seen) as stream:
+        missed = stream.until(printed(after["id"]), timeout=5)
+    assert all(e["id"] > last_seen for e in missed)
+    assert receipt_states(missed, after["id"]) == ["queued", "sending", "printed"]
+    states = [e["data"]["state"] for e in missed if e["event"] == "printer"]
+    assert "online" in states, missed  # the new run's first printer event is not skipped
+
+
+def test_a_last_event_id_that_is_not_ours_is_a_400_not_a_500(
+    emulator: Emulator, daemon_factory: Factory
+) -> None:
+    emulator.start_tcp()
+    daemon = daemon_factory({"front": emulator.tcp_url})
+    pos = daemon.clients["pos"]
+    # "²" (sent as Latin-1, as HTTP headers are read) is a digit to str.isdigit but not to
+    # int(); 4,300 digits is past int()'s limit.
+    for value in ("\u00b2".encode("latin-1"), b"9" * 4300, b"-1", b"1.5", b"0x10", b"1" * 20):
+        with pos.stream("GET", "/v1/events", headers={"Last-Event-ID": value}) as r:
+            status = r.status_code
+            body = r.read() if status != 200 else b"(a stream)"
+        assert status == 400, (value[:20], status, body[:200])
+        assert json.loads(body)["error"]["code"] == "invalid_last_event_id", body
+    with event_stream(daemon, last_event_id=0) as stream:  # still a stream after all that
+        receipt = daemon.submit({"text": "fine\n"})
+        stream.until(printed(receipt["id"]))
 
 
 def test_waiting_event_while_the_printer_is_out_of_paper(
