@@ -132,7 +132,7 @@ def _drain(link: Link, parser: protocol.StreamParser, seconds: float = 0.3) -> N
 
 
 CUT_TEST = (b"\x1b@" + b"receiptd hwtests: cutter test\n" + b"\n" * 4
-            + b"\x1dV\x42\x00")  # ESC @, text, feed, GS V 66 0: feed and full cut
+            + b"\x1dV\x41\x00")  # ESC @, text, feed, GS V 65 0: feed and full cut
 
 
 def probe_features(url: str, operator: Operator,
