@@ -22,11 +22,13 @@ from receiptd.api.events import events_router
 from receiptd.api.health import health_router
 from receiptd.api.journal import journal_router
 from receiptd.api.limits import BodyLimit
+from receiptd.api.origin import BrowserGuard
 from receiptd.api.printers import printers_router
 from receiptd.api.receipts import receipts_router
 from receiptd.api.reprint import reprint_router
 from receiptd.api.tokens import token_router
-from receiptd.errors import ReceiptdError
+from receiptd.config import parse_listen
+from receiptd.errors import JournalCorrupt, ReceiptdError
 
 __all__ = ["create_app", "error_response"]
 
@@ -51,6 +53,10 @@ def create_app(backend: Backend) -> FastAPI:
             allow_methods=["GET", "POST"], allow_headers=["Authorization", "Content-Type"],
         )
     app.add_middleware(BodyLimit, limit=backend.config.daemon.max_body_bytes)
+    listen = backend.config.daemon.listen
+    app.add_middleware(BrowserGuard, is_open=lambda: app.state.authenticator.open,
+                       allowed_origins=backend.config.daemon.cors_origins,
+                       listen_host=parse_listen(listen)[0] if listen else None)
     app.include_router(health_router(backend))
     app.include_router(receipts_router(backend))
     app.include_router(printers_router(backend))
@@ -80,6 +86,13 @@ def _install_error_handlers(app: FastAPI) -> None:
         response.headers.update(getattr(exc, "headers", None) or {})  # Retry-After
         return response
 
+    @app.exception_handler(JournalCorrupt)
+    async def _corrupt(request: Request, exc: JournalCorrupt) -> JSONResponse:
+        # The daemon refuses to start on a damaged journal, so damage found while it serves
+        # (a worker opening its connection on a failing disk) is the disk's failure to the
+        # client: 503 journal_unavailable, nothing accepted, retry.
+        return error_response(503, "journal_unavailable", exc.message)
+
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = exc.errors()
@@ -107,5 +120,10 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and isinstance(exc.__cause__, ValueError | RecursionError):
+            # FastAPI's own 400 for a body json.loads could not read: bytes that are not
+            # UTF-8 (UnicodeDecodeError) or nesting deeper than the parser goes.
+            return error_response(400, "malformed_json", f"request body is not valid JSON: "
+                                  f"{type(exc.__cause__).__name__}")
         code = _HTTP_CODES.get(exc.status_code, "http_error")
         return error_response(exc.status_code, code, str(exc.detail))

@@ -131,7 +131,8 @@ def receipts_router(backend: Backend) -> APIRouter:
                                         "state": receipt.state})
         return receipt_out(receipt)
 
-    @router.get("/v1/orders/{order_ref}", response_model=OrderOut, responses=ERRORS,
+    # ``:path``: an order reference may contain "/" (sent as %2F, which arrives decoded).
+    @router.get("/v1/orders/{order_ref:path}", response_model=OrderOut, responses=ERRORS,
                 tags=["receipts"])
     def order(order_ref: str, caller: Pos) -> OrderOut:
         """Did this transaction's receipt print? (An unknown order: ``printed`` false, no

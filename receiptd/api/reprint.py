@@ -53,7 +53,8 @@ def reprint_router(backend: Backend) -> APIRouter:
             raise NotFound(f"printer {printer!r} has no receipt yet", code="no_receipt")
         return reprint_receipt(backend, last.id, caller, body.reason if body else None)
 
-    @router.post("/v1/orders/{order_ref}/reprint", status_code=202, response_model=ReprintOut,
+    # ``:path``, as for GET /v1/orders/{order_ref}: an order reference may contain "/".
+    @router.post("/v1/orders/{order_ref:path}/reprint", status_code=202, response_model=ReprintOut,
                  responses=ERRORS, tags=["reprint"])
     def reprint_order(order_ref: str, caller: Cashier,
                       body: ReprintRequest | None = None) -> ReprintOut:

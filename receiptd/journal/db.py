@@ -41,9 +41,18 @@ _P = ParamSpec("_P")
 _R = TypeVar("_R")
 
 
-def _translate(exc: sqlite3.Error, where: str) -> Exception | None:
-    """The receiptd error for a SQLite error, or None when it is a bug (re-raise as is)."""
+def _translate(exc: sqlite3.Error, where: str, *, running: bool = False) -> Exception | None:
+    """The receiptd error for a SQLite error, or None when it is a bug (re-raise as is).
+
+    ``running``: a method of a journal already open (and checked at opening). Damage read back
+    then is what a failing disk looks like (pages lost or unreadable under a live
+    connection), so it is the disk's error (503, retry; nothing accepted), not a damaged
+    file's; a file that is really damaged is refused at the next start."""
     name = getattr(exc, "sqlite_errorname", "") or ""
+    if name.startswith(_CORRUPT) and running:
+        return JournalUnavailable(
+            f"journal {where} read back damaged data while running: {exc} ({name}); the disk "
+            "may be failing: check it with `receiptd journal-check`")
     if name.startswith(_CORRUPT):
         return JournalCorrupt(f"journal {where} is damaged: {exc} ({name})")
     if name.startswith(_UNAVAILABLE) or (
@@ -63,7 +72,7 @@ def guarded(fn: Callable[_P, _R]) -> Callable[_P, _R]:
             return fn(*args, **kwargs)
         except sqlite3.Error as exc:
             owner = args[0] if args else None
-            mapped = _translate(exc, str(getattr(owner, "path", "")))
+            mapped = _translate(exc, str(getattr(owner, "path", "")), running=True)
             if mapped is None:
                 raise
             raise mapped from exc
