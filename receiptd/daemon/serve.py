@@ -2,6 +2,11 @@
 
 READY goes to systemd only after the journal is open and the API listens. SIGTERM stops
 accepting, lets each spooler finish the print in hand, then stops the printer sessions.
+
+Connections are bounded (``receiptd.api.connections``) by what the process may open: the soft
+file-descriptor limit is raised to the hard one where allowed (the unit sets both with
+``LimitNOFILE``), and the connection limits leave room below it, so accepting a connection
+never runs out of descriptors.
 """
 
 from __future__ import annotations
@@ -9,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import resource
 import signal
 import socket
 import time
@@ -19,6 +25,7 @@ import structlog
 import uvicorn
 
 from receiptd.api.app import create_app
+from receiptd.api.connections import ConnectionGuard, Limits, guarded_protocol, limits_for
 from receiptd.config import Config, parse_listen
 from receiptd.daemon import sdnotify
 from receiptd.daemon.wiring import Daemon
@@ -76,9 +83,13 @@ def serve(daemon: Daemon) -> None:
     app = create_app(daemon)
     if daemon.test_hooks:
         daemon.test_hooks.install(app)
+    limits = connection_limits()
     server = _Server(uvicorn.Config(
         app, log_config=None, access_log=False, lifespan="off",
         timeout_graceful_shutdown=5,
+        http=guarded_protocol(ConnectionGuard(limits)), ws="none",
+        # Also how many connections one accept round takes before the limits see them.
+        backlog=BACKLOG,
     ))
 
     async def main() -> None:
@@ -95,6 +106,31 @@ def serve(daemon: Daemon) -> None:
         log.info("draining")
         daemon.stop_workers()
         log.info("stopped")
+
+
+#: The listen backlog: connections the kernel holds before we accept them.
+BACKLOG = 128
+#: The soft descriptor limit is raised at most to this (enough for every limit here).
+NOFILE_WANTED = 8192
+
+
+def connection_limits() -> Limits:
+    """Raise the soft file-descriptor limit towards the hard one (the systemd default soft
+    limit is 1024), then size the connection limits to fit under it."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = NOFILE_WANTED if hard == resource.RLIM_INFINITY else min(hard, NOFILE_WANTED)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+            soft = wanted
+        except (OSError, ValueError):  # a sandbox may forbid it: live with what we have
+            pass
+    nofile = NOFILE_WANTED if soft == resource.RLIM_INFINITY else soft
+    limits = limits_for(nofile)
+    log.info("connection_limits", nofile=nofile, connections=limits.total,
+             per_address=limits.per_client, head_timeout_s=limits.head_timeout_s,
+             request_timeout_s=limits.request_timeout_s)
+    return limits
 
 
 def bound_address(sock: socket.socket) -> str:

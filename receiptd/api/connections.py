@@ -1,0 +1,210 @@
+"""Connections to the API: how many, from whom, and how long a request may take to arrive.
+
+uvicorn keeps a connection that never finishes its request headers forever, and accepts as
+many as the process has file descriptors: 1,100 such connections (no token needed) took every
+descriptor, and the API stopped answering. ``GuardedH11Protocol`` is uvicorn's HTTP/1.1
+protocol with three rules on top:
+
+* **a request must arrive in time**: its line and headers within ``HEAD_TIMEOUT_S`` of the
+  connection (or of the previous answer on it), its body within ``REQUEST_TIMEOUT_S`` of that;
+  otherwise 408 ``request_timeout`` and the connection is closed;
+* **at most ``Limits.total`` connections**, ``Limits.per_client`` from one address, with the
+  total derived from the process's file-descriptor limit so that accepting never runs out;
+* **a full house sheds the idle first**: a new connection over a limit closes the oldest
+  connection that is not in the middle of a request (still sending its headers, or idle
+  between requests), from the address holding the most; only when every connection is busy
+  with a request is the new one refused (503 ``too_many_connections``).
+
+A till that sends a whole request at once is therefore always served, however many
+half-open connections someone else holds. Event streams are limited separately
+(``receiptd.api.events``), below the total, so they cannot take every connection either.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+
+import h11
+import structlog
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+log = structlog.get_logger("receiptd.api")
+
+MAX_CONNECTIONS = 512
+#: File descriptors kept for everything else: journal connections (three per thread),
+#: printer links, logs, and what one accept round takes before the limits apply.
+FD_RESERVE = 256
+HEAD_TIMEOUT_S = 10.0
+REQUEST_TIMEOUT_S = 30.0
+#: How often the guard reports what it shed (one line per period, not one per connection).
+REPORT_EVERY_S = 10.0
+
+
+@dataclass(frozen=True)
+class Limits:
+    total: int = MAX_CONNECTIONS
+    per_client: int = MAX_CONNECTIONS // 4
+    head_timeout_s: float = HEAD_TIMEOUT_S
+    request_timeout_s: float = REQUEST_TIMEOUT_S
+
+
+def limits_for(nofile: int) -> Limits:
+    """The limits for a process allowed ``nofile`` descriptors."""
+    total = max(16, min(MAX_CONNECTIONS, nofile - FD_RESERVE))
+    return Limits(total=total, per_client=max(4, total // 4))
+
+
+@dataclass
+class ConnectionGuard:
+    """The connections of one server, by client address. Event-loop only."""
+
+    limits: Limits = field(default_factory=Limits)
+    clients: dict[str, list[GuardedH11Protocol]] = field(default_factory=dict)
+    count: int = 0
+    shed: Counter[str] = field(default_factory=Counter)
+    _reporting: bool = False
+
+    def admit(self, conn: GuardedH11Protocol) -> bool:
+        """Take ``conn`` in, closing an idle connection to make room if needed; False when
+        every connection in the way is busy with a request."""
+        mine = self.clients.setdefault(conn.client_key, [])
+        if len(mine) >= self.limits.per_client and not self._shed_from([mine]):
+            return False
+        if self.count >= self.limits.total:
+            crowd = sorted(self.clients.values(), key=len, reverse=True)
+            if not self._shed_from(crowd):
+                return False
+        mine.append(conn)
+        self.count += 1
+        return True
+
+    def release(self, conn: GuardedH11Protocol) -> None:
+        mine = self.clients.get(conn.client_key)
+        if mine is not None and conn in mine:
+            mine.remove(conn)
+            self.count -= 1
+            if not mine:
+                del self.clients[conn.client_key]
+
+    def note(self, what: str, loop: asyncio.AbstractEventLoop) -> None:
+        """Count something shed; reported once per ``REPORT_EVERY_S``."""
+        self.shed[what] += 1
+        if not self._reporting:
+            self._reporting = True
+            loop.call_later(REPORT_EVERY_S, self._report)
+
+    def _report(self) -> None:
+        self._reporting = False
+        if self.shed:
+            log.warning("connections_shed", **dict(self.shed), open=self.count,
+                        addresses=len(self.clients), seconds=REPORT_EVERY_S)
+            self.shed.clear()
+
+    def _shed_from(self, groups: list[list[GuardedH11Protocol]]) -> bool:
+        for group in groups:
+            idle = [c for c in group if c.between_requests()]
+            if idle:
+                oldest = min(idle, key=lambda c: c.waiting_since)
+                oldest.expire("shed")
+                self.release(oldest)
+                return True
+        return False
+
+
+class GuardedH11Protocol(H11Protocol):
+    """uvicorn's HTTP/1.1 protocol under a ``ConnectionGuard``. Subclassed per server by
+    ``guarded_protocol``, which sets ``guard``."""
+
+    guard: ConnectionGuard
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self.client_key = self.client[0] if self.client else "local"
+        self.waiting_since = self.loop.time()
+        self._deadline: asyncio.TimerHandle | None = None
+        self._deadline_kind = ""
+        if not self.guard.admit(self):
+            self.guard.note("refused", self.loop)
+            self._answer(503, "too_many_connections",
+                         "the daemon has no connection to spare; retry in a moment")
+            self.transport.close()
+            return
+        self._follow()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        self.guard.release(self)
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        self._follow()
+
+    def on_response_complete(self) -> None:
+        self.waiting_since = self.loop.time()
+        self._disarm()
+        super().on_response_complete()
+        if not self.transport.is_closing():
+            self._follow()
+
+    def between_requests(self) -> bool:
+        """Not in the middle of a request: still sending its headers, or idle."""
+        return self.conn.their_state is h11.IDLE and (
+            self.cycle is None or self.cycle.response_complete)
+
+    def expire(self, why: str) -> None:
+        """Close: 408 when the client is still sending a request nobody answered yet."""
+        self._disarm()
+        if self.transport.is_closing():
+            return
+        unanswered = (self.cycle is None or self.cycle.response_complete
+                      or not self.cycle.response_started)
+        sending = self.conn.their_state is not h11.IDLE or bool(self.conn.trailing_data[0])
+        if unanswered and sending:
+            self._answer(408, "request_timeout",
+                         "the request did not arrive in time; the connection is closed")
+        self.guard.note(why, self.loop)
+        self.transport.close()
+
+    # -- deadlines ------------------------------------------------------------------------------
+
+    def _follow(self) -> None:
+        """Arm the deadline that fits where the request is."""
+        state = self.conn.their_state
+        if state is h11.IDLE:
+            if self._deadline is None:
+                self._arm("head", self.guard.limits.head_timeout_s)
+        elif state is h11.SEND_BODY:
+            if self._deadline_kind != "body":
+                spent = self.loop.time() - self.waiting_since
+                self._arm("body", max(0.0, self.guard.limits.request_timeout_s - spent))
+        else:  # the whole request is in: the answer may take as long as it takes
+            self._disarm()
+
+    def _arm(self, kind: str, seconds: float) -> None:
+        self._disarm()
+        self._deadline_kind = kind
+        self._deadline = self.loop.call_later(seconds, self.expire, "timed_out")
+
+    def _disarm(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+        self._deadline = None
+        self._deadline_kind = ""
+
+    def _answer(self, status: int, code: str, message: str) -> None:
+        """An error answer written straight to the socket (no request to answer through
+        h11 yet), then nothing more on this connection."""
+        body = json.dumps({"error": {"code": code, "message": message}}).encode()
+        reason = {408: b"Request Timeout", 503: b"Service Unavailable"}[status]
+        self.transport.write(
+            b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\n"
+            b"connection: close\r\n\r\n%s" % (status, reason, len(body), body))
+
+
+def guarded_protocol(guard: ConnectionGuard) -> type[GuardedH11Protocol]:
+    """The protocol class for one server (uvicorn makes connections from a class)."""
+    return type("ReceiptdH11Protocol", (GuardedH11Protocol,), {"guard": guard})
