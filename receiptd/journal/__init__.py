@@ -116,6 +116,11 @@ class Journal:
         """The same connection wrapped by sqlite-utils (migrations, schema inspection)."""
         return self._db.db
 
+    @property
+    def closed(self) -> bool:
+        """Closed (a worker that is started again needs a new connection)."""
+        return self._db.closed
+
     def close(self) -> None:
         self._db.close()
 

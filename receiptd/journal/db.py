@@ -221,6 +221,10 @@ class JournalDb:
             raise sqlite3.ProgrammingError(f"journal {self.path} is closed")
         return self._conn
 
+    @property
+    def closed(self) -> bool:
+        return self._conn is None
+
     def close(self) -> None:
         if self._conn is None:
             return

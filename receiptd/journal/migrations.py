@@ -176,6 +176,120 @@ def printer_event_seq(db: Database) -> None:
     _ddl(db, "ALTER TABLE printer_events ADD COLUMN seq INTEGER")
 
 
+_RECEIPT_COLUMNS = (
+    "id, printer, state, kind, content, rendered, profile, request_hash, idempotency_key, "
+    "order_ref, submitted_by, created_at, printed_at, paper_mm, cancelled_at, cancelled_by"
+)
+_PRINT_COLUMNS = (
+    "id, receipt_id, printer, kind, state, attempt, copy_number, retry_of, marker, "
+    "requested_by, reason, created_at, sent_at, finished_at, outcome, confirmation"
+)
+
+
+def _rebuild(db: Database, table: str, create: str, columns: str, indexes: Sequence[str]) -> None:
+    """SQLite cannot change a CHECK constraint in place: copy the table into a new one (the
+    documented way, with foreign keys off: ``migrate`` turns them off around every step),
+    keeping the AUTOINCREMENT high-water mark so no id is ever given out twice."""
+    row = db.execute("SELECT seq FROM sqlite_sequence WHERE name = ?", [table]).fetchone()
+    _ddl(
+        db,
+        create.format(name=f"{table}_new"),
+        f"INSERT INTO {table}_new ({columns}) SELECT {columns} FROM {table}",
+        f"DROP TABLE {table}",
+        f"ALTER TABLE {table}_new RENAME TO {table}",
+        *indexes,
+    )
+    if row is not None:
+        db.execute("UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = ?",
+                   [row[0], table])
+        db.execute("INSERT INTO sqlite_sequence (name, seq) SELECT ?, ? WHERE NOT EXISTS "
+                   "(SELECT 1 FROM sqlite_sequence WHERE name = ?)", [table, row[0], table])
+
+
+@migration(4)
+def held_and_failed(db: Database) -> None:
+    # A print interrupted too many times in a row is ``held`` until a person releases it (it
+    # must not loop, feeding paper and starving the queue); one that cannot be printed at all
+    # is ``failed``, with the reason, instead of stopping the printer's spooler. Their
+    # receipts show the same states. ``hold_base``: attempts before the last release, which
+    # no longer count against the limit.
+    _rebuild(
+        db, "prints",
+        """
+        CREATE TABLE {name} (
+            id           INTEGER PRIMARY KEY AUTOINCREMENT,
+            receipt_id   INTEGER NOT NULL REFERENCES receipts (id) ON DELETE CASCADE,
+            printer      TEXT NOT NULL,
+            kind         TEXT NOT NULL
+                         CHECK (kind IN ('original', 'interrupted_retry', 'reprint')),
+            state        TEXT NOT NULL
+                         CHECK (state IN ('queued', 'sending', 'printed', 'interrupted',
+                                          'cancelled', 'held', 'failed')),
+            attempt      INTEGER NOT NULL CHECK (attempt >= 1),
+            copy_number  INTEGER CHECK (copy_number IS NULL OR copy_number >= 1),
+            retry_of     INTEGER,
+            marker       TEXT,
+            requested_by TEXT,
+            reason       TEXT,
+            created_at   TEXT NOT NULL,
+            sent_at      TEXT,
+            finished_at  TEXT,
+            outcome      TEXT,
+            confirmation TEXT CHECK (confirmation IS NULL
+                                     OR confirmation IN ('process_id', 'status')),
+            hold_base    INTEGER NOT NULL DEFAULT 0 CHECK (hold_base >= 0)
+        )
+        """,
+        _PRINT_COLUMNS,
+        [
+            # next_print()'s ORDER BY repeats this expression exactly (see migration 1).
+            "CREATE INDEX prints_queue "
+            "ON prints (printer, state, (kind != 'interrupted_retry'), id)",
+            "CREATE INDEX prints_receipt ON prints (receipt_id, id)",
+            "CREATE INDEX prints_sending ON prints (id) WHERE state = 'sending'",
+            "CREATE INDEX prints_held ON prints (printer, id) WHERE state = 'held'",
+            "CREATE INDEX prints_failed ON prints (printer, finished_at) WHERE state = 'failed'",
+        ],
+    )
+    _rebuild(
+        db, "receipts",
+        """
+        CREATE TABLE {name} (
+            id              INTEGER PRIMARY KEY AUTOINCREMENT,
+            printer         TEXT NOT NULL,
+            state           TEXT NOT NULL
+                            CHECK (state IN ('queued', 'printing', 'printed', 'cancelled',
+                                             'held', 'failed')),
+            kind            TEXT NOT NULL CHECK (kind IN ('document', 'text', 'raw')),
+            content         TEXT NOT NULL,
+            rendered        BLOB NOT NULL,
+            profile         TEXT NOT NULL,
+            request_hash    TEXT NOT NULL,
+            idempotency_key TEXT UNIQUE,
+            order_ref       TEXT,
+            submitted_by    TEXT,
+            created_at      TEXT NOT NULL,
+            printed_at      TEXT,
+            paper_mm        REAL,
+            cancelled_at    TEXT,
+            cancelled_by    TEXT
+        )
+        """,
+        _RECEIPT_COLUMNS,
+        [
+            "CREATE INDEX receipts_printer ON receipts (printer, id)",
+            "CREATE INDEX receipts_state ON receipts (state, id)",
+            "CREATE INDEX receipts_order_ref ON receipts (order_ref, id) "
+            "WHERE order_ref IS NOT NULL",
+            "CREATE INDEX receipts_created_at ON receipts (created_at)",
+            "CREATE INDEX receipts_printer_created ON receipts (printer, created_at)",
+        ],
+    )
+    broken = db.execute("PRAGMA foreign_key_check").fetchall()
+    if broken:
+        raise JournalUnavailable(f"journal migration found dangling rows: {broken[:5]}")
+
+
 def latest_version(migrations: Sequence[Migration] = MIGRATIONS) -> int:
     return migrations[-1].version if migrations else 0
 
@@ -217,6 +331,19 @@ def migrate(
     _check_version(current, latest, where)
     if current == latest:
         return current  # the common case takes no write lock
+    conn = db.conn
+    # A table rebuild drops the old table: with foreign keys on, that would delete every
+    # print with its receipt. The pragma cannot change inside a transaction: set it here.
+    foreign_keys = int(conn.execute("PRAGMA foreign_keys").fetchone()[0])
+    conn.execute("PRAGMA foreign_keys=OFF")
+    try:
+        return _apply(db, current, latest, where, applied_at, migrations)
+    finally:
+        conn.execute(f"PRAGMA foreign_keys={'ON' if foreign_keys else 'OFF'}")
+
+
+def _apply(db: Database, current: int, latest: int, where: str, applied_at: str,
+           migrations: Sequence[Migration]) -> int:
     conn = db.conn
     for step in migrations:
         if step.version <= current:

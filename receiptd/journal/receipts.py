@@ -1,10 +1,13 @@
 """The receipt and print state machine: every change one ``BEGIN IMMEDIATE`` transaction.
 
 Print states: ``queued → sending → printed``; ``sending → queued`` (unstart: nothing was sent);
-``sending → interrupted`` (a new ``interrupted_retry`` print is queued in the same transaction);
-``queued → cancelled``. Receipt states follow the receipt's original delivery: ``queued →
-printing → printed``, ``printing → queued`` (interrupted), ``queued → cancelled``; later
-reprints never change a printed receipt.
+``sending → interrupted`` (a new ``interrupted_retry`` print is queued in the same transaction,
+or ``held`` once the printer's limit of attempts in a row is reached); ``held → queued`` when a
+person releases it (a cashier's reprint, an admin's recovery); ``queued | sending → failed``
+when the print cannot be made at all (terminal, with the reason); ``queued → cancelled``.
+Receipt states follow the receipt's original delivery: ``queued → printing → printed``,
+``printing → queued`` (interrupted), ``printing → held → queued``, ``→ failed``, ``queued →
+cancelled``; later reprints never change a printed receipt.
 
 Queue order: ``next_print()`` returns a printer's queued interrupted retries first (oldest
 first), then everything else strictly by id (FIFO). A merchant whose receipt was cut short by a
@@ -18,43 +21,16 @@ they count, so they never disagree with the receipts, and survive ``purge``.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Mapping
 
 from receiptd.errors import Conflict
-from receiptd.journal.db import Store, guarded
+from receiptd.journal.db import guarded
 from receiptd.journal.reads import load_print, load_receipt, print_row, receipt_row
-from receiptd.journal.records import CONFIRMATIONS, RECEIPT_KINDS, Print, Receipt, print_from
+from receiptd.journal.records import CONFIRMATIONS, RECEIPT_KINDS, Print, Receipt
+from receiptd.journal.trouble import TroubleStore, count, insert_print
 
 
-def _count(conn: sqlite3.Connection, printer: str, name: str, by: float) -> None:
-    conn.execute(
-        """
-        INSERT INTO printer_counters (printer, name, value) VALUES (?, ?, ?)
-        ON CONFLICT (printer, name) DO UPDATE SET value = value + excluded.value
-        """,
-        (printer, name, by),
-    )
-
-
-def _insert_print(
-    conn: sqlite3.Connection, *, receipt_id: int, printer: str, kind: str, attempt: int,
-    created_at: str, copy_number: int | None = None, retry_of: int | None = None,
-    marker: str | None = None, requested_by: str | None = None, reason: str | None = None,
-) -> int:
-    """Queue a new print of ``receipt_id``; returns its id."""
-    cur = conn.execute(
-        """
-        INSERT INTO prints (receipt_id, printer, kind, state, attempt, copy_number,
-                            retry_of, marker, requested_by, reason, created_at)
-        VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?)
-        """,
-        (receipt_id, printer, kind, attempt, copy_number, retry_of, marker, requested_by,
-         reason, created_at),
-    )
-    assert cur.lastrowid is not None
-    return cur.lastrowid
-
-
-class ReceiptStore(Store):
+class ReceiptStore(TroubleStore):
     """``journal.receipts``: submissions, the spooler's transitions, reprints, cancels."""
 
     # -- submission ---------------------------------------------------------------------------
@@ -110,24 +86,31 @@ class ReceiptStore(Store):
             )
             assert cur.lastrowid is not None
             receipt_id = cur.lastrowid
-            _insert_print(conn, receipt_id=receipt_id, printer=printer, kind="original",
+            insert_print(conn, receipt_id=receipt_id, printer=printer, kind="original",
                           attempt=1, created_at=now)
-            _count(conn, printer, "submitted", 1)
+            count(conn, printer, "submitted", 1)
             return load_receipt(db, receipt_id), True
 
     # -- the spooler's transitions ------------------------------------------------------------
 
     @guarded
     def next_print(self, printer: str) -> Print | None:
-        """The print to send next: queued interrupted retries first, then FIFO by id."""
-        row = self._db.row(
-            """
-            SELECT * FROM prints WHERE printer = ? AND state = 'queued'
-            ORDER BY (kind != 'interrupted_retry'), id LIMIT 1
-            """,
-            (printer,),
-        )
-        return None if row is None else print_from(row)
+        """The print to send next: queued interrupted retries first, then FIFO by id. A
+        print row too damaged to read fails (``fail_damaged``) instead of blocking the
+        queue."""
+        while True:
+            row = self._db.row(
+                """
+                SELECT * FROM prints WHERE printer = ? AND state = 'queued'
+                ORDER BY (kind != 'interrupted_retry'), id LIMIT 1
+                """,
+                (printer,),
+            )
+            if row is None:
+                return None
+            job = self.readable(row)
+            if job is not None:
+                return job
 
     @guarded
     def start_print(self, print_id: int) -> Print:
@@ -193,52 +176,71 @@ class ReceiptStore(Store):
                     """,
                     (now, p["receipt_id"]),
                 )
-                _count(conn, p["printer"], "printed_originals", 1)
+                count(conn, p["printer"], "printed_originals", 1)
             else:
-                _count(conn, p["printer"], "copies_printed", 1)
+                count(conn, p["printer"], "copies_printed", 1)
             if r["paper_mm"] is not None:
-                _count(conn, p["printer"], "paper_mm", float(r["paper_mm"]))
+                count(conn, p["printer"], "paper_mm", float(r["paper_mm"]))
             return load_print(db, print_id)
 
     def _interrupt(self, conn: sqlite3.Connection, p: sqlite3.Row, reason: str,
-                   marker: str | None) -> int:
+                   marker: str | None, max_attempts: int | None) -> int:
         now = self._db.now()
         conn.execute(
             "UPDATE prints SET state = 'interrupted', finished_at = ?, outcome = ? WHERE id = ?",
             (now, reason, p["id"]),
         )
-        retry_id = _insert_print(
+        in_a_row = p["attempt"] - p["hold_base"]
+        held = max_attempts is not None and in_a_row >= max_attempts
+        retry_id = insert_print(
             conn, receipt_id=p["receipt_id"], printer=p["printer"], kind="interrupted_retry",
             attempt=p["attempt"] + 1, created_at=now, copy_number=p["copy_number"],
-            retry_of=p["id"], marker=marker, requested_by=p["requested_by"], reason=reason,
+            retry_of=p["id"], marker=marker, requested_by=p["requested_by"],
+            reason=f"held after {in_a_row} interrupted attempts in a row: {reason}" if held
+            else reason,
+            state="held" if held else "queued", hold_base=p["hold_base"],
         )
         conn.execute(
-            "UPDATE receipts SET state = 'queued' WHERE id = ? AND state = 'printing'",
-            (p["receipt_id"],),
+            "UPDATE receipts SET state = ? WHERE id = ? AND state IN ('printing', 'queued')",
+            ("held" if held else "queued", p["receipt_id"]),
         )
-        _count(conn, p["printer"], "interrupted_retries", 1)
+        count(conn, p["printer"], "interrupted_retries", 1)
+        if held:
+            count(conn, p["printer"], "held", 1)
         return retry_id
 
     @guarded
-    def interrupt_print(self, print_id: int, *, reason: str, marker: str | None = None) -> Print:
+    def interrupt_print(self, print_id: int, *, reason: str, marker: str | None = None,
+                        max_attempts: int | None = None) -> Print:
         """``sending → interrupted`` and queue its marked retry, atomically; returns the retry.
 
         The retry keeps ``copy_number`` (an interrupted copy stays a marked copy) and is
-        taken before the printer's other queued prints (see module docstring)."""
+        taken before the printer's other queued prints (see module docstring). Once
+        ``max_attempts`` attempts in a row were interrupted, the retry is ``held`` instead:
+        it waits for a person (``release_held``) rather than loop, feeding paper and
+        holding back every receipt behind it."""
         with self._db.tx() as conn:
             p = self._sending(print_id)
-            retry_id = self._interrupt(conn, p, reason, marker)
+            retry_id = self._interrupt(conn, p, reason, marker, max_attempts)
             return load_print(self._db, retry_id)
 
     @guarded
-    def recover_in_doubt(self) -> list[Print]:
-        """At daemon start: every print still ``sending`` died with the daemon between its
-        first byte and its confirmation. Interrupt each (reason ``daemon restart``) and
-        return the queued retries."""
+    def recover_in_doubt(self, *, printer: str | None = None, reason: str = "daemon restart",
+                         max_attempts: Mapping[str, int] | None = None) -> list[Print]:
+        """Every print still ``sending`` (of ``printer``, or of all) lost its sender between
+        its first byte and its confirmation: at daemon start, the process died; while
+        running, the printer's spooler failed. Interrupt each and return the retries
+        (queued, or held past the printer's ``max_attempts``)."""
         db = self._db
+        limits = max_attempts or {}
         with db.tx() as conn:
-            rows = db.rows("SELECT * FROM prints WHERE state = 'sending' ORDER BY id")
-            retry_ids = [self._interrupt(conn, p, "daemon restart", None) for p in rows]
+            rows = db.rows(
+                "SELECT * FROM prints WHERE state = 'sending' AND (? IS NULL OR printer = ?) "
+                "ORDER BY id",
+                (printer, printer),
+            )
+            retry_ids = [self._interrupt(conn, p, reason, None, limits.get(p["printer"]))
+                         for p in rows]
             return [load_print(db, i) for i in retry_ids]
 
     # -- the cashier and the admin ------------------------------------------------------------
@@ -252,7 +254,14 @@ class ReceiptStore(Store):
         reason: str | None,
         marker: str | None = None,
     ) -> Print:
-        """Queue a cashier's copy of a printed receipt (``copy_number`` = copies asked + 1)."""
+        """Queue a cashier's copy of a printed receipt (``copy_number`` = copies asked + 1).
+
+        A receipt with a print ``held`` after too many interrupted attempts gets that print
+        released instead (the cashier's word that the printer is fit again): no second copy
+        is added while one waits. Returns the print queued."""
+        released = self.release_held(receipt_id=receipt_id, by=requested_by)
+        if released:
+            return released[0]
         db = self._db
         with db.tx() as conn:
             db.admit()
@@ -268,12 +277,12 @@ class ReceiptStore(Store):
                 (receipt_id,),
             )
             copy_number = (n["n"] if n is not None else 0) + 1
-            print_id = _insert_print(
+            print_id = insert_print(
                 conn, receipt_id=receipt_id, printer=r["printer"], kind="reprint", attempt=1,
                 created_at=db.now(), copy_number=copy_number, marker=marker,
                 requested_by=requested_by, reason=reason,
             )
-            _count(conn, r["printer"], "reprints_requested", 1)
+            count(conn, r["printer"], "reprints_requested", 1)
             return load_print(db, print_id)
 
     @guarded
@@ -312,7 +321,7 @@ class ReceiptStore(Store):
                 """,
                 (now, by, receipt_id),
             )
-            _count(conn, r["printer"], "cancelled", 1)
+            count(conn, r["printer"], "cancelled", 1)
             return load_receipt(db, receipt_id)
 
     # -- by id --------------------------------------------------------------------------------

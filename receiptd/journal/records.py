@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-RECEIPT_STATES = ("queued", "printing", "printed", "cancelled")
+RECEIPT_STATES = ("queued", "printing", "printed", "cancelled", "held", "failed")
 RECEIPT_KINDS = ("document", "text", "raw")
 PRINT_KINDS = ("original", "interrupted_retry", "reprint")
-PRINT_STATES = ("queued", "sending", "printed", "interrupted", "cancelled")
+PRINT_STATES = ("queued", "sending", "printed", "interrupted", "cancelled", "held", "failed")
 CONFIRMATIONS = ("process_id", "status")
 
 #: Upper bound of ``limit`` in a receipt search.
@@ -63,7 +63,7 @@ class Print:
     receipt_id: int
     printer: str
     kind: str  # original | interrupted_retry | reprint
-    state: str  # queued | sending | printed | interrupted | cancelled
+    state: str  # queued | sending | printed | interrupted | cancelled | held | failed
     attempt: int  # 1 for a first attempt, +1 per interrupted retry
     copy_number: int | None  # 1, 2, … for a cashier's copy (kept by its retries)
     retry_of: int | None  # the interrupted print this one repeats
@@ -75,6 +75,9 @@ class Print:
     finished_at: datetime | None
     outcome: str | None
     confirmation: str | None  # process_id | status | None
+    #: Attempts made before a person last released this print from ``held``: they no longer
+    #: count against the printer's limit of attempts in a row.
+    hold_base: int = 0
 
     @property
     def is_copy(self) -> bool:
@@ -90,7 +93,7 @@ class Print:
 class Receipt:
     id: int
     printer: str
-    state: str  # queued | printing | printed | cancelled
+    state: str  # queued | printing | printed | cancelled | held | failed
     kind: str  # document | text | raw
     content: str  # JSON of the submitted content: {"document": …} / {"text": …} / {"raw": …}
     rendered: bytes  # the original render, sent as-is for the first original attempt
@@ -132,6 +135,7 @@ class QueueStats:
     depth: int  # queued prints
     oldest_queued_at: datetime | None
     in_doubt: int  # prints in ``sending``
+    held: int = 0  # prints held for a person after too many interrupted attempts
 
 
 @dataclass(frozen=True)
@@ -170,7 +174,19 @@ def print_from(row: sqlite3.Row) -> Print:
         finished_at=_opt_ts(row["finished_at"]),
         outcome=row["outcome"],
         confirmation=row["confirmation"],
+        hold_base=row["hold_base"],
     )
+
+
+def _blob(value: object) -> bytes:
+    """The journaled bytes as bytes. A damaged row may hold another type: the receipt must
+    still load (to be shown, and failed by the spooler), so that becomes bytes too, or none;
+    the spooler never sends bytes that are not a rendering (``spool.prepare``)."""
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value)
+    if isinstance(value, str):
+        return value.encode("utf-8", "surrogateescape")
+    return b""
 
 
 def receipt_from(row: sqlite3.Row, prints: Sequence[Print]) -> Receipt:
@@ -180,7 +196,7 @@ def receipt_from(row: sqlite3.Row, prints: Sequence[Print]) -> Receipt:
         state=row["state"],
         kind=row["kind"],
         content=row["content"],
-        rendered=bytes(row["rendered"]),
+        rendered=_blob(row["rendered"]),
         profile=row["profile"],
         request_hash=row["request_hash"],
         idempotency_key=row["idempotency_key"],

@@ -37,6 +37,8 @@ class Retention:
                 self.run_once(journal)
             except JournalUnavailable as exc:
                 log.warning("purge_failed", error=str(exc))
+            except Exception:  # a damaged row must not end the purges for good
+                log.exception("purge_error")
 
     def stop(self) -> None:
         self._stop.set()

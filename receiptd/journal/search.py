@@ -12,7 +12,7 @@ from typing import Any
 
 from receiptd.journal.db import Store, guarded
 from receiptd.journal.reads import load_print, load_receipts
-from receiptd.journal.records import MAX_PAGE, QueueStats, Receipt, format_ts
+from receiptd.journal.records import MAX_PAGE, Print, QueueStats, Receipt, format_ts, print_from
 
 
 class SearchStore(Store):
@@ -130,12 +130,38 @@ class SearchStore(Store):
             "SELECT count(*) AS n FROM prints WHERE printer = ? AND state = 'sending'",
             (printer,),
         )
-        assert queued is not None and sending is not None
+        held = db.row(
+            "SELECT count(*) AS n FROM prints INDEXED BY prints_held "
+            "WHERE printer = ? AND state = 'held'",
+            (printer,),
+        )
+        assert queued is not None and sending is not None and held is not None
         oldest_at = None
         if queued["oldest"] is not None:
             oldest_at = load_print(db, queued["oldest"]).created_at
         return QueueStats(depth=queued["depth"], oldest_queued_at=oldest_at,
-                          in_doubt=sending["n"])
+                          in_doubt=sending["n"], held=held["n"])
+
+    @guarded
+    def held_prints(self, printer: str, limit: int = 20) -> list[Print]:
+        """The printer's prints held for a person, oldest first."""
+        rows = self._db.rows(
+            "SELECT * FROM prints INDEXED BY prints_held WHERE printer = ? AND state = 'held' "
+            "ORDER BY id LIMIT ?",
+            (printer, limit),
+        )
+        return [print_from(r) for r in rows]
+
+    @guarded
+    def failed_prints(self, printer: str, *, since: datetime, limit: int = 20) -> list[Print]:
+        """The printer's prints that failed since ``since``, newest first."""
+        rows = self._db.rows(
+            "SELECT * FROM prints INDEXED BY prints_failed "
+            "WHERE printer = ? AND state = 'failed' AND finished_at >= ? "
+            "ORDER BY finished_at DESC, id DESC LIMIT ?",
+            (printer, format_ts(since), limit),
+        )
+        return [print_from(r) for r in rows]
 
     @guarded
     def counters(self, printer: str) -> dict[str, int | float]:
@@ -147,6 +173,9 @@ class SearchStore(Store):
             "reprints_requested": 0,
             "interrupted_retries": 0,
             "cancelled": 0,
+            "held": 0,
+            "released": 0,
+            "failed": 0,
             "paper_mm": 0.0,
         }
         for row in self._db.rows("SELECT name, value FROM printer_counters WHERE printer = ?",

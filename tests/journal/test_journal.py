@@ -684,7 +684,8 @@ def test_stats_check_backup(j: Journal, tmp_path: Path) -> None:
     printed(j)
     submit(j)
     s = j.admin.stats()
-    assert s["receipts"] == {"queued": 1, "printing": 0, "printed": 1, "cancelled": 0}
+    assert s["receipts"] == {"queued": 1, "printing": 0, "printed": 1, "cancelled": 0,
+                             "held": 0, "failed": 0}
     assert s["schema_version"] == migrations.latest_version()
     assert s["file_bytes"] > 0 and s["page_count"] > 0
     assert j.admin.check() == ["ok"]

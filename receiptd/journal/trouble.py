@@ -1,0 +1,130 @@
+"""Prints that cannot go on by themselves: ``failed`` (they cannot be made from what the
+journal holds: terminal, with the reason) and ``held`` (interrupted too many times in a row:
+they wait for a person's word). A failure is confined to its own receipt; the printer goes on
+with the next one.
+
+Also the two row helpers every transition uses: counting, and queueing a print.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from receiptd.errors import Conflict
+from receiptd.journal.db import Store, guarded
+from receiptd.journal.reads import load_print, print_row
+from receiptd.journal.records import Print, parse_ts, print_from
+
+
+def count(conn: sqlite3.Connection, printer: str, name: str, by: float) -> None:
+    conn.execute(
+        """
+        INSERT INTO printer_counters (printer, name, value) VALUES (?, ?, ?)
+        ON CONFLICT (printer, name) DO UPDATE SET value = value + excluded.value
+        """,
+        (printer, name, by),
+    )
+
+
+def insert_print(
+    conn: sqlite3.Connection, *, receipt_id: int, printer: str, kind: str, attempt: int,
+    created_at: str, copy_number: int | None = None, retry_of: int | None = None,
+    marker: str | None = None, requested_by: str | None = None, reason: str | None = None,
+    state: str = "queued", hold_base: int = 0,
+) -> int:
+    """Queue (or hold) a new print of ``receipt_id``; returns its id."""
+    cur = conn.execute(
+        """
+        INSERT INTO prints (receipt_id, printer, kind, state, attempt, copy_number,
+                            retry_of, marker, requested_by, reason, created_at, hold_base)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        """,
+        (receipt_id, printer, kind, state, attempt, copy_number, retry_of, marker,
+         requested_by, reason, created_at, hold_base),
+    )
+    assert cur.lastrowid is not None
+    return cur.lastrowid
+
+
+class TroubleStore(Store):
+    """The failed and held transitions of ``journal.receipts``."""
+
+    @guarded
+    def fail_print(self, print_id: int, *, reason: str) -> Print:
+        """``queued | sending | held → failed``: this print cannot be made (its journaled
+        receipt no longer loads or renders). Terminal, with the reason; the receipt fails
+        with it unless it already printed. The printer goes on with the next print."""
+        db = self._db
+        with db.tx() as conn:
+            p = print_row(db, print_id)
+            if p["state"] not in ("queued", "sending", "held"):
+                raise Conflict(f"print {print_id} is {p['state']}: it cannot fail now",
+                               code="not_pending")
+            conn.execute(
+                "UPDATE prints SET state = 'failed', finished_at = ?, outcome = ? WHERE id = ?",
+                (db.now(), f"failed: {reason}", print_id),
+            )
+            conn.execute(
+                "UPDATE receipts SET state = 'failed' WHERE id = ? "
+                "AND state IN ('queued', 'printing', 'held')",
+                (p["receipt_id"],),
+            )
+            count(conn, p["printer"], "failed", 1)
+            return load_print(db, print_id)
+
+    @guarded
+    def release_held(self, *, receipt_id: int | None = None, printer: str | None = None,
+                     by: str | None = None) -> list[Print]:
+        """A person's word: the held prints of one receipt (or of one printer) go back to the
+        queue, with a fresh run of attempts. Returns them (none held: empty)."""
+        if (receipt_id is None) == (printer is None):
+            raise ValueError("release_held: give a receipt_id or a printer")
+        db = self._db
+        with db.tx() as conn:
+            rows = db.rows(
+                "SELECT * FROM prints WHERE state = 'held' AND (receipt_id = ? OR printer = ?) "
+                "ORDER BY id",
+                (receipt_id, printer),
+            )
+            for p in rows:
+                conn.execute(
+                    "UPDATE prints SET state = 'queued', hold_base = attempt - 1, "
+                    "reason = coalesce(reason || '; ', '') || ? WHERE id = ?",
+                    (f"released by {by or 'unknown'}", p["id"]),
+                )
+                conn.execute("UPDATE receipts SET state = 'queued' WHERE id = ? AND state = 'held'",
+                             (p["receipt_id"],))
+                count(conn, p["printer"], "released", 1)
+            return [load_print(db, p["id"]) for p in rows]
+
+    def readable(self, row: sqlite3.Row) -> Print | None:
+        """The print of ``row``, or None if the row is too damaged to read: then it fails,
+        and its damaged creation time is replaced, so its receipt can still be shown."""
+        try:
+            return print_from(row)
+        except (ValueError, TypeError, KeyError, OverflowError) as exc:
+            self._fail_damaged(row["id"], f"its journal row is damaged ({type(exc).__name__}: "
+                                          f"{exc})")
+            return None
+
+    def _fail_damaged(self, print_id: int, reason: str) -> None:
+        db = self._db
+        with db.tx() as conn:
+            p = print_row(db, print_id)
+            now = db.now()
+            try:
+                parse_ts(str(p["created_at"]))
+                created = p["created_at"]
+            except ValueError:
+                created = now
+            conn.execute(
+                "UPDATE prints SET state = 'failed', finished_at = ?, created_at = ?, "
+                "outcome = ? WHERE id = ?",
+                (now, created, f"failed: {reason}", print_id),
+            )
+            conn.execute(
+                "UPDATE receipts SET state = 'failed' WHERE id = ? "
+                "AND state IN ('queued', 'printing', 'held')",
+                (p["receipt_id"],),
+            )
+            count(conn, p["printer"], "failed", 1)
