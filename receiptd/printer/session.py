@@ -72,6 +72,8 @@ class PrinterSession:
         self._log = log.bind(printer=name)
         # Set by the daemon: True while no print is being sent (queries never split a print).
         self.is_idle: Callable[[], bool] = lambda: True
+        # Set by the daemon: told of each error the session survived (health shows them).
+        self.on_error: Callable[[str], None] = lambda error: None
         # --- reader-thread-only state ---
         self._parser = protocol.StreamParser()
         self._ledger = Ledger()  # print data written vs proven read (liveness)
@@ -111,6 +113,7 @@ class PrinterSession:
         with self._write_lock:
             if not control:
                 self._ledger.written += len(data)
+            began = time.monotonic()
             try:
                 self.link.write(data, self.settings.write_timeout_s if timeout is None else timeout)
             except LinkTimeout as exc:
@@ -120,6 +123,16 @@ class PrinterSession:
             except LinkClosed as exc:
                 self._lost(str(exc))
                 raise
+            if not control:
+                self._ledger.took(began)
+
+    def progress_mark(self) -> None:
+        """While a print streams, between two of its commands (``render.command_boundaries``:
+        anywhere else a query could become a command's data), ask for a status byte: its reply
+        proves the printer has read this far (``liveness``). Raises like ``write``."""
+        with self._write_lock, self._ledger.mark() as query:
+            if query is not None:
+                self.write(query, timeout=self.settings.write_timeout_s, control=True)
 
     @contextlib.contextmanager
     def print_stream(self) -> Iterator[None]:
@@ -127,7 +140,8 @@ class PrinterSession:
 
         Real-time commands are executed on arrival but their bytes are *also* taken as data:
         a DLE EOT poll landing between two chunks of an image would shift the raster and spoil
-        the slip. Liveness meanwhile comes from the data being taken (``liveness.Ledger``).
+        the slip. Liveness meanwhile comes from the progress marks the spooler places between
+        commands (``progress_mark``) and from the data being taken (``liveness.Ledger``).
         """
         with self._write_lock:  # a poll checks the flag and writes under this lock
             self._streaming = True
@@ -190,6 +204,11 @@ class PrinterSession:
                 self._connected_loop()
             except LinkError as exc:
                 self._lost(str(exc))
+            except Exception as exc:  # a reply (or a bug) broke the session: start over
+                self._log.exception("session_error")
+                self.on_error(f"{type(exc).__name__}: {exc}")
+                self._lost(f"session error: {exc}")
+                self._stop.wait(self.settings.backoff_max_s)
             finally:
                 self.link.close()
             # Only a connection that answered resets the backoff: a printer that accepts and
@@ -235,9 +254,10 @@ class PrinterSession:
                 self._confirm_by("status")
             if now - self._last_poll >= self.settings.poll_interval_s:
                 self._poll(now)
-            allowed = self._ledger.silence_allowed(self.settings.offline_after_s,
-                                                   self.settings.slowest_bytes_per_s)
-            if now - self._last_rx > allowed and not self._held_up():
+            state = self.state  # a fault that stops printing may hold our queries up
+            stopped = state in FAULT_STATES and state != PrinterState.OFFLINE
+            if self._ledger.overdue(now, self._last_rx, self.settings.offline_after_s,
+                                    self.settings.slowest_bytes_per_s, stopped=stopped):
                 self._transition(PrinterState.OFFLINE, "printer not answering")
             self._maybe_query_maintenance(now)
 
@@ -255,14 +275,6 @@ class PrinterSession:
         with contextlib.suppress(LinkError):
             self.write(protocol.process_id(_PROBE_PID), timeout=1.0, control=True)
             self._probe_sent = time.monotonic()
-
-    def _held_up(self) -> bool:
-        """Silence explained by the printer itself: it reported a fault that stops printing,
-        and print data we wrote is still unread in front of our status queries (its receive
-        buffer is full), so the queries cannot reach it until the fault clears."""
-        state = self.state
-        stopped = state in FAULT_STATES and state != PrinterState.OFFLINE
-        return stopped and self._ledger.unread() > 0
 
     def _maybe_query_maintenance(self, now: float) -> None:
         # GS g 2 is answered when reached in the buffer: ask only while ready and idle, and

@@ -10,60 +10,49 @@ a visible ``REPRINT`` marker. Nothing sent is ever marked printed without proof.
 With a send window (``window_prints`` > 1, process-ID printers only) the next prints go out
 while earlier ones await their IDs; an ID confirms its print and every print sent before it,
 and anything that voids one print in flight voids all of them (see ``sendwindow``).
+
+While a print's bytes go out, a progress mark (a status query) goes between two of its
+commands every few hundred bytes, so a printer working through a long receipt keeps proving it
+is alive (``printer.liveness``).
+
+A failure is confined to the one print it belongs to. A print that cannot be made from what
+the journal holds is ``failed``, with the reason, and the next print goes; a print interrupted
+``max_attempts`` times in a row is ``held`` for a person instead of looping. Anything else that
+goes wrong in a step (never a receipt's fault) leaves the prints in flight in doubt: they are
+requeued, marked, and the spooler carries on.
 """
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 
 import structlog
 
 from receiptd import protocol
-from receiptd.document import Content
-from receiptd.errors import Conflict, JournalUnavailable, LinkError, LinkTimeout, ReceiptdError
-from receiptd.events import EventBus
-from receiptd.journal import Journal, Print, Receipt
-from receiptd.printer import PrinterSession
-from receiptd.render import (
-    copy_marker,
-    interrupted_marker,
-    marker_paper_mm,
-    marker_section,
-    render,
-    with_marker,
+from receiptd.errors import (
+    Conflict,
+    JournalCorrupt,
+    JournalUnavailable,
+    LinkError,
+    LinkTimeout,
 )
+from receiptd.events import EventBus
+from receiptd.journal import Journal, Print
+from receiptd.printer import PrinterSession
 from receiptd.render.profiles import Profile
+from receiptd.spool.prepare import Prepared, Unprintable, pieces, prepare
+from receiptd.spool.settings import Outcome, SpoolSettings
 from receiptd.spool.waiting import WaitingNotices
 from receiptd.spool.window import InFlight, SendWindow
 
+__all__ = ["Outcome", "SpoolSettings", "Spooler"]
+
 log = structlog.get_logger("receiptd.spooler")
 
-CHUNK = 1024  # small enough that a fault stops us within one chunk of print data
 WAIT_SLICE_S = 0.05  # while prints are in flight: how often to look for newly queued work
-DEFAULT_PAPER_MM = 300.0  # receipts journaled before paper estimates were kept
-
-
-@dataclass
-class SpoolSettings:
-    confirm_timeout_s: float = 20.0
-    slowest_mm_per_s: float = 20.0  # generous: a printer slowed by heat or a weak supply
-    slowest_bytes_per_s: float = 960.0  # 9600 baud serial
-    status_confirm_mm_per_s: float = 100.0
-    # The send window (process-ID confirmation only): prints and bytes unconfirmed at once.
-    # 1 print = stop-and-wait. Bytes: no more than a typical receive buffer (4 KB) holds.
-    window_prints: int = 1
-    window_bytes: int = 4096
-
-
-@dataclass(frozen=True)
-class Outcome:
-    printed: bool
-    reason: str
-    confirmation: str | None = None
+ERROR_PAUSE_S = 1.0  # after an unexpected error: do not spin on it
 
 
 class Spooler:
@@ -78,6 +67,7 @@ class Spooler:
         settings: SpoolSettings | None = None,
         on_beat: Callable[[], None] | None = None,
         on_outcome: Callable[[Print, Outcome, float], None] | None = None,
+        on_error: Callable[[str], None] | None = None,
     ) -> None:
         self.name = name
         self.session = session
@@ -88,6 +78,7 @@ class Spooler:
         self._bus = bus
         self._on_beat = on_beat or (lambda: None)
         self._on_outcome = on_outcome or (lambda p, o, s: None)
+        self._on_error = on_error or (lambda error: None)
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._log = log.bind(printer=name)
@@ -120,8 +111,33 @@ class Spooler:
                 except JournalUnavailable as exc:
                     self._log.error("journal_unavailable", error=str(exc))
                     self._stop.wait(1.0)
+                except Exception as exc:  # never the printer's end: see _after_error
+                    self._after_error(journal, exc)
         finally:
             journal.close()
+
+    def _after_error(self, journal: Journal, exc: Exception) -> None:
+        """Something went wrong outside any one receipt (a bug, a damaged journal page): the
+        prints in flight are in doubt. Requeue them marked (or hold them, past the limit),
+        throw away what the printer holds of them, pause, and carry on."""
+        error = f"{type(exc).__name__}: {exc}"
+        self._log.exception("spooler_error")
+        self._on_error(error)  # the printer's health shows it
+        self.busy = False
+        self._window = SendWindow(self.settings.window_prints, self.settings.window_bytes)
+        try:
+            if self.board.is_ready():
+                self.session.clear_buffers()
+            for retry in journal.receipts.recover_in_doubt(
+                printer=self.name, reason=f"spooler error: {error}",
+                max_attempts={self.name: self.settings.max_attempts},
+            ):
+                self._log.warning("print_in_doubt_requeued", receipt=retry.receipt_id,
+                                  retry=retry.id, state=retry.state)
+                self._publish(journal, retry.receipt_id, retry)
+        except Exception:
+            self._log.exception("spooler_error_recovery_failed")
+        self._stop.wait(ERROR_PAUSE_S)
 
     def _step(self, journal: Journal) -> None:
         if self._window and (self._stop.is_set() or self._window.full):
@@ -163,10 +179,31 @@ class Spooler:
 
     # ------------------------------------------------------------------ one print
 
+    def _prepare(self, journal: Journal, job: Print) -> Prepared | None:
+        """The print made ready, or None: it cannot be made and has failed (with the reason,
+        in the journal, on the event stream and in the health view). A journal that cannot
+        be read is not the receipt's fault: that propagates."""
+        try:
+            return prepare(journal.receipts.get(job.receipt_id), job, self.profile, self._log)
+        except (JournalUnavailable, JournalCorrupt):
+            raise
+        except Exception as exc:
+            reason = str(exc) if isinstance(exc, Unprintable) else f"{type(exc).__name__}: {exc}"
+            self._log.error("print_failed", receipt=job.receipt_id, print_id=job.id,
+                            reason=reason, exc_info=True)
+            try:
+                failed = journal.receipts.fail_print(job.id, reason=reason)
+            except Conflict:
+                return None  # cancelled meanwhile
+            self._publish(journal, job.receipt_id, failed)
+            self._on_outcome(failed, Outcome(False, reason, result="failed"), 0.0)
+            return None
+
     def _print(self, journal: Journal, job: Print) -> None:
-        receipt = journal.receipts.get(job.receipt_id)
-        marker = self._marker(receipt, job)
-        data = self._bytes_for(receipt, job, marker)
+        ready = self._prepare(journal, job)
+        if ready is None:
+            return
+        receipt, data = ready.receipt, ready.data
         pid = self.board.issue_process_id(job.id)
         # ESC @ in the body may reset ASB on some models: re-arm it before the marker.
         payload = data + protocol.enable_asb() + protocol.process_id(pid)
@@ -182,13 +219,13 @@ class Spooler:
             return  # cancelled between take and start
         self._publish(journal, receipt.id, job)
         started = time.monotonic()
-        sent = self._send(payload, generation)
+        sent = self._send(payload, generation, ready.boundaries)
         if sent.reason == "nothing sent":
             journal.receipts.unstart_print(job.id, reason="link failed before the first byte")
             log_.info("print_not_started")
             self._publish(journal, receipt.id, journal.receipts.get_print(job.id))
             return
-        paper_mm = self._paper_mm(receipt, marker)
+        paper_mm = ready.paper_mm
         flight = InFlight(job=job, pid=pid, size=len(payload), paper_mm=paper_mm,
                           started=started, deadline=self._deadline(len(payload), paper_mm),
                           log=log_)
@@ -278,31 +315,42 @@ class Spooler:
         self._on_outcome(flight.job, Outcome(True, "confirmed", confirmation), elapsed)
 
     def _interrupt(self, journal: Journal, flight: InFlight, reason: str) -> None:
-        retry = journal.receipts.interrupt_print(flight.job.id, reason=f"interrupted: {reason}")
-        flight.log.warning("print_interrupted", reason=reason, retry=retry.id)
+        retry = journal.receipts.interrupt_print(flight.job.id, reason=f"interrupted: {reason}",
+                                                 max_attempts=self.settings.max_attempts)
         self._publish(journal, flight.job.receipt_id, journal.receipts.get_print(flight.job.id))
-        self._on_outcome(flight.job, Outcome(False, reason), time.monotonic() - flight.started)
+        if retry.state == "held":
+            # Interrupted attempt after attempt: waiting for a person beats feeding paper in
+            # a loop while every receipt behind it waits.
+            flight.log.error("print_held", reason=reason, retry=retry.id, attempt=retry.attempt)
+            self._publish(journal, flight.job.receipt_id, retry)
+        else:
+            flight.log.warning("print_interrupted", reason=reason, retry=retry.id)
+        self._on_outcome(flight.job, Outcome(False, reason, result=(
+            "held" if retry.state == "held" else "interrupted")),
+            time.monotonic() - flight.started)
 
-    def _send(self, payload: bytes, generation: int) -> Outcome:
+    def _send(self, payload: bytes, generation: int, boundaries: Sequence[int]) -> Outcome:
         """Write in chunks, stopping at the first sign of trouble. ``reason`` empty = all sent."""
         with self.session.print_stream():
-            return self._send_chunks(payload, generation)
+            return self._send_chunks(payload, generation, boundaries)
 
-    def _send_chunks(self, payload: bytes, generation: int) -> Outcome:
+    def _send_chunks(self, payload: bytes, generation: int,
+                     boundaries: Sequence[int]) -> Outcome:
         sent = 0
-        for start in range(0, len(payload), CHUNK):
+        for end, mark in pieces(len(payload), boundaries):
             if self.board.current_generation() != generation:
                 return self._cut_short(sent, "printer reset or link lost")
             if not self.board.is_ready():
                 return self._cut_short(sent, f"fault:{self.session.state.value}")
-            chunk = payload[start : start + CHUNK]
             try:
-                self.session.write(chunk)
+                self.session.write(payload[sent:end])
+                sent = end
+                if mark:  # between two commands: the printer answers once it has read this far
+                    self.session.progress_mark()
             except LinkTimeout as exc:
                 return self._cut_short(sent + exc.written, "write timed out")
             except LinkError as exc:
                 return self._cut_short(sent, f"link error: {exc}")
-            sent += len(chunk)
         return Outcome(printed=False, reason="")
 
     @staticmethod
@@ -326,45 +374,16 @@ class Spooler:
             return Outcome(printed=True, reason="status clean", confirmation="status")
         return Outcome(printed=False, reason=result)
 
-    # ------------------------------------------------------------------ rendering
-
-    def _bytes_for(self, receipt: Receipt, job: Print, marker: str | None) -> bytes:
-        """The journaled bytes, with this print's marker section: nothing is validated or laid
-        out again here (a print that raised at this point would stop the printer)."""
-        if receipt.profile == self.profile.name:
-            with contextlib.suppress(ValueError):  # ValueError: the profile's settings changed
-                return with_marker(receipt.rendered, marker, self.profile)
-        # The printer's profile changed since the receipt was accepted: lay it out for the
-        # paper now in it if it still fits there, else print it as it was accepted.
-        try:
-            return render(Content.model_validate_json(receipt.content), self.profile,
-                          marker=marker)
-        except (ReceiptdError, ValueError) as exc:
-            self._log.warning("print_with_accepted_layout", receipt=receipt.id,
-                              profile=self.profile.name, accepted_for=receipt.profile,
-                              error=str(exc))
-            return marker_section(marker, self.profile) + receipt.rendered
-
-    @staticmethod
-    def _marker(receipt: Receipt, job: Print) -> str | None:
-        parts = []
-        if job.copy_number is not None:
-            parts.append(copy_marker(job.copy_number, receipt.printed_at))
-        if job.kind == "interrupted_retry":
-            first = receipt.prints[0].sent_at if receipt.prints else None
-            parts.append(interrupted_marker(job.attempt, first))
-        return "\n".join(parts) or None
-
-    def _paper_mm(self, receipt: Receipt, marker: str | None) -> float:
-        """Paper this print needs: the estimate journaled at submission, plus the marker."""
-        accepted = float(receipt.paper_mm) if receipt.paper_mm is not None else DEFAULT_PAPER_MM
-        return accepted + marker_paper_mm(marker, self.profile)
-
     def _publish(self, journal: Journal, receipt_id: int, job: Print) -> None:
-        receipt = journal.receipts.get(receipt_id)
+        try:
+            state = journal.receipts.get(receipt_id).state
+        except (JournalUnavailable, JournalCorrupt):
+            raise
+        except Exception:  # a receipt too damaged to load: the print's own state tells
+            state = job.state if job.state in ("failed", "held") else "unknown"
         self._bus.publish("receipt", {
-            "receipt_id": receipt.id, "printer": self.name, "state": receipt.state,
+            "receipt_id": receipt_id, "printer": self.name, "state": state,
             "print_id": job.id, "print_kind": job.kind, "print_state": job.state,
-            "outcome": job.outcome,
+            "outcome": job.outcome, "reason": job.reason,
         })
 

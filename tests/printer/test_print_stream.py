@@ -99,3 +99,34 @@ def test_session_writes_nothing_while_a_print_streams() -> None:
     finally:
         session.stop()
         thread.join(5)
+
+
+def test_progress_marks_between_commands_never_spoil_a_long_mixed_receipt(
+    daemon_factory: Callable[..., DaemonProcess],
+) -> None:
+    """A long receipt streams with a status query between its commands every few hundred
+    bytes: text, tall images, barcodes and QR codes must come out exactly as sent."""
+    with Emulator(speed_mm_s=250.0, buffer_size=4096) as emu:
+        emu.start_pty(baud=460800)
+        daemon = daemon_factory({"front": emu.serial_url})
+        rows = [{"type": "row", "left": f"Item {i:03d} description", "right": f"{i}.00"}
+                for i in range(60)]
+        doc = {"blocks": [{"type": "text", "text": "RECEIPT MIXED"}, *rows[:30],
+                          {"type": "image", "png": tall_png(height=1200)},
+                          {"type": "barcode", "data": "12345678", "symbology": "CODE128"},
+                          *rows[30:],
+                          {"type": "qr", "data": "https://example.com/r/42"},
+                          {"type": "text", "text": "AFTER ALL"}, {"type": "cut"}]}
+        receipt = daemon.submit({"document": doc})
+        printed = daemon.wait_printed(receipt["id"], timeout=60)
+        assert [p["state"] for p in printed["prints"]] == ["printed"], printed["prints"]
+        slips = slips_with(emu, "RECEIPT MIXED")
+        assert len(slips) == 1 and not is_marked(slips[0])
+        entries = [e for e in slips[0] if e["type"] != "event"]
+        assert "unknown" not in {e["type"] for e in entries}, entries
+        assert sum(e["height"] for e in entries if e["type"] == "image") == 1200
+        assert [e["data"] for e in entries if e["type"] == "barcode"] == ["12345678"]
+        assert [e["data"] for e in entries if e["type"] == "qr"] == ["https://example.com/r/42"]
+        texts = [e["text"].strip() for e in entries if e["type"] == "text" and e["text"].strip()]
+        assert texts[0] == "RECEIPT MIXED" and texts[-1] == "AFTER ALL"
+        assert len([t for t in texts if t.startswith("Item ")]) == 60

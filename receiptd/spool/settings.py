@@ -1,0 +1,31 @@
+"""A spooler's settings, and what became of one print (for the metrics)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class SpoolSettings:
+    confirm_timeout_s: float = 20.0
+    slowest_mm_per_s: float = 20.0  # generous: a printer slowed by heat or a weak supply
+    slowest_bytes_per_s: float = 960.0  # 9600 baud serial
+    status_confirm_mm_per_s: float = 100.0
+    # The send window (process-ID confirmation only): prints and bytes unconfirmed at once.
+    # 1 print = stop-and-wait. Bytes: no more than a typical receive buffer (4 KB) holds.
+    window_prints: int = 1
+    window_bytes: int = 4096
+    # Attempts in a row a print may be interrupted before it waits for a person.
+    max_attempts: int = 5
+
+
+@dataclass(frozen=True)
+class Outcome:
+    printed: bool
+    reason: str
+    confirmation: str | None = None
+    result: str = ""  # printed | interrupted | held | failed ("": from ``printed``)
+
+    @property
+    def kind(self) -> str:
+        return self.result or ("printed" if self.printed else "interrupted")
