@@ -82,6 +82,16 @@ class PrinterConfig(_Strict):
         4096, ge=64, le=1024 * 1024,
         description="unconfirmed bytes in flight; at most the printer's receive buffer",
     )
+    max_paper_mm: float = Field(
+        3000.0, ge=100, le=1_000_000,
+        description="refuse (422 too_much_paper) a receipt estimated to need more paper than "
+        "this, in mm; every feed, line, image and cut counts",
+    )
+    max_print_attempts: int = Field(
+        5, ge=1, le=100,
+        description="interrupted attempts in a row after which a print is held for a person "
+        "(a cashier's reprint or an admin's recover releases it) instead of being retried",
+    )
 
 
 class TokenConfig(_Strict):

@@ -5,6 +5,10 @@ doubt when the last process died) before any worker runs. Stop order too: the sp
 the prints in hand first, then the sessions stop, then each reporter journals and publishes the
 last state changes its session queued, and only then do the journals close.
 
+Every worker thread runs under a supervisor: a worker that dies of an unexpected error is
+logged, shown in the printer's health and started again (with a growing pause), so one bad
+moment never leaves a printer without its session, reporter or spooler.
+
 This module builds and connects parts; it holds no logic of its own beyond the order.
 """
 
@@ -37,6 +41,8 @@ from receiptd.spool.spooler import Outcome, Spooler, SpoolSettings
 
 log = structlog.get_logger("receiptd.daemon")
 
+RESTART_PAUSE_MAX_S = 5.0  # a worker that keeps dying is started again at most this often
+
 
 class Daemon:
     """The running parts, and what the API and the monitor read of them."""
@@ -63,13 +69,14 @@ class Daemon:
         self.health = HealthState()
         self.retention: Retention | None = None
         self.started_at = time.time()
+        self._stopping = threading.Event()
 
     # ------------------------------------------------------------------ what the API reads
 
     def journal(self) -> Journal:
         """This thread's own journal connection (SQLite connections are never shared)."""
         journal: Journal | None = getattr(self._local, "journal", None)
-        if journal is None:
+        if journal is None or journal.closed:  # closed: a worker started again
             journal = Journal(self.config.daemon.journal,
                               reserve_bytes=self.config.daemon.journal_reserve_bytes)
             self._local.journal = journal
@@ -86,8 +93,20 @@ class Daemon:
             spooler.wake()
 
     def recover(self, printer: str) -> None:
+        """DLE ENQ recovery, and the admin's word for the prints held on this printer after
+        too many interrupted attempts: they go back to the queue."""
         self.sessions[printer].recover()
         log.info("printer_recover_requested", printer=printer)
+        released = self.journal().receipts.release_held(printer=printer, by="recover")
+        for job in released:
+            log.info("print_released", printer=printer, receipt=job.receipt_id, print_id=job.id)
+            self.bus.publish("receipt", {
+                "receipt_id": job.receipt_id, "printer": printer, "state": "queued",
+                "print_id": job.id, "print_kind": job.kind, "print_state": job.state,
+                "reason": job.reason,
+            })
+        if released:
+            self.wake(printer)
 
     def printer_health(self, printer: str) -> dict[str, object]:
         return health.printer_health(self, printer)
@@ -115,9 +134,10 @@ class Daemon:
         """Open (and migrate) the journal and requeue prints a dead process left in doubt."""
         Path(self.config.daemon.journal).parent.mkdir(parents=True, exist_ok=True)
         check_writable(Path(self.config.daemon.journal))
-        for retry in self.journal().receipts.recover_in_doubt():
+        limits = {name: p.max_print_attempts for name, p in self.config.printers.items()}
+        for retry in self.journal().receipts.recover_in_doubt(max_attempts=limits):
             log.warning("print_in_doubt_requeued", printer=retry.printer,
-                        receipt=retry.receipt_id, print_id=retry.id)
+                        receipt=retry.receipt_id, print_id=retry.id, state=retry.state)
 
     def start_workers(self) -> None:
         for name, cfg in self.config.printers.items():
@@ -138,6 +158,7 @@ class Daemon:
                 name, session.changes, self.journal,
                 bus=self.bus, health=self.health, metrics=self.metrics_registry,
                 notify_status=self.notify_status, on_beat=self._beat(f"state-{name}"),
+                on_error=self._worker_error(f"state-{name}"),
             )
             spooler = Spooler(
                 name, session, self.journal, self.profiles[name], self.bus,
@@ -145,11 +166,14 @@ class Daemon:
                     confirm_timeout_s=cfg.confirm_timeout_s,
                     window_prints=cfg.send_window_prints,
                     window_bytes=cfg.send_window_bytes,
+                    max_attempts=cfg.max_print_attempts,
                 ),
                 on_beat=self._beat(f"spool-{name}"),
                 on_outcome=self._on_outcome,
+                on_error=self._worker_error(f"spool-{name}"),
             )
             session.is_idle = spooler.is_idle  # its own queries never land inside a print
+            session.on_error = self._worker_error(f"printer-{name}")
             self.sessions[name] = session
             self.reporters[name] = reporter
             self.spoolers[name] = spooler
@@ -165,12 +189,37 @@ class Daemon:
         beat: Callable[[], None] = lambda: self.watchdog.beat(worker)  # noqa: E731
         return self.test_hooks.wrap_beat(worker, beat) if self.test_hooks else beat
 
+    def _worker_error(self, worker: str) -> Callable[[str], None]:
+        return lambda error: self.health.worker_error(worker, error)
+
     def _spawn(self, name: str, target: Callable[[], None]) -> None:
-        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread = threading.Thread(target=self._supervised(name, target), name=name,
+                                  daemon=True)
         thread.start()
         self._threads.append(thread)
 
+    def _supervised(self, name: str, target: Callable[[], None]) -> Callable[[], None]:
+        """Run ``target``; if it dies of an error, record it and start it again."""
+
+        def run() -> None:
+            deaths = 0
+            while True:
+                try:
+                    target()
+                    return
+                except Exception as exc:
+                    deaths += 1
+                    self.health.worker_error(name, f"{type(exc).__name__}: {exc}",
+                                             restarted=True)
+                    log.exception("worker_died", worker=name, deaths=deaths)
+                    if self._stopping.wait(min(RESTART_PAUSE_MAX_S, 0.25 * 2 ** deaths)):
+                        return
+                    log.warning("worker_restarted", worker=name, deaths=deaths)
+
+        return run
+
     def stop_workers(self, drain_timeout: float = 10.0) -> None:
+        self._stopping.set()
         deadline = time.monotonic() + drain_timeout
         for spooler in self.spoolers.values():
             spooler.stop()

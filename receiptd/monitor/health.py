@@ -1,5 +1,9 @@
 """Printer health for the admin: what is wrong now with advice, and the one-line STATUS.
 
+Besides the printer's own state, the health view shows what the daemon could not do with a
+receipt: prints ``held`` for a person after too many interrupted attempts in a row, prints
+that ``failed`` (with the reason) and a printer's workers that recovered from an error.
+
 The history behind it (fault episodes, MTTR, paper rolls) is ``monitor.history``.
 """
 
@@ -8,10 +12,12 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, Protocol
 
 from receiptd.config import Config
-from receiptd.journal import Journal, PrinterEvent, format_ts
+from receiptd.journal import Journal, Print, PrinterEvent, format_ts, utcnow
 from receiptd.monitor.history import PrinterHistory, iso
 from receiptd.printer import (
     ADVICE,
@@ -38,7 +44,31 @@ EXTRA_ADVICE: dict[str, Advice] = {
         "建议使用支持 GS ( H 的型号。",
     ),
     "drawer_open": Advice("operator", "The cash drawer is open.", "钱箱未关闭。"),
+    "print_held": Advice(
+        "operator",
+        "A receipt was interrupted several times in a row and is held, so that it does not "
+        "feed paper in a loop: check the printer and its paper, then reprint the receipt "
+        "(receiptctl reprint ID) or recover the printer (receiptctl recover).",
+        "有收据连续多次打印中断，已暂停以免反复走纸：请检查打印机和纸张，然后重新打印该收据"
+        "（receiptctl reprint ID）或恢复打印机（receiptctl recover）。",
+    ),
+    "print_failed": Advice(
+        "software",
+        "A receipt could not be printed and was marked failed (the reason is on the receipt); "
+        "the printer went on with the next one. Submit it again if it is still needed.",
+        "有收据无法打印，已标记为失败（原因见该收据）；打印机已继续打印后续收据。"
+        "如仍需要，请重新提交。",
+    ),
+    "worker_error": Advice(
+        "software",
+        "receiptd recovered from an internal error on this printer; receipts in flight were "
+        "printed again under a REPRINT marker. If it happens again, send the log to support.",
+        "receiptd 已从此打印机的内部错误中恢复；正在打印的收据已带“重印”标记重新打印。"
+        "如再次发生，请将日志发送给技术支持。",
+    ),
 }
+#: How long a failed print stays a problem in the health view (it stays on its receipt).
+FAILED_SHOWN = timedelta(hours=24)
 
 # Status flag → the state whose advice explains it (``offline`` alone says nothing new).
 FLAG_STATES: dict[str, PrinterState] = {
@@ -60,10 +90,24 @@ def advice_dict(code: str, advice: Advice, since: float | None) -> dict[str, Any
 
 
 def problems(
-    snap: Snapshot, history: PrinterHistory, paper: dict[str, Any]
+    snap: Snapshot, history: PrinterHistory, paper: dict[str, Any],
+    held: list[Print] | None = None, failed: list[Print] | None = None,
+    workers: Mapping[str, WorkerRecord] | None = None,
 ) -> list[dict[str, Any]]:
     """Every active problem with its category, since when, and what to do (en/zh)."""
     out: list[dict[str, Any]] = []
+    for code, prints in (("print_held", held), ("print_failed", failed)):
+        if prints:
+            entry = advice_dict(code, EXTRA_ADVICE[code], min(
+                p.created_at.timestamp() if code == "print_held" else
+                (p.finished_at or p.created_at).timestamp() for p in prints))
+            entry["receipts"] = sorted({p.receipt_id for p in prints})
+            out.append(entry)
+    if workers and any(w.errors for w in workers.values()):
+        last = max((w for w in workers.values() if w.errors), key=lambda w: w.at)
+        entry = advice_dict("worker_error", EXTRA_ADVICE["worker_error"], last.at)
+        entry["error"] = last.error
+        out.append(entry)
     if not snap.connected or snap.state == PrinterState.OFFLINE:
         # Not answering: the flags are what it said last, not what it says now.
         out.append(advice_dict("offline", ADVICE[PrinterState.OFFLINE], snap.since))
@@ -129,7 +173,7 @@ _SHORT = {
 
 
 def status_part(name: str, snap: Snapshot, depth: int, in_doubt: int,
-                paper_low: bool = False) -> str:
+                paper_low: bool = False, held: int = 0) -> str:
     """One printer in systemd's STATUS= line: ``front: paper out since 14:03, 3 waiting``."""
     text = f"{name}: {_SHORT[snap.state]}"
     if snap.state not in READY_STATES and snap.state != PrinterState.UNKNOWN:
@@ -140,7 +184,19 @@ def status_part(name: str, snap: Snapshot, depth: int, in_doubt: int,
         text += f", {depth} waiting"
     if in_doubt:
         text += f", {in_doubt} printing"
+    if held:
+        text += f", {held} held"
     return text
+
+
+@dataclass
+class WorkerRecord:
+    """What went wrong in one worker thread (``spool-front``, ...) and was survived."""
+
+    errors: int = 0
+    restarts: int = 0  # the thread itself died and was started again
+    error: str | None = None
+    at: float = 0.0  # Unix time of the last error
 
 
 class HealthState:
@@ -151,6 +207,21 @@ class HealthState:
         self._histories: dict[str, PrinterHistory] = {}
         self.presence = Presence()
         self.last_status: str | None = None
+        self.workers: dict[str, WorkerRecord] = {}
+
+    def worker_error(self, worker: str, error: str, *, restarted: bool = False) -> None:
+        """A worker survived an error (``restarted``: its thread died and was started again)."""
+        with self._lock:
+            record = self.workers.setdefault(worker, WorkerRecord())
+            record.errors += 1
+            record.restarts += int(restarted)
+            record.error, record.at = error, time.time()
+
+    def printer_workers(self, printer: str) -> dict[str, WorkerRecord]:
+        with self._lock:
+            return {kind: WorkerRecord(**vars(self.workers.get(f"{kind}-{printer}",
+                                                                 WorkerRecord())))
+                    for kind in ("printer", "state", "spool")}
 
     def history(self, journal: Journal, printer: str) -> PrinterHistory:
         with self._lock:
@@ -197,6 +268,9 @@ def printer_health(fleet: Fleet, printer: str) -> dict[str, Any]:
     present = fleet.health.presence.get(printer, snap.connected, session.link.present)
     oldest = stats.oldest_queued_at
     age = max(0.0, time.time() - oldest.timestamp()) if oldest is not None else None
+    held = journal.search.held_prints(printer) if stats.held else []
+    failed = journal.search.failed_prints(printer, since=utcnow() - FAILED_SHOWN)
+    workers = fleet.health.printer_workers(printer)
     return {
         "name": printer,
         "url": snap.url,
@@ -213,14 +287,20 @@ def printer_health(fleet: Fleet, printer: str) -> dict[str, Any]:
             "depth": stats.depth,
             "oldest_queued_at": format_ts(oldest) if oldest else None,
             "in_doubt": stats.in_doubt,
+            "held": stats.held,
         },
+        "held": [_print_brief(p) for p in held],
+        "failed": [_print_brief(p) for p in failed],
+        "workers": {kind: {"errors": w.errors, "restarts": w.restarts, "last_error": w.error,
+                           "last_error_at": iso(w.at) if w.errors else None}
+                    for kind, w in workers.items()},
         "identity": snap.identity,
         "last_error": snap.last_error,
         "link_counters": snap.counters,
         "counters": counters,
         "address": snap.url,
         "present": present,
-        "problems": problems(snap, history, paper),
+        "problems": problems(snap, history, paper, held, failed, workers),
         "queue_oldest_age_s": round(age, 3) if age is not None else None,
         "maintenance": {**snap.maintenance, "at": iso(snap.maintenance_at)},
         "paper": paper,
@@ -230,8 +310,16 @@ def printer_health(fleet: Fleet, printer: str) -> dict[str, Any]:
             "copies_printed": int(counters.get("copies_printed", 0)),
             "reprints_requested": int(counters.get("reprints_requested", 0)),
             "reprints_interrupted": int(counters.get("interrupted_retries", 0)),
+            "held": int(counters.get("held", 0)),
+            "failed": int(counters.get("failed", 0)),
         },
     }
+
+
+def _print_brief(p: Print) -> dict[str, Any]:
+    return {"receipt_id": p.receipt_id, "print_id": p.id, "kind": p.kind,
+            "attempt": p.attempt, "reason": p.outcome if p.state == "failed" else p.reason,
+            "at": format_ts(p.finished_at or p.created_at)}
 
 
 def status_line(fleet: Fleet) -> str:
@@ -247,5 +335,6 @@ def status_line(fleet: Fleet) -> str:
             history = fleet.health.history(journal, name)
             used = float(journal.search.counters(name).get("paper_mm", 0.0))
             paper_low = bool(history.roll(used, roll)["low_estimate"])
-        parts.append(status_part(name, snap, stats.depth, stats.in_doubt, paper_low))
+        parts.append(status_part(name, snap, stats.depth, stats.in_doubt, paper_low,
+                                 stats.held))
     return "; ".join(parts) or "no printers configured"

@@ -61,6 +61,12 @@ class _Live(Collector):
         retries = CounterMetricFamily("receiptd_prints_interrupted",
                                       "prints cut short and requeued as marked reprints",
                                       labels=per_printer)
+        held = CounterMetricFamily("receiptd_prints_held",
+                                   "prints held for a person after too many interrupted "
+                                   "attempts in a row", labels=per_printer)
+        failed = CounterMetricFamily("receiptd_prints_failed",
+                                     "prints that could not be made from the journal",
+                                     labels=per_printer)
         paper = CounterMetricFamily("receiptd_paper_used_mm", "paper used (estimated)",
                                     labels=per_printer)
         roll = GaugeMetricFamily("receiptd_paper_roll_remaining_mm",
@@ -81,6 +87,8 @@ class _Live(Collector):
             printed.add_metric([name], counters.get("printed_originals", 0))
             reprints.add_metric([name], counters.get("reprints_requested", 0))
             retries.add_metric([name], counters.get("interrupted_retries", 0))
+            held.add_metric([name], counters.get("held", 0))
+            failed.add_metric([name], counters.get("failed", 0))
             used = float(counters.get("paper_mm", 0.0))
             paper.add_metric([name], used)
             history = self.fleet.health.history(journal, name)
@@ -95,8 +103,8 @@ class _Live(Collector):
                 mttr.add_metric([name], summary["mttr_s"])
             for key, value in session.snapshot().maintenance.items():
                 maint.add_metric([name, key], value)
-        yield from (submitted, printed, reprints, retries, paper, roll, fault_s, outages, mttr,
-                    maint)
+        yield from (submitted, printed, reprints, retries, held, failed, paper, roll, fault_s,
+                    outages, mttr, maint)
 
 
 class Metrics:
@@ -119,7 +127,7 @@ class Metrics:
             self.faults.labels(t.printer, t.state.value).inc()
 
     def on_outcome(self, job: Print, outcome: Outcome, seconds: float) -> None:
-        result = "printed" if outcome.printed else "interrupted"
+        result = outcome.kind
         self.prints.labels(job.printer, job.kind, result).inc()
         if outcome.printed:
             self.confirmations.labels(job.printer, outcome.confirmation or "process_id").inc()

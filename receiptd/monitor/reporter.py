@@ -48,8 +48,10 @@ class StateReporter:
         metrics: Metrics,
         notify_status: Callable[[], None],
         on_beat: Callable[[], None] | None = None,
+        on_error: Callable[[str], None] | None = None,
     ) -> None:
         self.printer = printer
+        self._on_error = on_error or (lambda error: None)
         self._changes = changes
         self._journal_factory = journal_factory
         self._bus = bus
@@ -74,13 +76,22 @@ class StateReporter:
             except queue.Empty:
                 if self._stop.is_set():
                     break
-                self._journal_backlog(journal)
+                self._guarded(self._journal_backlog, journal)
                 continue
-            self._report(journal, change)
+            self._guarded(self._report, journal, change)
         self._journal_backlog(journal)
         if self._backlog:
             self._log.error("printer_events_not_journaled", count=len(self._backlog),
                             seqs=[c.seq for c in self._backlog])
+
+    def _guarded(self, step: Callable[..., None], *args: Any) -> None:
+        """One change (or a retry of the backlog) must never end the reporting: an error is
+        logged, counted in the health view, and the next change goes on."""
+        try:
+            step(*args)
+        except Exception as exc:
+            self._log.exception("report_failed")
+            self._on_error(f"{type(exc).__name__}: {exc}")
 
     def _report(self, journal: Journal, change: Transition) -> None:
         self._backlog.append(change)

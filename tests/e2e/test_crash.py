@@ -7,6 +7,7 @@ restarted daemon finds in the journal what the dead one left in doubt.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from receiptd.emulator import Emulator
@@ -66,3 +67,43 @@ def test_sigkill_after_202_before_the_first_byte(
         assert [o for o in occurrences(emu) if o[0] == "HELD-1"] == [("HELD-1", False, True)]
         prints = daemon.receipt(rid)["prints"]
         assert [(p["kind"], p["state"]) for p in prints] == [("original", "printed")], prints
+
+
+def test_restarts_count_against_the_attempt_limit(tmp_path: Path) -> None:
+    """A print in doubt at every start used to be requeued at every start, for ever: each
+    restart is an interrupted attempt, and at the printer's limit the print is held."""
+    with Emulator(speed_mm_s=2000.0) as emu:
+        emu.start_tcp()
+        config = tmp_path / "crash.toml"
+        config.write_text(f'[printers.front]\nurl = "{emu.tcp_url}"\nmax_print_attempts = 2\n')
+        daemon = DaemonProcess(tmp_path, {"front": emu.tcp_url},
+                               extra_args=["--config", str(config)])
+        daemon.start()
+        try:
+            emu.inject("slow", mm_per_s=0.5)  # busy and answering: the print stays in flight
+            rid = daemon.submit({"document": sample_document("KILLED", lines=3)})["id"]
+            for attempt in (1, 2):
+
+                def in_flight(n: int = attempt) -> bool:
+                    return any(p["state"] == "sending" and p["attempt"] == n
+                               for p in daemon.receipt(rid)["prints"])
+
+                wait_until(in_flight, timeout=20, what=f"attempt {attempt} in flight")
+                daemon.kill()
+                daemon.start()
+            wait_until(lambda: daemon.receipt(rid)["state"] == "held", timeout=20,
+                       what="held at the limit")
+            prints = daemon.receipt(rid)["prints"]
+            assert [(p["state"], p["outcome"]) for p in prints[:2]] == [
+                ("interrupted", "daemon restart")] * 2, prints
+            assert prints[2]["state"] == "held", prints
+            emu.clear("slow")
+            emu.wait_idle(20)
+            assert daemon.receipt(rid)["state"] == "held"  # nothing more without a person
+            r = daemon.clients["cashier"].post(f"/v1/receipts/{rid}/reprint")
+            assert r.status_code == 202, r.text
+            verify(Rig(emu, daemon, "tcp"), {"KILLED": rid}, "held after restarts")
+            assert any(marked and whole for tag, marked, whole in occurrences(emu)
+                       if tag == "KILLED")
+        finally:
+            daemon.close()

@@ -333,3 +333,27 @@ def test_status_line_over_a_real_notify_socket(
         wait_status(lambda s: s == "front: ready", "ready again, nothing waiting", after=at)
     finally:
         notify.close()
+
+
+def test_a_worker_that_dies_is_started_again_and_its_printer_health_says_so(
+    tmp_path: Path,
+) -> None:
+    """Every worker runs supervised: one that dies of an error is started again, and the
+    error shows in its printer's health instead of the printer silently stopping."""
+    from receiptd.config import build_config
+    from receiptd.daemon.wiring import Daemon
+
+    daemon = Daemon(build_config({"daemon": {"journal": str(tmp_path / "journal.db")}}))
+    runs: list[float] = []
+
+    def worker() -> None:
+        runs.append(time.monotonic())
+        if len(runs) == 1:
+            raise RuntimeError("a bug in the spooler")
+
+    daemon._spawn("spool-front", worker)
+    wait_until(lambda: len(runs) == 2, timeout=10, what="the worker started again")
+    record = daemon.health.printer_workers("front")["spool"]
+    assert (record.errors, record.restarts) == (1, 1)
+    assert record.error == "RuntimeError: a bug in the spooler"
+    daemon.stop_workers(drain_timeout=1.0)

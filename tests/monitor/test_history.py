@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from receiptd.journal import Journal, PrinterEvent
-from receiptd.monitor.health import PrinterHistory, problems, status_part
+from receiptd.journal import Journal, Print, PrinterEvent
+from receiptd.monitor.health import PrinterHistory, WorkerRecord, problems, status_part
 from receiptd.printer import PrinterState, Snapshot
 
 T0 = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
@@ -164,3 +164,29 @@ def test_status_part_wording() -> None:
     assert (status_part("front", snap(PrinterState.ONLINE, []), 0, 0, paper_low=True)
             == "front: ready, roll nearly used up")
     assert status_part("front", snap(PrinterState.UNKNOWN, []), 0, 0) == "front: connecting"
+    assert (status_part("front", snap(PrinterState.ONLINE, []), 2, 0, held=1)
+            == "front: ready, 2 waiting, 1 held")
+
+
+def _print(receipt_id: int, state: str, at: datetime) -> Print:
+    return Print(id=receipt_id * 10, receipt_id=receipt_id, printer="front",
+                 kind="interrupted_retry", state=state, attempt=3, copy_number=None,
+                 retry_of=None, marker=None, requested_by=None, reason="held after 2",
+                 created_at=at, sent_at=None, finished_at=at if state == "failed" else None,
+                 outcome="failed: damaged" if state == "failed" else None, confirmation=None)
+
+
+def test_problems_show_held_and_failed_receipts_and_worker_errors() -> None:
+    h = PrinterHistory("front")
+    at = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
+    held = [_print(7, "held", at), _print(9, "held", at)]
+    failed = [_print(8, "failed", at)]
+    workers = {"spool": WorkerRecord(errors=1, error="RuntimeError: boom", at=at.timestamp()),
+               "printer": WorkerRecord()}
+    out = problems(snap(PrinterState.ONLINE, []), h, {}, held, failed, workers)
+    assert [(p["code"], p["category"]) for p in out] == [
+        ("print_held", "operator"), ("print_failed", "software"), ("worker_error", "software")]
+    assert out[0]["receipts"] == [7, 9] and out[1]["receipts"] == [8]
+    assert out[2]["error"] == "RuntimeError: boom"
+    assert all(p["hint"]["en"] and p["hint"]["zh"] and p["since"] for p in out)
+    assert problems(snap(PrinterState.ONLINE, []), h, {}, [], [], {"spool": WorkerRecord()}) == []
