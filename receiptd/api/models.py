@@ -60,7 +60,7 @@ ReceiptId = Annotated[int, PathParam(ge=1, le=MAX_ID)]
 class PrintOut(BaseModel):
     id: int
     kind: Literal["original", "interrupted_retry", "reprint"]
-    state: Literal["queued", "sending", "printed", "interrupted", "cancelled"]
+    state: Literal["queued", "sending", "printed", "interrupted", "cancelled", "held", "failed"]
     attempt: int
     copy_number: int | None
     requested_by: str | None
@@ -75,7 +75,7 @@ class PrintOut(BaseModel):
 class ReceiptOut(BaseModel):
     id: int
     printer: str
-    state: Literal["queued", "printing", "printed", "cancelled"]
+    state: Literal["queued", "printing", "printed", "cancelled", "held", "failed"]
     kind: Literal["document", "text", "raw"]
     order_ref: str | None
     idempotency_key: str | None

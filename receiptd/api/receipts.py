@@ -30,10 +30,11 @@ from receiptd.document import Content, ImageBlock, Submission
 from receiptd.document.raw import check_raw
 from receiptd.journal import Receipt
 from receiptd.render import copy_marker, paper_length_mm, render
+from receiptd.render.paper import check_paper_limit
 from receiptd.render.preview import preview_png, preview_text
 from receiptd.render.profiles import Profile, get_profile
 
-State = Literal["queued", "printing", "printed", "cancelled"]
+State = Literal["queued", "printing", "printed", "cancelled", "held", "failed"]
 #: Image receipts rendered at once (each may decode up to MAX_TOTAL_IMAGE_PIXELS).
 IMAGE_SUBMITS_AT_ONCE = 2
 
@@ -61,6 +62,8 @@ def accept(backend: Backend, printer: str, submission: Submission, caller: Calle
     if content.kind == "raw":
         check_raw(content.raw_bytes())
     rendered = render(content, profile)  # proves it is printable before we accept it
+    paper_mm = paper_length_mm(content, profile)
+    check_paper_limit(paper_mm, backend.config.printers[printer].max_paper_mm, printer)
     content_json = content.model_dump_json(exclude_none=True)
     request_hash = hashlib.sha256(
         json.dumps([printer, content_json, submission.order_ref]).encode()
@@ -69,7 +72,7 @@ def accept(backend: Backend, printer: str, submission: Submission, caller: Calle
         printer=printer, kind=content.kind, content_json=content_json, rendered=rendered,
         profile=profile.name, request_hash=request_hash,
         idempotency_key=submission.idempotency_key, order_ref=submission.order_ref,
-        submitted_by=caller.name, paper_mm=paper_length_mm(content, profile),
+        submitted_by=caller.name, paper_mm=paper_mm,
     )
     if created:
         # Publish before waking the spooler, so "queued" comes before its "sending".

@@ -31,7 +31,7 @@ def reprint_receipt(backend: Backend, receipt_id: int, caller: Caller,
     backend.wake(receipt.printer)
     backend.bus.publish("receipt", {"receipt_id": receipt.id, "printer": receipt.printer,
                                     "state": receipt.state, "print_id": job.id,
-                                    "print_kind": "reprint", "print_state": "queued"})
+                                    "print_kind": job.kind, "print_state": job.state})
     return ReprintOut(receipt=receipt_out(receipt), print=print_out(job))
 
 
