@@ -83,11 +83,15 @@ def test_each_fault_has_state_category_and_both_hints(
     emulator.clear("cover_open")
     emulator.clear("paper_out")
     d.wait_state("online")
+    injected = time.monotonic()
     emulator.inject("unrecoverable")
     h = d.wait_state("unrecoverable_error")
     assert problem(h, "unrecoverable_error")["category"] == "hardware"
     outage = wait_until(lambda: d.printer()["history"]["current_outage"], what="an outage")
-    assert outage["states"] == ["unrecoverable_error"] and outage["seconds"] >= 0
+    assert outage["states"] == ["unrecoverable_error"]
+    assert outage["seconds"] <= time.monotonic() - injected  # counted from the fault, no earlier
+    wait_until(lambda: d.printer()["history"]["current_outage"]["seconds"] > outage["seconds"],
+               what="the outage to go on counting")
 
 
 def test_identity_and_maintenance_counters_come_from_the_printer(
@@ -239,7 +243,17 @@ def _metrics(d: DaemonProcess) -> dict[tuple[str, tuple[tuple[str, str], ...]], 
 
 
 def _get(m: dict[Any, float], name: str, **labels: str) -> float:
-    return m.get((name, tuple(sorted(labels.items()))), 0.0)
+    """The sample ``name{labels}``; a missing sample fails (a deleted metric must not read 0)."""
+    key = (name, tuple(sorted(labels.items())))
+    assert key in m, f"no sample {name}{labels}; {name} has {[k[1] for k in m if k[0] == name]}"
+    return m[key]
+
+
+def _before_first(m: dict[Any, float], name: str, **labels: str) -> float:
+    """A labelled counter before its first increment: absent, or 0."""
+    value = m.get((name, tuple(sorted(labels.items()))), 0.0)
+    assert value == 0, (name, labels, value)
+    return value
 
 
 def test_metrics_move_with_prints_faults_and_queue(
@@ -256,7 +270,7 @@ def test_metrics_move_with_prints_faults_and_queue(
     m1 = _metrics(d)
     printed = ("receiptd_prints_total", {"printer": "front", "kind": "original",
                                          "result": "printed"})
-    assert _get(m1, printed[0], **printed[1]) == _get(m0, printed[0], **printed[1]) + 1
+    assert _get(m1, printed[0], **printed[1]) == _before_first(m0, printed[0], **printed[1]) + 1
     assert _get(m1, "receiptd_print_seconds_count", printer="front") == 1
     assert _get(m1, "receiptd_print_seconds_bucket", printer="front", le="+Inf") == 1
     assert _get(m1, "receiptd_confirmations_total", printer="front", method="process_id") == 1
@@ -271,9 +285,9 @@ def test_metrics_move_with_prints_faults_and_queue(
     assert _get(m2, "receiptd_printer_state", printer="front", state="online") == 0
     assert _get(m2, "receiptd_printer_faults_total", printer="front", state="paper_out") == 1
     assert _get(m2, "receiptd_queue_depth", printer="front") == 1
-    assert _get(m2, "receiptd_queue_oldest_age_seconds", printer="front") >= 0
+    assert _get(m2, "receiptd_queue_oldest_age_seconds", printer="front") > 0
     assert _get(m2, "receiptd_printer_fault_seconds_total", printer="front",
-                state="paper_out") >= 0
+                state="paper_out") > 0
     assert d.clients["cashier"].post(f"/v1/receipts/{r['id']}/reprint").status_code == 202
     emulator.clear("paper_out")
     d.wait_printed(waiting["id"])

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+import signal
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -264,11 +265,18 @@ def test_sigterm_drains_the_window_before_exiting(
     measure_receipt_mm(emu, daemon)
     tags = [f"TERM-{i}" for i in range(1, 6)]
     receipts = submit_held(emu, daemon, tags)
+    emu.arm("slow", after_mm=10, mm_per_s=0.2)  # the head crawls in TERM-1: all five in flight
     emu.clear("cover_open")
     wait_until(lambda: all(daemon.receipt(r["id"])["prints"][0]["sent_at"]
                            for r in receipts.values()), timeout=20, what="all five sent")
-    assert daemon.receipt(receipts["TERM-1"]["id"])["state"] == "printing"
-    assert daemon.terminate() == 0, daemon.log()
+    emu.wait(lambda e: "slow" in e.transcript.events(), timeout=20)
+    assert {daemon.receipt(r["id"])["state"] for r in receipts.values()} == {"printing"}
+    assert daemon.proc is not None
+    daemon.proc.send_signal(signal.SIGTERM)
+    wait_until(lambda: '"draining"' in daemon.log(), what="the daemon draining")
+    assert daemon.proc.poll() is None  # waiting for the five on (and in) the printer
+    emu.clear("slow")
+    assert daemon.proc.wait(30) == 0, daemon.log()
     daemon.start()  # only to read the journal the drained daemon left
     for tag, r in receipts.items():
         prints = daemon.receipt(r["id"])["prints"]
@@ -285,10 +293,14 @@ def test_sigkill_with_a_full_window_reprints_every_print_in_flight_marked(
     measure_receipt_mm(emu, daemon)
     tags = [f"KILW-{i}" for i in range(1, 6)]
     receipts = submit_held(emu, daemon, tags)
+    emu.arm("slow", after_mm=10, mm_per_s=0.2)  # the head crawls in KILW-1: none can confirm
     emu.clear("cover_open")
     wait_until(lambda: all(daemon.receipt(r["id"])["prints"][0]["sent_at"]
                            for r in receipts.values()), timeout=20, what="all five sent")
+    emu.wait(lambda e: "slow" in e.transcript.events(), timeout=20)
+    assert {daemon.receipt(r["id"])["state"] for r in receipts.values()} == {"printing"}
     daemon.kill()  # five prints in doubt: the printer still prints what it holds
+    emu.clear("slow")
     daemon.start()
     for r in receipts.values():
         daemon.wait_printed(r["id"], timeout=30)
