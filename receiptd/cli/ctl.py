@@ -112,7 +112,8 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("receipts", help="search the journal")
     s.add_argument("--printer")
     s.add_argument("--order-ref")
-    s.add_argument("--state", choices=["queued", "printing", "printed", "cancelled", "held", "failed"])
+    s.add_argument("--state",
+                   choices=["queued", "printing", "printed", "cancelled", "held", "failed"])
     s.add_argument("--since", help="ISO-8601, inclusive")
     s.add_argument("--until", help="ISO-8601, exclusive")
     s.add_argument("--limit", type=int, help="page size (1-500, default 50)")
