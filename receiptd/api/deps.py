@@ -8,6 +8,7 @@ cannot disagree with what the route enforces. Tokens themselves are checked in
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
@@ -18,7 +19,11 @@ from pydantic import BaseModel
 from receiptd.api.auth import ROLE_RANK, Authenticator
 from receiptd.api.backend import Backend
 from receiptd.api.models import ERRORS
+from receiptd.api.throttle import AuthBusy, TooManyFailures
 from receiptd.errors import Forbidden, NotFound
+
+#: How long a throttled caller waits for its 429 / 503.
+THROTTLED_ANSWER_DELAY_S = 1.0
 
 
 class Caller(BaseModel):
@@ -32,9 +37,15 @@ def require(role: str) -> Callable[..., Awaitable[Caller]]:
     async def dependency(request: Request) -> Caller:
         auth: Authenticator = request.app.state.authenticator
         client = client_address(request)
-        found = auth.fast(request.headers.get("authorization", ""), client)
-        if isinstance(found, str):  # a stored token not in the cache: journal + scrypt
-            found = await auth.verify(found, client)
+        try:
+            found = auth.fast(request.headers.get("authorization", ""), client)
+            if isinstance(found, str):  # a stored token not in the cache: journal + scrypt
+                found = await auth.verify(found, client)
+        except (TooManyFailures, AuthBusy):
+            # Answer a throttled client slowly: waiting costs nothing here, and a flood of
+            # retries would otherwise keep the event loop busy answering 429s.
+            await asyncio.sleep(THROTTLED_ANSWER_DELAY_S)
+            raise
         if ROLE_RANK[found.role] < ROLE_RANK[role]:
             raise Forbidden(f"this needs the {role} role; token {found.name!r} is {found.role}")
         return Caller(name=found.name, role=found.role)
