@@ -23,7 +23,10 @@ half-open connections someone else holds. Event streams are limited separately
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
+import struct
+import termios
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -151,9 +154,22 @@ class GuardedH11Protocol(H11Protocol):
             self._follow()
 
     def between_requests(self) -> bool:
-        """Not in the middle of a request: still sending its headers, or idle."""
+        """Not in the middle of a request: still sending its headers, or idle, with nothing
+        waiting unread (a request that arrived in the same round as this connection's
+        neighbours is not idle, only not read yet)."""
         return self.conn.their_state is h11.IDLE and (
-            self.cycle is None or self.cycle.response_complete)
+            self.cycle is None or self.cycle.response_complete) and not self._unread()
+
+    def _unread(self) -> int:
+        """Bytes the kernel holds for this connection that the event loop has not read."""
+        sock = self.transport.get_extra_info("socket")
+        if sock is None:
+            return 0
+        try:
+            found = fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0\0\0\0")
+        except OSError:
+            return 0
+        return int(struct.unpack("i", found)[0])
 
     def expire(self, why: str) -> None:
         """Close: 408 when the client is still sending a request nobody answered yet."""
