@@ -12,6 +12,7 @@ import os
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote  # an order ref may contain '/'
 
 from receiptd import __version__
 from receiptd.cli import doctor
@@ -65,7 +66,7 @@ def cmd_reprint(c: Client, a: argparse.Namespace) -> int:
     if a.last:
         r = c.call("POST", f"/v1/printers/{a.last}/reprint-last", json=body)
     elif a.order:
-        r = c.call("POST", f"/v1/orders/{a.order}/reprint", json=body)
+        r = c.call("POST", f"/v1/orders/{quote(a.order, safe='')}/reprint", json=body)
     else:
         r = c.call("POST", f"/v1/receipts/{a.id}/reprint", json=body)
     print(f"receipt {r['receipt']['id']}: copy queued as print {r['print']['id']}")

@@ -9,6 +9,7 @@ import os
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote  # an order ref may contain '/'
 
 import httpx
 
@@ -53,7 +54,7 @@ def cmd_receipts(c: Client, a: argparse.Namespace) -> int:
 
 def cmd_order(c: Client, a: argparse.Namespace) -> int:
     """Exit status 0 when a receipt of the order printed, 3 when none did."""
-    r = c.call("GET", f"/v1/orders/{a.order_ref}")
+    r = c.call("GET", f"/v1/orders/{quote(a.order_ref, safe='')}")
     if a.json:
         print(json.dumps(r, indent=2))
     elif not r["receipts"]:
