@@ -25,7 +25,7 @@ pytestmark = pytest.mark.timeout(180)
 
 ROLES = ("pos", "cashier", "admin")
 RANK = {"none": 0, "pos": 1, "cashier": 2, "admin": 3}
-# The public contract (DESIGN.md): these routes keep these roles.
+# The public contract (docs/DESIGN.md): these routes keep these roles.
 CONTRACT = {
     ("post", "/v1/printers/{printer}/receipts"): "pos",
     ("get", "/v1/receipts/{receipt_id}"): "pos",
