@@ -47,17 +47,6 @@ def emu() -> Iterator[Emulator]:
         e.stop()
 
 
-@pytest.fixture
-def host(emu: Emulator) -> Iterator[Host]:
-    assert emu.tcp is not None
-    h = Host(emu.tcp.port)
-    emu.wait(lambda e: e.tcp is not None and e.tcp.connected)
-    try:
-        yield h
-    finally:
-        h.close()
-
-
 def printed(emu: Emulator, text: str, timeout: float = 5.0) -> Transcript:
     emu.wait(lambda e: text in e.transcript.text(), timeout)
     return emu.transcript

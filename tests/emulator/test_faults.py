@@ -24,17 +24,6 @@ def emu() -> Iterator[Emulator]:
         e.stop()
 
 
-@pytest.fixture
-def host(emu: Emulator) -> Iterator[Host]:
-    assert emu.tcp is not None
-    h = Host(emu.tcp.port)
-    emu.wait(lambda e: e.tcp is not None and e.tcp.connected)
-    try:
-        yield h
-    finally:
-        h.close()
-
-
 def receipt(tag: str, lines: int = 10) -> bytes:
     return (f"RECEIPT {tag}\n".encode() + b"".join(b"%s line %d\n" % (tag.encode(), i)
                                                   for i in range(lines)) + CUT)
