@@ -49,23 +49,27 @@ def fill(path: Path, n: int) -> float:
         for base in range(0, n, BATCH):
             count = min(BATCH, n - base)
             receipts = []
+            bodies = []
             prints = []
             for i in range(base + 1, base + count + 1):
                 ts = format_ts(t0 + timedelta(seconds=i))
                 printer = PRINTERS[i % len(PRINTERS)]
-                receipts.append((i, printer, CONTENT, rendered, f"h{i}", f"key-{i}",
-                                 f"order-{i}", ts, ts))
+                receipts.append((i, printer, f"h{i}", f"key-{i}", f"order-{i}", ts, ts))
+                bodies.append((i, CONTENT, rendered))
                 prints.append((i, i, printer, ts, ts, ts))
             conn.execute("BEGIN")
             conn.executemany(
                 """
-                INSERT INTO receipts (id, printer, state, kind, content, rendered, profile,
-                                      request_hash, idempotency_key, order_ref, submitted_by,
-                                      created_at, printed_at, paper_mm)
-                VALUES (?, ?, 'printed', 'document', ?, ?, 'TM-T88V', ?, ?, ?, 'pos', ?, ?,
-                        120.0)
+                INSERT INTO receipts (id, printer, state, kind, profile, request_hash,
+                                      idempotency_key, order_ref, submitted_by, created_at,
+                                      printed_at, paper_mm)
+                VALUES (?, ?, 'printed', 'document', 'TM-T88V', ?, ?, ?, 'pos', ?, ?, 120.0)
                 """,
                 receipts,
+            )
+            conn.executemany(
+                "INSERT INTO receipt_bodies (receipt_id, content, rendered) VALUES (?, ?, ?)",
+                bodies,
             )
             conn.executemany(
                 """

@@ -180,6 +180,10 @@ _RECEIPT_COLUMNS = (
     "id, printer, state, kind, content, rendered, profile, request_hash, idempotency_key, "
     "order_ref, submitted_by, created_at, printed_at, paper_mm, cancelled_at, cancelled_by"
 )
+_RECEIPT_COLUMNS_5 = (
+    "id, printer, state, kind, profile, request_hash, idempotency_key, order_ref, "
+    "submitted_by, created_at, printed_at, paper_mm, cancelled_at, cancelled_by"
+)
 _PRINT_COLUMNS = (
     "id, receipt_id, printer, kind, state, attempt, copy_number, retry_of, marker, "
     "requested_by, reason, created_at, sent_at, finished_at, outcome, confirmation"
@@ -283,6 +287,65 @@ def held_and_failed(db: Database) -> None:
             "WHERE order_ref IS NOT NULL",
             "CREATE INDEX receipts_created_at ON receipts (created_at)",
             "CREATE INDEX receipts_printer_created ON receipts (printer, created_at)",
+        ],
+    )
+    broken = db.execute("PRAGMA foreign_key_check").fetchall()
+    if broken:
+        raise JournalUnavailable(f"journal migration found dangling rows: {broken[:5]}")
+
+
+@migration(5)
+def bodies_apart(db: Database) -> None:
+    # A receipt's content and rendered bytes are written once, in a table of their own: a
+    # state change then rewrites a row of a hundred bytes, not the receipt (250 KB for a
+    # big raw one), so the WAL a print writes stays small and the disk reserve that admitted
+    # a receipt covers printing it. ``source``: the door it came in by (api, virtual_port,
+    # epos, cups), ``source_detail`` what that door recorded (JSON: peer, dropped commands).
+    _ddl(
+        db,
+        """
+        CREATE TABLE receipt_bodies (
+            receipt_id INTEGER PRIMARY KEY REFERENCES receipts (id) ON DELETE CASCADE,
+            content    TEXT NOT NULL,
+            rendered   BLOB NOT NULL
+        )
+        """,
+        "INSERT INTO receipt_bodies (receipt_id, content, rendered) "
+        "SELECT id, content, rendered FROM receipts",
+    )
+    _rebuild(
+        db, "receipts",
+        """
+        CREATE TABLE {name} (
+            id              INTEGER PRIMARY KEY AUTOINCREMENT,
+            printer         TEXT NOT NULL,
+            state           TEXT NOT NULL
+                            CHECK (state IN ('queued', 'printing', 'printed', 'cancelled',
+                                             'held', 'failed')),
+            kind            TEXT NOT NULL CHECK (kind IN ('document', 'text', 'raw')),
+            profile         TEXT NOT NULL,
+            request_hash    TEXT NOT NULL,
+            idempotency_key TEXT UNIQUE,
+            order_ref       TEXT,
+            submitted_by    TEXT,
+            created_at      TEXT NOT NULL,
+            printed_at      TEXT,
+            paper_mm        REAL,
+            cancelled_at    TEXT,
+            cancelled_by    TEXT,
+            source          TEXT NOT NULL DEFAULT 'api',
+            source_detail   TEXT
+        )
+        """,
+        _RECEIPT_COLUMNS_5,
+        [
+            "CREATE INDEX receipts_printer ON receipts (printer, id)",
+            "CREATE INDEX receipts_state ON receipts (state, id)",
+            "CREATE INDEX receipts_order_ref ON receipts (order_ref, id) "
+            "WHERE order_ref IS NOT NULL",
+            "CREATE INDEX receipts_created_at ON receipts (created_at)",
+            "CREATE INDEX receipts_printer_created ON receipts (printer, created_at)",
+            "CREATE INDEX receipts_source ON receipts (source, id) WHERE source != 'api'",
         ],
     )
     broken = db.execute("PRAGMA foreign_key_check").fetchall()

@@ -13,6 +13,10 @@ from receiptd.errors import NotFound
 from receiptd.journal.db import JournalDb
 from receiptd.journal.records import Print, Receipt, print_from, receipt_from
 
+#: A receipt row with its body (content and rendered bytes live apart, written once).
+RECEIPTS = ("SELECT r.*, b.content, b.rendered FROM receipts AS r "
+            "LEFT JOIN receipt_bodies AS b ON b.receipt_id = r.id")
+
 
 def print_row(db: JournalDb, print_id: int) -> sqlite3.Row:
     row = db.row("SELECT * FROM prints WHERE id = ?", (print_id,))
@@ -22,7 +26,7 @@ def print_row(db: JournalDb, print_id: int) -> sqlite3.Row:
 
 
 def receipt_row(db: JournalDb, receipt_id: int) -> sqlite3.Row:
-    row = db.row("SELECT * FROM receipts WHERE id = ?", (receipt_id,))
+    row = db.row(f"{RECEIPTS} WHERE r.id = ?", (receipt_id,))
     if row is None:
         raise NotFound(f"receipt {receipt_id} not found")
     return row

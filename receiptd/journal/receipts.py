@@ -20,13 +20,20 @@ they count, so they never disagree with the receipts, and survive ``purge``.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Mapping
 
 from receiptd.errors import Conflict
 from receiptd.journal.db import guarded
 from receiptd.journal.reads import load_print, load_receipt, print_row, receipt_row
-from receiptd.journal.records import CONFIRMATIONS, RECEIPT_KINDS, Print, Receipt
+from receiptd.journal.records import (
+    CONFIRMATIONS,
+    RECEIPT_KINDS,
+    RECEIPT_SOURCES,
+    Print,
+    Receipt,
+)
 from receiptd.journal.trouble import TroubleStore, count, insert_print
 
 
@@ -49,14 +56,23 @@ class ReceiptStore(TroubleStore):
         order_ref: str | None,
         submitted_by: str | None,
         paper_mm: float | None = None,
+        source: str = "api",
+        source_detail: Mapping[str, object] | None = None,
+        failed: str | None = None,
     ) -> tuple[Receipt, bool]:
         """Journal a receipt and its first print. Returns (receipt, created).
 
         A known ``idempotency_key`` with the same ``request_hash`` returns the existing
         receipt and inserts nothing; with another hash it is a ``Conflict``.
+
+        ``failed``: the reason its client was already told it did not print (an ePOS-Print
+        error answer): the receipt is journaled ``failed`` and never printed by itself; the
+        app resends it, and a cashier's reprint (marked) is the only way it reaches paper.
         """
         if kind not in RECEIPT_KINDS:
             raise ValueError(f"unknown receipt kind {kind!r}")
+        if source not in RECEIPT_SOURCES:
+            raise ValueError(f"unknown receipt source {source!r}")
         db = self._db
         with db.tx() as conn:
             if idempotency_key is not None:
@@ -76,18 +92,27 @@ class ReceiptStore(TroubleStore):
             now = db.now()
             cur = conn.execute(
                 """
-                INSERT INTO receipts (printer, state, kind, content, rendered, profile,
-                                      request_hash, idempotency_key, order_ref, submitted_by,
-                                      created_at, paper_mm)
-                VALUES (?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO receipts (printer, state, kind, profile, request_hash,
+                                      idempotency_key, order_ref, submitted_by, created_at,
+                                      paper_mm, source, source_detail)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
-                (printer, kind, content_json, sqlite3.Binary(rendered), profile, request_hash,
-                 idempotency_key, order_ref, submitted_by, now, paper_mm),
+                (printer, "failed" if failed else "queued", kind, profile, request_hash,
+                 idempotency_key, order_ref, submitted_by, now, paper_mm, source,
+                 json.dumps(dict(source_detail)) if source_detail else None),
             )
             assert cur.lastrowid is not None
             receipt_id = cur.lastrowid
-            insert_print(conn, receipt_id=receipt_id, printer=printer, kind="original",
-                          attempt=1, created_at=now)
+            conn.execute(
+                "INSERT INTO receipt_bodies (receipt_id, content, rendered) VALUES (?, ?, ?)",
+                (receipt_id, content_json, sqlite3.Binary(rendered)),
+            )
+            print_id = insert_print(conn, receipt_id=receipt_id, printer=printer,
+                                    kind="original", attempt=1, created_at=now)
+            if failed:
+                conn.execute(
+                    "UPDATE prints SET state = 'failed', reason = ?, finished_at = ? "
+                    "WHERE id = ?", (failed, now, print_id))
             count(conn, printer, "submitted", 1)
             return load_receipt(db, receipt_id), True
 
@@ -254,7 +279,9 @@ class ReceiptStore(TroubleStore):
         reason: str | None,
         marker: str | None = None,
     ) -> Print:
-        """Queue a cashier's copy of a printed receipt (``copy_number`` = copies asked + 1).
+        """Queue a cashier's copy of a printed receipt (``copy_number`` = copies asked + 1),
+        or of a failed one (one its client was told did not print, say): a copy is marked,
+        so it can never pass for a first print the app resent.
 
         A receipt with a print ``held`` after too many interrupted attempts gets that print
         released instead (the cashier's word that the printer is fit again): no second copy
@@ -264,14 +291,14 @@ class ReceiptStore(TroubleStore):
             return released[0]
         db = self._db
         with db.tx() as conn:
-            db.admit()
             r = receipt_row(db, receipt_id)
-            if r["state"] != "printed":
+            if r["state"] not in ("printed", "failed"):
                 raise Conflict(
-                    f"receipt {receipt_id} is {r['state']}: only a printed receipt can be "
-                    "reprinted",
+                    f"receipt {receipt_id} is {r['state']}: only a printed (or failed) "
+                    "receipt can be reprinted",
                     code="not_printed",
                 )
+            db.admit()  # after the state check: a refusal for the state needs no space
             n = db.row(
                 "SELECT count(*) AS n FROM prints WHERE receipt_id = ? AND kind = 'reprint'",
                 (receipt_id,),

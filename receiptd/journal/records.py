@@ -16,6 +16,9 @@ from typing import Any
 
 RECEIPT_STATES = ("queued", "printing", "printed", "cancelled", "held", "failed")
 RECEIPT_KINDS = ("document", "text", "raw")
+#: The doors a receipt comes in by: the JSON API, a virtual printer port (raw ESC/POS as an
+#: app sends it to port 9100), Epson ePOS-Print XML, a CUPS queue (the ``receiptd`` backend).
+RECEIPT_SOURCES = ("api", "virtual_port", "epos", "cups")
 PRINT_KINDS = ("original", "interrupted_retry", "reprint")
 PRINT_STATES = ("queued", "sending", "printed", "interrupted", "cancelled", "held", "failed")
 CONFIRMATIONS = ("process_id", "status")
@@ -108,6 +111,8 @@ class Receipt:
     cancelled_at: datetime | None
     cancelled_by: str | None
     prints: tuple[Print, ...]
+    source: str = "api"  # the door it came in by: RECEIPT_SOURCES
+    source_detail: dict[str, Any] | None = None  # what that door recorded (peer, dropped)
 
     @property
     def copies(self) -> int:
@@ -195,7 +200,7 @@ def receipt_from(row: sqlite3.Row, prints: Sequence[Print]) -> Receipt:
         printer=row["printer"],
         state=row["state"],
         kind=row["kind"],
-        content=row["content"],
+        content=row["content"] or "",  # no body: damaged, failed by the spooler
         rendered=_blob(row["rendered"]),
         profile=row["profile"],
         request_hash=row["request_hash"],
@@ -208,7 +213,19 @@ def receipt_from(row: sqlite3.Row, prints: Sequence[Print]) -> Receipt:
         cancelled_at=_opt_ts(row["cancelled_at"]),
         cancelled_by=row["cancelled_by"],
         prints=tuple(prints),
+        source=row["source"],
+        source_detail=_detail(row["source_detail"]),
     )
+
+
+def _detail(value: str | None) -> dict[str, Any] | None:
+    if not value:
+        return None
+    try:
+        out = json.loads(value)
+    except ValueError:  # damaged: shown as such, the receipt still loads
+        return {"unreadable": str(value)[:200]}
+    return out if isinstance(out, dict) else {"value": out}
 
 
 def event_from(row: sqlite3.Row) -> PrinterEvent:

@@ -11,8 +11,14 @@ from datetime import datetime
 from typing import Any
 
 from receiptd.journal.db import Store, guarded
-from receiptd.journal.reads import load_print, load_receipts
+from receiptd.journal.reads import RECEIPTS, load_print, load_receipts
 from receiptd.journal.records import MAX_PAGE, Print, QueueStats, Receipt, format_ts, print_from
+
+_BODIES = "LEFT JOIN receipt_bodies AS b ON b.receipt_id = r.id"
+RECEIPTS_BY_PRINTER = ("SELECT r.*, b.content, b.rendered FROM receipts AS r "
+                       f"INDEXED BY receipts_printer {_BODIES}")
+RECEIPTS_BY_ORDER = ("SELECT r.*, b.content, b.rendered FROM receipts AS r "
+                     f"INDEXED BY receipts_order_ref {_BODIES}")
 
 
 class SearchStore(Store):
@@ -75,17 +81,15 @@ class SearchStore(Store):
         if not ids:
             return []
         marks = ",".join("?" * len(ids))
-        rows = db.rows(f"SELECT * FROM receipts WHERE id IN ({marks}) ORDER BY id DESC", ids)
+        rows = db.rows(f"{RECEIPTS} WHERE r.id IN ({marks}) ORDER BY r.id DESC", ids)
         return load_receipts(db, rows)
 
     @guarded
     def last_receipt(self, printer: str) -> Receipt | None:
         """The printer's newest receipt that was not cancelled (for "reprint last")."""
         rows = self._db.rows(
-            """
-            SELECT * FROM receipts INDEXED BY receipts_printer
-            WHERE printer = ? AND state != 'cancelled' ORDER BY id DESC LIMIT 1
-            """,
+            f"{RECEIPTS_BY_PRINTER} WHERE r.printer = ? AND r.state != 'cancelled' "
+            "ORDER BY r.id DESC LIMIT 1",
             (printer,),
         )
         found = load_receipts(self._db, rows)
@@ -95,8 +99,7 @@ class SearchStore(Store):
     def receipts_for_order(self, order_ref: str) -> list[Receipt]:
         """Receipts of one order, oldest first (at most ``MAX_PAGE``)."""
         rows = self._db.rows(
-            "SELECT * FROM receipts INDEXED BY receipts_order_ref WHERE order_ref = ? "
-            "ORDER BY id LIMIT ?",
+            f"{RECEIPTS_BY_ORDER} WHERE r.order_ref = ? ORDER BY r.id LIMIT ?",
             (order_ref, MAX_PAGE),
         )
         return load_receipts(self._db, rows)

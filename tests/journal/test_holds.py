@@ -134,7 +134,7 @@ def test_a_damaged_print_row_fails_instead_of_blocking_the_queue(j: Journal) -> 
 def test_a_rendering_that_is_not_bytes_still_loads(j: Journal) -> None:
     r = submit(j)
     with sqlite3.connect(j.path) as db:
-        db.execute("UPDATE receipts SET rendered = 'text' WHERE id = ?", (r.id,))
+        db.execute("UPDATE receipt_bodies SET rendered = 'text' WHERE receipt_id = ?", (r.id,))
     assert j.receipts.get(r.id).rendered == b"text"
 
 

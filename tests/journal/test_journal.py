@@ -526,10 +526,11 @@ def test_find_receipts_limit_is_capped(j: Journal) -> None:
     conn = j.conn
     conn.execute("BEGIN")
     for i in range(MAX_PAGE + 20):
-        conn.execute(
-            "INSERT INTO receipts (printer, state, kind, content, rendered, profile, "
-            "request_hash, created_at) VALUES ('front', 'printed', 'text', '{}', x'00', 'p', "
-            "'h', ?)", (format_ts(T0 + timedelta(seconds=i)),))
+        cur = conn.execute(
+            "INSERT INTO receipts (printer, state, kind, profile, request_hash, created_at) "
+            "VALUES ('front', 'printed', 'text', 'p', 'h', ?)",
+            (format_ts(T0 + timedelta(seconds=i)),))
+        conn.execute("INSERT INTO receipt_bodies VALUES (?, '{}', x'00')", (cur.lastrowid,))
     conn.execute("COMMIT")
     assert len(j.search.find(limit=10_000)) == MAX_PAGE
 

@@ -27,9 +27,11 @@ from ..support import DaemonProcess, sample_document, slips_with
 DAMAGED_CONTENT = json.dumps({"document": {"blocks": [{"type": "no such block"}]}})
 DAMAGE = {
     # random bytes where the rendering was (still a BLOB)
-    "bytes": "UPDATE receipts SET rendered = randomblob(300), content = ? WHERE id = ?",
+    "bytes": "UPDATE receipt_bodies SET rendered = randomblob(300), content = ? "
+             "WHERE receipt_id = ?",
     # not even a BLOB any more: the row itself no longer reads as a receipt
-    "type": "UPDATE receipts SET rendered = 'not a rendering', content = ? WHERE id = ?",
+    "type": "UPDATE receipt_bodies SET rendered = 'not a rendering', content = ? "
+            "WHERE receipt_id = ?",
 }
 
 
@@ -94,7 +96,8 @@ def test_damaged_bytes_with_intact_content_print_as_accepted(tmp_path: Path) -> 
         emu.start_tcp()
         daemon, rid = held_back(tmp_path, emu)
         try:
-            damage(daemon.journal, "UPDATE receipts SET rendered = randomblob(300) WHERE id = ?",
+            damage(daemon.journal,
+                   "UPDATE receipt_bodies SET rendered = randomblob(300) WHERE receipt_id = ?",
                    rid)
             daemon.start()
             emu.clear("paper_out")

@@ -1,0 +1,107 @@
+"""What the journal writes to disk: content once, small rows per state change, where each
+receipt came from, and receipts journaled as already failed."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlite_utils import Database
+
+from receiptd.journal import Journal, migrations
+
+from .test_journal import submit
+
+BIG = bytes(range(256)) * 1000  # 256 KB of rendered bytes, like a big raw receipt
+
+
+@pytest.fixture
+def j(tmp_path: Path) -> Iterator[Journal]:
+    with Journal(tmp_path / "journal.db") as journal:
+        yield journal
+
+
+def wal_growth(j: Journal, step: object) -> int:
+    """Bytes the WAL grew by while ``step()`` ran, from an empty WAL."""
+    j.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    wal = Path(f"{j.path}-wal")
+    before = wal.stat().st_size if wal.exists() else 0
+    step()  # type: ignore[operator]
+    return wal.stat().st_size - before
+
+
+def test_printing_a_big_receipt_does_not_write_it_again(j: Journal) -> None:
+    written_to_accept = wal_growth(
+        j, lambda: submit(j, rendered=BIG, content_json='{"raw": "x"}'))
+    job = j.receipts.next_print("front")
+    assert job is not None
+
+    def print_it() -> None:
+        j.receipts.start_print(job.id)
+        j.receipts.finish_print(job.id, confirmation="process_id")
+
+    written_to_print = wal_growth(j, print_it)
+    assert written_to_accept > len(BIG)
+    # Two small transactions, a few pages each: not the 256 KB body again (it was ~2 × 260 KB
+    # when a state change rewrote the whole receipt row).
+    assert written_to_print < 64 * 1024, written_to_print
+    assert j.receipts.get(job.receipt_id).rendered == BIG
+
+
+def test_the_source_and_what_its_door_recorded_are_kept(j: Journal) -> None:
+    r = submit(j, source="virtual_port",
+               source_detail={"port": 9100, "peer": "127.0.0.1", "dropped": {"ESC p": 1}})
+    again = j.receipts.get(r.id)
+    assert again.source == "virtual_port"
+    assert again.source_detail == {"port": 9100, "peer": "127.0.0.1", "dropped": {"ESC p": 1}}
+    assert submit(j).source == "api"
+    with pytest.raises(ValueError):
+        submit(j, source="fax")
+
+
+def test_a_receipt_its_client_was_told_failed_never_prints_by_itself(j: Journal) -> None:
+    r = submit(j, failed="reported failed to the client: paper out")
+    assert r.state == "failed"
+    assert [(p.kind, p.state, p.reason) for p in r.prints] == [
+        ("original", "failed", "reported failed to the client: paper out")]
+    assert j.receipts.next_print("front") is None
+    copy = j.receipts.add_reprint(r.id, requested_by="ann (cashier)", reason="app resent")
+    assert (copy.kind, copy.copy_number, copy.state) == ("reprint", 1, "queued")
+    nxt = j.receipts.next_print("front")
+    assert nxt is not None and nxt.id == copy.id and nxt.needs_marker
+
+
+def test_a_version_4_journal_keeps_every_body(tmp_path: Path) -> None:
+    path = tmp_path / "v4.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA foreign_keys=ON")
+    migrations.migrate(Database(conn), applied_at="t", migrations=migrations.MIGRATIONS[:4])
+    for i in range(3):
+        conn.execute(
+            "INSERT INTO receipts (printer, state, kind, content, rendered, profile, "
+            "request_hash, created_at) VALUES ('front', 'queued', 'text', ?, ?, 'TM-T88V', "
+            "'h', '2024-05-01T12:00:00.000Z')", (f'{{"text": "r{i}"}}', bytes([i]) * 10))
+        conn.execute("INSERT INTO prints (receipt_id, printer, kind, state, attempt, "
+                     "created_at) VALUES (?, 'front', 'original', 'queued', 1, "
+                     "'2024-05-01T12:00:00.000Z')", (i + 1,))
+    conn.close()
+
+    with Journal(path) as j:
+        assert migrations.schema_version(j.conn) == migrations.latest_version()
+        assert j.admin.check() == ["ok"]
+        for i in range(3):
+            r = j.receipts.get(i + 1)
+            assert (r.content, r.rendered, r.source) == (f'{{"text": "r{i}"}}',
+                                                         bytes([i]) * 10, "api")
+        columns = {row[1] for row in j.conn.execute("PRAGMA table_info(receipts)")}
+        assert not columns & {"content", "rendered"}
+        assert submit(j).id == 4
+
+
+def test_purging_a_receipt_deletes_its_body(j: Journal) -> None:
+    r = submit(j)
+    j.receipts.cancel(r.id, by=None)
+    j.conn.execute("DELETE FROM receipts WHERE id = ?", (r.id,))
+    assert j.conn.execute("SELECT count(*) FROM receipt_bodies").fetchone()[0] == 0
