@@ -6,6 +6,7 @@ so a typo in ``/etc/receiptd/receiptd.toml`` stops the daemon with a message tha
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import tomllib
 from collections.abc import Iterable
@@ -46,6 +47,21 @@ class DaemonConfig(_Strict):
         description="refuse new receipts (503) when the journal's disk has less free space, "
         "so queued receipts can still be printed and recorded",
     )
+    epos: bool = Field(
+        False, description="serve Epson ePOS-Print XML at /cgi-bin/epos/service.cgi "
+        "(clients send no token: they get the pos role, from epos_allow addresses only)",
+    )
+    epos_allow: tuple[str, ...] = Field(
+        ("127.0.0.0/8", "::1/128"),
+        description="networks (CIDR) ePOS-Print requests are accepted from",
+    )
+
+    @field_validator("epos_allow")
+    @classmethod
+    def _networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for network in value:
+            ipaddress.ip_network(network, strict=False)  # ValueError names the bad one
+        return value
 
     @field_validator("listen")
     @classmethod
@@ -92,6 +108,28 @@ class PrinterConfig(_Strict):
         description="interrupted attempts in a row after which a print is held for a person "
         "(a cashier's reprint or an admin's recover releases it) instead of being retried",
     )
+    virtual_port: str | None = Field(
+        None, description="HOST:PORT where unmodified POS apps print raw ESC/POS to this "
+        "printer as if it were the printer (AppSocket, 'port 9100'); empty = off",
+    )
+    virtual_port_idle_s: float = Field(
+        2.0, gt=0.05, le=60,
+        description="a virtual-port job ends when its connection closes, or after this long "
+        "without a byte",
+    )
+    resend_window_s: float = Field(
+        10.0, ge=0, le=3600,
+        description="a virtual-port job byte-identical to one accepted this recently on the "
+        "same port is journaled as a resend, not printed again; 0 = off",
+    )
+
+    @field_validator("virtual_port")
+    @classmethod
+    def _virtual_port(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        parse_listen(value)
+        return value
 
 
 class TokenConfig(_Strict):
@@ -168,11 +206,14 @@ def load_config(
     unix_socket: Path | None = None,
     printers: Iterable[str] = (),
     tokens: Iterable[str] = (),
+    virtual_printers: Iterable[str] = (),
+    epos: bool | None = None,
 ) -> Config:
     """Read the file (if any) and apply command-line overrides.
 
     ``printers`` are ``NAME=URL`` (added, or replacing the URL of a configured printer);
-    ``tokens`` are ``ROLE:SECRET`` (a token named after its role) or ``NAME:ROLE:SECRET``.
+    ``tokens`` are ``ROLE:SECRET`` (a token named after its role) or ``NAME:ROLE:SECRET``;
+    ``virtual_printers`` are ``NAME=HOST:PORT`` (a virtual port for a configured printer).
     """
     data: dict[str, Any] = load_file(path) if path else {}
     daemon = dict(data.get("daemon", {}))
@@ -182,6 +223,8 @@ def load_config(
         daemon["listen"] = listen
     if unix_socket is not None:
         daemon["unix_socket"] = str(unix_socket)
+    if epos is not None:
+        daemon["epos"] = epos
     data["daemon"] = daemon
     configured = dict(data.get("printers", {}))
     for item in printers:
@@ -191,6 +234,13 @@ def load_config(
         entry = dict(configured.get(name, {}))
         entry["url"] = url
         configured[name] = entry
+    for item in virtual_printers:
+        name, sep, address = item.partition("=")
+        if not sep or not address:
+            raise ConfigError(f"--virtual-printer {item!r}: expected NAME=HOST:PORT")
+        if name not in configured:
+            raise ConfigError(f"--virtual-printer {item!r}: no printer named {name!r}")
+        configured[name] = {**configured[name], "virtual_port": address}
     data["printers"] = configured
     token_list = list(data.get("tokens", []))
     for item in tokens:

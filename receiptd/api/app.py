@@ -16,7 +16,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from receiptd import __version__
 from receiptd.api.auth import Authenticator
-from receiptd.api.backend import Backend
 from receiptd.api.deps import annotate_roles
 from receiptd.api.events import events_router
 from receiptd.api.health import health_router
@@ -29,6 +28,7 @@ from receiptd.api.reprint import reprint_router
 from receiptd.api.tokens import token_router
 from receiptd.config import parse_listen
 from receiptd.errors import JournalCorrupt, ReceiptdError
+from receiptd.intake.backend import Backend
 
 __all__ = ["create_app", "error_response"]
 

@@ -17,10 +17,9 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel
 
 from receiptd.api.auth import ROLE_RANK, Authenticator
-from receiptd.api.backend import Backend
 from receiptd.api.models import ERRORS
 from receiptd.api.throttle import AuthBusy, TooManyFailures
-from receiptd.errors import Forbidden, NotFound
+from receiptd.errors import Forbidden
 
 #: How long a throttled caller waits for its 429 / 503.
 THROTTLED_ANSWER_DELAY_S = 1.0
@@ -94,8 +93,3 @@ def annotate_roles(app: FastAPI) -> None:
 _ERROR_STATUSES: dict[int | str, dict[str, Any]] = {status: {} for status in ERRORS}
 
 
-def require_printer(backend: Backend, printer: str) -> str:
-    """``printer`` if it is configured; ``404 unknown_printer`` otherwise."""
-    if printer not in backend.config.printers:
-        raise NotFound(f"no printer named {printer!r}", code="unknown_printer")
-    return printer

@@ -21,9 +21,9 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
-from receiptd.api.backend import Backend
 from receiptd.api.deps import Pos, client_address
 from receiptd.errors import ClientError, ReceiptdError
+from receiptd.intake.backend import Backend
 
 KEEP_ALIVE_S = 15
 MAX_STREAMS = 64

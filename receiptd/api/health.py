@@ -13,8 +13,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response
 
 from receiptd import __version__
-from receiptd.api.backend import Backend
 from receiptd.api.deps import Admin
+from receiptd.intake.backend import Backend
 from receiptd.monitor.history import iso
 
 #: Free space under which the journal's disk is a warning, and a failure (doctor and health).

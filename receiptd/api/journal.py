@@ -13,9 +13,9 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
-from receiptd.api.backend import Backend
 from receiptd.api.deps import Admin
 from receiptd.api.models import ERRORS, CheckOut, PurgeOut
+from receiptd.intake.backend import Backend
 from receiptd.journal import format_ts, utcnow
 from receiptd.journal.retention import Retention
 

@@ -9,9 +9,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from receiptd.api.backend import Backend
-from receiptd.api.deps import Admin, require_printer
+from receiptd.api.deps import Admin
 from receiptd.api.models import ERRORS, IsoDatetime
+from receiptd.intake import require_printer
+from receiptd.intake.backend import Backend
 from receiptd.journal import MAX_EVENTS_PAGE, format_ts
 
 

@@ -8,15 +8,13 @@ answers 503 ``journal_unavailable``. A resubmission with the same idempotency ke
 from __future__ import annotations
 
 import functools
-import hashlib
-import json
 from typing import Annotated, Literal
 
 import anyio
 from fastapi import APIRouter, Query, Response
 
-from receiptd.api.backend import Backend
-from receiptd.api.deps import Admin, Caller, Cashier, Pos, require_printer
+from receiptd import intake
+from receiptd.api.deps import Admin, Caller, Cashier, Pos
 from receiptd.api.models import (
     ERRORS,
     IsoDatetime,
@@ -27,10 +25,9 @@ from receiptd.api.models import (
     receipt_out,
 )
 from receiptd.document import Content, ImageBlock, Submission
-from receiptd.document.raw import check_raw
+from receiptd.intake.backend import Backend
 from receiptd.journal import Receipt
-from receiptd.render import copy_marker, paper_length_mm, render
-from receiptd.render.paper import check_paper_limit
+from receiptd.render import copy_marker
 from receiptd.render.preview import preview_png, preview_text
 from receiptd.render.profiles import Profile, get_profile
 
@@ -56,30 +53,10 @@ def has_images(content: Content) -> bool:
 def accept(backend: Backend, printer: str, submission: Submission, caller: Caller,
            response: Response) -> ReceiptOut:
     """Render once (the proof that it can be printed), then journal it; blocking."""
-    require_printer(backend, printer)
-    profile = backend.profile(printer)
-    content = submission.content()
-    if content.kind == "raw":
-        check_raw(content.raw_bytes())
-    rendered = render(content, profile)  # proves it is printable before we accept it
-    paper_mm = paper_length_mm(content, profile)
-    check_paper_limit(paper_mm, backend.config.printers[printer].max_paper_mm, printer)
-    content_json = content.model_dump_json(exclude_none=True)
-    request_hash = hashlib.sha256(
-        json.dumps([printer, content_json, submission.order_ref]).encode()
-    ).hexdigest()
-    receipt, created = backend.journal().receipts.submit(
-        printer=printer, kind=content.kind, content_json=content_json, rendered=rendered,
-        profile=profile.name, request_hash=request_hash,
-        idempotency_key=submission.idempotency_key, order_ref=submission.order_ref,
-        submitted_by=caller.name, paper_mm=paper_mm,
-    )
-    if created:
-        # Publish before waking the spooler, so "queued" comes before its "sending".
-        backend.bus.publish("receipt", {"receipt_id": receipt.id, "printer": printer,
-                                        "state": receipt.state, "print_state": "queued"})
-        backend.wake(printer)
-    else:
+    receipt, created = intake.accept(backend, printer, submission.content(), intake.Origin(
+        source="api", submitted_by=caller.name, order_ref=submission.order_ref,
+        idempotency_key=submission.idempotency_key))
+    if not created:
         response.status_code = 200
         response.headers["Idempotent-Replayed"] = "true"
     return receipt_out(receipt)

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from receiptd.api.backend import Backend
-from receiptd.api.deps import Caller, Cashier, require_printer
+from receiptd.api.deps import Caller, Cashier
 from receiptd.api.models import (
     ERRORS,
     ReceiptId,
@@ -19,6 +18,8 @@ from receiptd.api.models import (
     receipt_out,
 )
 from receiptd.errors import NotFound
+from receiptd.intake import require_printer
+from receiptd.intake.backend import Backend
 
 
 def reprint_receipt(backend: Backend, receipt_id: int, caller: Caller,

@@ -32,6 +32,12 @@ def _parser() -> argparse.ArgumentParser:
                        help="add or override a printer (repeatable)")
         p.add_argument("--token", action="append", default=[], metavar="[NAME:]ROLE:SECRET",
                        help="add an API token (repeatable)")
+        p.add_argument("--virtual-printer", action="append", default=[],
+                       metavar="NAME=HOST:PORT",
+                       help="a virtual printer port for printer NAME: POS apps print raw "
+                       "ESC/POS to it as to the printer (repeatable)")
+        p.add_argument("--epos", action="store_true", default=None,
+                       help="serve Epson ePOS-Print XML (/cgi-bin/epos/service.cgi)")
         p.add_argument("--log-format", choices=["auto", "json", "console"])
     p = sub.add_parser("journal-check", help="explain a journal file (read-only; no daemon "
                        "needed): exit 0 healthy, 3 damaged, 2 missing")
@@ -43,7 +49,8 @@ def _parser() -> argparse.ArgumentParser:
 def _load(args: argparse.Namespace) -> Config:
     return load_config(
         args.config, journal=args.journal, listen=args.listen, unix_socket=args.unix_socket,
-        printers=args.printer, tokens=args.token,
+        printers=args.printer, tokens=args.token, virtual_printers=args.virtual_printer,
+        epos=args.epos,
     )
 
 

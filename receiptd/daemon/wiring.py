@@ -36,6 +36,7 @@ from receiptd.monitor.metrics import Metrics
 from receiptd.monitor.reporter import StateReporter
 from receiptd.printer import PrinterSession, SessionSettings
 from receiptd.printer.liveness import slowest_intake
+from receiptd.printer.states import Snapshot
 from receiptd.render.profiles import Profile, resolve_profile
 from receiptd.spool.spooler import Outcome, Spooler, SpoolSettings
 
@@ -107,6 +108,9 @@ class Daemon:
             })
         if released:
             self.wake(printer)
+
+    def snapshot(self, printer: str) -> Snapshot:
+        return self.sessions[printer].snapshot()
 
     def printer_health(self, printer: str) -> dict[str, object]:
         return health.printer_health(self, printer)

@@ -345,7 +345,7 @@ def bodies_apart(db: Database) -> None:
             "WHERE order_ref IS NOT NULL",
             "CREATE INDEX receipts_created_at ON receipts (created_at)",
             "CREATE INDEX receipts_printer_created ON receipts (printer, created_at)",
-            "CREATE INDEX receipts_source ON receipts (source, id) WHERE source != 'api'",
+            "CREATE INDEX receipts_source ON receipts (source, id)",
         ],
     )
     broken = db.execute("PRAGMA foreign_key_check").fetchall()

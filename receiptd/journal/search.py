@@ -35,6 +35,7 @@ class SearchStore(Store):
         until: datetime | None = None,
         limit: int = 50,
         before_id: int | None = None,
+        source: str | None = None,
     ) -> list[Receipt]:
         """Newest first. Page with ``before_id`` = the smallest id of the previous page
         (keyset paging: no OFFSET scans). ``since`` inclusive, ``until`` exclusive.
@@ -42,11 +43,12 @@ class SearchStore(Store):
         The index is chosen here, not by the planner (whose choice flips with statistics):
         order_ref, else a time window (top-N sort of the rows in the window: cost grows
         with the window, not with the journal), else state, else printer, else the table
-        in id order."""
+        in id order. ``source`` has an index of its own, used
+        when nothing narrower is asked for."""
         where: list[str] = []
         params: list[Any] = []
         for column, value in (("printer", printer), ("order_ref", order_ref),
-                              ("state", state)):
+                              ("state", state), ("source", source)):
             if value is not None:
                 where.append(f"{column} = ?")
                 params.append(value)
@@ -68,6 +70,8 @@ class SearchStore(Store):
             index = "INDEXED BY receipts_state"
         elif printer is not None:
             index = "INDEXED BY receipts_printer"
+        elif source is not None:
+            index = "INDEXED BY receipts_source"
         else:
             index = "NOT INDEXED"
         limit = max(1, min(int(limit), MAX_PAGE))

@@ -56,9 +56,13 @@ def test_the_source_and_what_its_door_recorded_are_kept(j: Journal) -> None:
     again = j.receipts.get(r.id)
     assert again.source == "virtual_port"
     assert again.source_detail == {"port": 9100, "peer": "127.0.0.1", "dropped": {"ESC p": 1}}
-    assert submit(j).source == "api"
+    plain = submit(j)
+    assert plain.source == "api"
     with pytest.raises(ValueError):
         submit(j, source="fax")
+    assert [x.id for x in j.search.find(source="virtual_port")] == [r.id]
+    assert [x.id for x in j.search.find(source="api")] == [plain.id]
+    assert [x.id for x in j.search.find(source="cups")] == []
 
 
 def test_a_receipt_its_client_was_told_failed_never_prints_by_itself(j: Journal) -> None:

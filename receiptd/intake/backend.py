@@ -1,6 +1,7 @@
-"""What the HTTP API needs from the running daemon, and nothing more.
+"""What the doors receipts come in by (the HTTP API, virtual printer ports) need from the
+running daemon, and nothing more.
 
-The API holds no state of its own: every route reads and writes through a ``Backend``. The
+They hold no state of their own: every request reads and writes through a ``Backend``. The
 daemon satisfies it structurally (no inheritance), and so can a small stand-in in a test.
 """
 
@@ -11,11 +12,12 @@ from typing import Any, Protocol
 from receiptd.config import Config
 from receiptd.events import EventBus
 from receiptd.journal import Journal
+from receiptd.printer.states import Snapshot
 from receiptd.render.profiles import Profile
 
 
 class Backend(Protocol):
-    """The daemon as the API sees it."""
+    """The daemon as the doors see it."""
 
     @property
     def config(self) -> Config:
@@ -46,3 +48,6 @@ class Backend(Protocol):
 
     def metrics(self) -> bytes:
         """The Prometheus text exposition."""
+
+    def snapshot(self, printer: str) -> Snapshot:
+        """A configured printer's live state: flags, connection, identity (a copy)."""

@@ -1,0 +1,75 @@
+"""Accepting one receipt: validate, render once, journal, announce, wake the spooler.
+
+Every door calls ``accept``; none journals a receipt any other way, so the guarantees (checked
+before accepted, journaled before printed) hold for all of them alike. Blocking: call it from
+a worker thread, never on the event loop (rendering may decode images).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from receiptd.document import Content
+from receiptd.document.raw import check_raw
+from receiptd.errors import NotFound
+from receiptd.intake.backend import Backend
+from receiptd.journal import Receipt
+from receiptd.render import paper_length_mm, render
+from receiptd.render.paper import check_paper_limit
+
+
+@dataclass(frozen=True)
+class Origin:
+    """What the door knows about a receipt besides its content."""
+
+    source: str = "api"  # journal.records.RECEIPT_SOURCES
+    submitted_by: str | None = None  # the token's name, or the door's own name
+    order_ref: str | None = None
+    idempotency_key: str | None = None
+    detail: Mapping[str, object] | None = None  # journaled as source_detail (JSON)
+    #: The client was already told it failed: journal it failed, never print it by itself.
+    failed: str | None = None
+
+
+def require_printer(backend: Backend, printer: str) -> str:
+    """``printer`` if it is configured; ``404 unknown_printer`` otherwise."""
+    if printer not in backend.config.printers:
+        raise NotFound(f"no printer named {printer!r}", code="unknown_printer")
+    return printer
+
+
+def accept(backend: Backend, printer: str, content: Content,
+           origin: Origin) -> tuple[Receipt, bool]:
+    """Journal ``content`` for ``printer``; returns (receipt, created). ``created`` is False
+    for a replay of an idempotency key already used with the same request."""
+    require_printer(backend, printer)
+    profile = backend.profile(printer)
+    if content.kind == "raw":
+        check_raw(content.raw_bytes())
+    rendered = render(content, profile)  # proves it is printable before we accept it
+    paper_mm = paper_length_mm(content, profile)
+    check_paper_limit(paper_mm, backend.config.printers[printer].max_paper_mm, printer)
+    content_json = content.model_dump_json(exclude_none=True)
+    request_hash = hashlib.sha256(
+        json.dumps([printer, content_json, origin.order_ref]).encode()
+    ).hexdigest()
+    receipt, created = backend.journal().receipts.submit(
+        printer=printer, kind=content.kind, content_json=content_json, rendered=rendered,
+        profile=profile.name, request_hash=request_hash,
+        idempotency_key=origin.idempotency_key, order_ref=origin.order_ref,
+        submitted_by=origin.submitted_by, paper_mm=paper_mm, source=origin.source,
+        source_detail=origin.detail, failed=origin.failed,
+    )
+    if created:
+        # Publish before waking the spooler, so "queued" comes before its "sending".
+        backend.bus.publish("receipt", {
+            "receipt_id": receipt.id, "printer": printer, "state": receipt.state,
+            "print_state": receipt.prints[0].state, "order_ref": receipt.order_ref,
+            "source": receipt.source,
+        })
+        if origin.failed is None:
+            backend.wake(printer)
+    return receipt, created
