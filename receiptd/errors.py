@@ -40,6 +40,14 @@ class InvalidDocument(ClientError):
     status = 422
 
 
+class UnprintableText(InvalidDocument):
+    """Text holds characters this printer cannot print: not in its code pages or double-byte
+    set, and no font draws them. Refused at submission rather than printed as ``?``."""
+
+    code = "unprintable_text"
+    status = 422
+
+
 class RawRejected(ClientError):
     """Raw ESC/POS input contains a command that is not allowed."""
 

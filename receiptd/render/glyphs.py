@@ -6,10 +6,18 @@ would print as ``?``. Instead, the whole line it is on is drawn on the printer's
 (``wcwidth`` columns, the profile's dots per column) in a real font and sent as a raster image,
 so it keeps its place in the layout.
 
-Fonts are found at run time through fontconfig (``fc-list``, one call per process, with each
-font's character coverage), else from a few known Debian paths. Debian packages:
-``fonts-noto-cjk`` (Chinese, Japanese, Korean), ``fonts-symbola`` (symbols, emoji in black and
-white; ``fonts-noto-color-emoji`` is used only as a last resort, as its glyphs are bitmaps).
+Two sources of fonts. The one receiptd ships (``fonts``: WenQuanYi Micro Hei, for Chinese,
+Japanese, Korean and Latin) is always there, so a fresh machine prints CJK text. The
+machine's own fonts (found through fontconfig, ``fc-list``, one call per process, with each
+font's character coverage) come first when ``use_system_fonts`` allows them (the default),
+for the scripts and symbols the shipped font lacks and for the regional glyph forms of Noto
+CJK. Debian packages: ``fonts-noto-cjk`` (Chinese, Japanese, Korean in their regional
+forms), ``fonts-symbola`` (symbols, emoji in black and white; ``fonts-noto-color-emoji`` is
+used only as a last resort, as its glyphs are bitmaps). Without system fonts the output is the
+same on every machine.
+
+Glyphs are drawn in one bit with the font's hinting (not drawn in grey and thresholded):
+strokes land on whole dots, which keeps 17-dot Chinese legible.
 """
 
 from __future__ import annotations
@@ -17,7 +25,6 @@ from __future__ import annotations
 import bisect
 import functools
 import math
-import os
 import shutil
 import subprocess
 import threading
@@ -28,6 +35,8 @@ import structlog
 from PIL import Image, ImageDraw, ImageFont
 from wcwidth import wcwidth
 
+from receiptd.render import fonts
+
 __all__ = [
     "FONT_PACKAGES",
     "FontRef",
@@ -35,7 +44,10 @@ __all__ = [
     "font_for",
     "fonts_available",
     "lang_for",
+    "shipped_font",
+    "system_fonts",
     "to_dots",
+    "use_system_fonts",
 ]
 
 log = structlog.get_logger("receiptd.glyphs")
@@ -45,12 +57,6 @@ COLOR_BITMAP_PX = 109  # the one strike size of Noto Color Emoji (CBDT)
 _FC_FORMAT = "%{file}\t%{index}\t%{family[0]}\t%{style[0]}\t%{color}\t%{charset}\n"
 _SUFFIXES = (".ttf", ".otf", ".ttc", ".otc")
 _REGULAR = {"regular", "book", "normal", "roman"}
-# Used when fontconfig is missing: no coverage data, so only for wide (CJK) characters.
-_KNOWN_CJK = (
-    ("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc", 0),
-    ("/usr/share/fonts/noto-cjk/NotoSansCJK-Regular.ttc", 0),
-    ("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc", 0),
-)
 _FREETYPE_LOCK = threading.Lock()
 _LANGS = {"gb18030": "SC", "big5": "TC", "shift_jis": "JP", "ksc5601": "KR"}
 
@@ -86,6 +92,22 @@ def _parse_charset(text: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
     return tuple(starts), tuple(ends)
 
 
+_system_fonts = True
+
+
+def use_system_fonts(enabled: bool) -> None:
+    """Let the machine's fonts draw (``True``, the default) or only the shipped one
+    (``False``: the same images on every machine). Set once at start-up, before printing."""
+    global _system_fonts
+    _system_fonts = enabled
+    font_for.cache_clear()
+
+
+def system_fonts() -> bool:
+    """Whether the machine's fonts are used (``use_system_fonts``)."""
+    return _system_fonts
+
+
 @functools.cache
 def _installed() -> tuple[_Font, ...]:
     """Regular-style outline fonts that fontconfig knows, with their coverage."""
@@ -98,7 +120,7 @@ def _installed() -> tuple[_Font, ...]:
         ).stdout
     except (OSError, subprocess.SubprocessError):
         return ()
-    fonts = []
+    found = []
     for line in out.splitlines():
         fields = line.split("\t")
         if len(fields) != 6:
@@ -108,8 +130,29 @@ def _installed() -> tuple[_Font, ...]:
             continue
         starts, ends = _parse_charset(charset)
         ref = FontRef(path, int(index or 0), family, color.strip().lower() == "true")
-        fonts.append(_Font(ref, starts, ends))
-    return tuple(sorted(fonts, key=lambda f: (f.ref.path, f.ref.index)))
+        found.append(_Font(ref, starts, ends))
+    return tuple(sorted(found, key=lambda f: (f.ref.path, f.ref.index)))
+
+
+@functools.cache
+def _packaged() -> _Font | None:
+    """The font receiptd ships (``None`` if the install lost it)."""
+    font = fonts.packaged()
+    if font is None:
+        return None
+    ref = FontRef(font.path, font.index, font.family)
+    return _Font(ref, font.coverage.starts, font.coverage.ends)
+
+
+def shipped_font() -> FontRef | None:
+    """The font receiptd ships, ``None`` if this install lost it."""
+    shipped = _packaged()
+    return shipped.ref if shipped is not None else None
+
+
+def _candidates() -> tuple[_Font, ...]:
+    shipped = _packaged()
+    return (*(_installed() if _system_fonts else ()), *((shipped,) if shipped else ()))
 
 
 def lang_for(double_byte: str | None) -> str:
@@ -118,6 +161,8 @@ def lang_for(double_byte: str | None) -> str:
 
 
 def _rank(ref: FontRef, lang: str, symbol: bool) -> tuple[int, str]:
+    """Lower is better: Noto CJK of the printer's region, the Latin and symbol fonts, then
+    the shipped font, then any other font (colour bitmap fonts last)."""
     latin = ("DejaVu Sans Mono", "DejaVu Sans", "Noto Sans")
     preferred = (
         f"Noto Sans Mono CJK {lang}", f"Noto Sans CJK {lang}", "Noto Sans Mono CJK",
@@ -126,27 +171,26 @@ def _rank(ref: FontRef, lang: str, symbol: bool) -> tuple[int, str]:
     for i, name in enumerate(preferred):
         if ref.family == name or (name.endswith("CJK") and ref.family.startswith(name)):
             return (i, ref.family)
-    return (len(preferred) + (50 if ref.color else 0), ref.family)
+    shipped = _packaged()
+    if shipped is not None and ref == shipped.ref:
+        return (len(preferred), ref.family)
+    return (len(preferred) + 1 + (50 if ref.color else 0), ref.family)
 
 
 @functools.lru_cache(maxsize=8192)
 def font_for(char: str, lang: str = "SC") -> FontRef | None:
-    """The best installed font that has a glyph for ``char``; ``None`` (logged once per
-    character, naming the packages to install) if there is none."""
+    """The best font that has a glyph for ``char``: the shipped one or, if allowed, one of
+    the machine's; ``None`` (logged once per character) if there is none."""
     code = ord(char)
-    covering = [f.ref for f in _installed() if f.covers(code)]
+    covering = [f.ref for f in _candidates() if f.covers(code)]
     if covering:
         # Symbols and emoji: Symbola draws them whole; DejaVu's are small or partial.
         symbol = code >= 0x2100 and unicodedata.category(char) == "So"
         return min(covering, key=lambda ref: _rank(ref, lang, symbol))
-    if not _installed() and wcwidth(char) == 2:
-        for path, index in _KNOWN_CJK:
-            if os.path.exists(path):
-                return FontRef(path, index, os.path.basename(path))
-    log.warning(
+    log.info(
         "no_font_for_character", char=char, codepoint=f"U+{code:04X}",
-        hint=f"it prints as '?': install a font that has it, e.g. apt-get install "
-        f"{FONT_PACKAGES}",
+        system_fonts=_system_fonts, shipped_font=_packaged() is not None,
+        hint=f"text with it is refused: install a font that has it (Debian: {FONT_PACKAGES})",
     )
     return None
 
@@ -181,6 +225,8 @@ def _draw_glyph(char: str, ref: FontRef, box: tuple[int, int], pixels: int) -> I
     big = (max(1, math.ceil(w / scale)), max(1, math.ceil(h / scale)))
     img = Image.new("RGBA" if ref.color else "L", big, "white")
     draw = ImageDraw.Draw(img)
+    if not ref.color:
+        draw.fontmode = "1"  # hinted one-bit glyphs: whole-dot strokes, no grey to threshold
     draw.text((big[0] / 2, big[1] / 2), char, font=font, anchor="mm", fill="black",
               embedded_color=ref.color)
     glyph = img.convert("L")
@@ -207,7 +253,8 @@ def draw_line(
 
     Characters sit on a grid of ``cell`` dots per ``wcwidth`` column, as the printer places
     its own characters; the line is scaled by ``scale`` (the printer's character size) and
-    aligned in ``width``. Characters without any font are drawn as ``?`` with ``fallback``.
+    aligned in ``width``. A character without any font (the renderer refuses such text, so
+    only a preview of an older receipt meets one) is drawn as ``?`` with ``fallback``.
     """
     columns = sum(max(wcwidth(c), 0) for c in text)
     piece = Image.new("L", (max(1, math.ceil(columns * cell)), glyph_height), 255)

@@ -2,19 +2,22 @@
 image at the paper width in printer dots.
 
 Both previews come from the same layout as the printer bytes (``receiptd.render.layout``):
-the same cleaned and wrapped text, the same substitutions for characters the printer cannot
-print, the same scaled images and fitted QR codes.
+the same cleaned and wrapped text, the same characters drawn in the same fonts (the one
+receiptd ships, so a fresh machine shows Chinese, Japanese and Korean, not ``?``), the same
+scaled images and fitted QR codes. Previews show journaled receipts: one accepted before
+unprintable text was refused shows ``?`` where its paper had one, instead of failing.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import io
 
 from PIL import Image, ImageDraw, ImageFont, ImageOps, features
 
 from receiptd.document import Content
-from receiptd.render import glyphs
+from receiptd.render import fonts, glyphs
 from receiptd.render.items import (
     CUT_FEED_LINES,
     BarcodeItem,
@@ -30,7 +33,7 @@ from receiptd.render.items import (
 from receiptd.render.layout import layout, marker_lines
 from receiptd.render.profiles import Profile
 from receiptd.render.raster import CHAR_DOTS, line_bitmap, line_dots, qr_bitmap
-from receiptd.render.text import clean_text, text_width
+from receiptd.render.text import clean_text, substitute_unprintable, text_width
 
 __all__ = ["preview_png", "preview_text"]
 
@@ -81,9 +84,10 @@ def preview_text(content: Content, profile: Profile, *, marker: str | None = Non
     ``[DRAWER]`` for what is not text. Raw content shows as ``[RAW n bytes]``.
     Raises ``InvalidDocument`` like ``render``."""
     lines: list[str] = []
-    if marker is not None:
-        lines += [_line_text(line, profile) for line in marker_lines(marker, profile)]
-    items = layout(content, profile)
+    with substitute_unprintable():
+        if marker is not None:
+            lines += [_line_text(line, profile) for line in marker_lines(marker, profile)]
+        items = layout(content, profile)
     if items is None:
         lines.append(f"[RAW {len(content.raw_bytes())} bytes]")
     else:
@@ -94,21 +98,14 @@ def preview_text(content: Content, profile: Profile, *, marker: str | None = Non
 
 # -- image ----------------------------------------------------------------------------------
 
-_CJK_FONTS = (
-    "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
-    "/usr/share/fonts/noto-cjk/NotoSansCJK-Regular.ttc",
-    "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
-    "/usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf",
-)
-
-
 @functools.lru_cache(maxsize=32)
 def _font(pixels: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
-    for path in _CJK_FONTS:
-        try:
-            return ImageFont.truetype(path, pixels)
-        except OSError:
-            continue
+    """The ``?`` of a character no font has (only in receipts journaled before such text was
+    refused): in the shipped font, else Pillow's own."""
+    shipped = fonts.packaged()
+    if shipped is not None:
+        with contextlib.suppress(OSError):
+            return ImageFont.truetype(shipped.path, pixels, index=shipped.index)
     if features.check("freetype2"):
         return ImageFont.load_default(size=pixels)
     return ImageFont.load_default()
@@ -124,8 +121,9 @@ def _aligned(strip_height: int, piece: Image.Image, align: str, width: int) -> I
 
 def _text_strip(text: str, style: Style, profile: Profile) -> Image.Image:
     """A line as the printer draws it: on its character grid (wide characters over two
-    columns), each character in an installed font that has it (``receiptd.render.glyphs``:
-    Noto CJK, Symbola, DejaVu), scaled and aligned as the printer scales characters."""
+    columns), each character in the font ``receiptd.render.glyphs`` picks for it (the shipped
+    one, or Noto CJK, Symbola, DejaVu), scaled and aligned as the printer scales
+    characters."""
     columns = profile.columns if style.font == "a" else profile.columns_b
     cell_w, glyph = CHAR_DOTS[style.font]
     line = line_dots(profile)
@@ -193,15 +191,16 @@ def _item_strips(item: Item, profile: Profile) -> list[Image.Image]:
 
 
 def preview_png(content: Content, profile: Profile, *, marker: str | None = None) -> bytes:
-    """A PNG of the slip, ``profile.width_dots`` wide: text in a default font on the
-    printer's character grid, real barcodes and QR codes (scannable), images as the
+    """A PNG of the slip, ``profile.width_dots`` wide: text on the printer's character
+    grid, real barcodes and QR codes (scannable), images as the
     printer's 1-bit rasters, a dashed line where it cuts. Raises ``InvalidDocument`` like
     ``render``."""
     strips: list[Image.Image] = []
-    if marker is not None:
-        for line in marker_lines(marker, profile):
-            strips += _item_strips(line, profile)
-    items = layout(content, profile)
+    with substitute_unprintable():
+        marked = marker_lines(marker, profile) if marker is not None else []
+        items = layout(content, profile)
+    for line in marked:
+        strips += _item_strips(line, profile)
     if items is None:
         text = f"[RAW {len(content.raw_bytes())} bytes]"
         strips.append(_text_strip(text, Style(align="center"), profile))

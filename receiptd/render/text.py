@@ -5,22 +5,51 @@ Text is text: control characters in any text field (C0, DEL, C1; TAB becomes a s
 kept only in ``text`` blocks) are replaced before encoding, and zero-width characters are
 dropped. What a printer can print itself is its code pages (single-byte) and, on East Asian
 models, its double-byte set (GB18030, Big5, Shift_JIS, KS C 5601). A character in neither is
-kept if an installed font has it (its line is then sent as an image, ``glyphs``); otherwise it
-prints as ``?`` (``??`` if wide). So the column arithmetic (``wcwidth``) matches the paper.
+kept if a font has it (the one receiptd ships, or the machine's: its line is then sent as an
+image, ``glyphs``). Text with a character that nothing can print is refused
+(``UnprintableText``, naming the characters): accepted text never prints as ``?``. So the
+column arithmetic (``wcwidth``) matches the paper.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import unicodedata
+from collections.abc import Iterator
+from typing import Any
 
 from wcwidth import wcwidth
 
+from receiptd.errors import UnprintableText
 from receiptd.render import glyphs
 from receiptd.render.escpos import Dummy, Encoder
 from receiptd.render.profiles import Profile
 
-__all__ = ["Charset", "charset_of", "clean_text", "text_width", "wrap"]
+__all__ = [
+    "Charset",
+    "charset_of",
+    "clean_text",
+    "script_support",
+    "substitute_unprintable",
+    "text_width",
+    "wrap",
+]
+
+NAMED_AT_MOST = 8  # characters an ``unprintable_text`` message names
+_SUBSTITUTE = contextvars.ContextVar("substitute_unprintable", default=False)
+
+
+@contextlib.contextmanager
+def substitute_unprintable() -> Iterator[None]:
+    """Within this block, characters nothing can print become ``?`` instead of raising:
+    for showing receipts journaled before such text was refused (their paper had ``?``)."""
+    token = _SUBSTITUTE.set(True)
+    try:
+        yield
+    finally:
+        _SUBSTITUTE.reset(token)
 
 
 def _control_table(multiline: bool) -> dict[int, str]:
@@ -111,27 +140,96 @@ class Charset:
 
     def printable(self, text: str) -> str:
         """The text as the paper will show it (``text`` already cleaned): characters the
-        printer has, and characters an installed font has (printed as an image); others
-        become ``?`` (``??`` if wide), zero-width ones are dropped."""
+        printer has and characters a font has (printed as an image); zero-width ones are
+        dropped. Raises ``UnprintableText`` naming the characters that are neither."""
         if text.isascii():
             return text
-        return "".join(self._char(c) if ord(c) >= 0x80 else c for c in text)
+        out: list[str] = []
+        missing: list[str] = []
+        for char in text:
+            shown = char if ord(char) < 0x80 else self._char(char)
+            if shown is None:
+                if _SUBSTITUTE.get():
+                    shown = "?" * max(wcwidth(char), 1)
+                elif char not in missing:
+                    missing.append(char)
+            out.append(shown or "")
+        if missing:
+            raise self.unprintable(missing)
+        return "".join(out)
 
-    def _char(self, char: str) -> str:
+    def unprintable(self, chars: list[str]) -> UnprintableText:
+        """The refusal for ``chars``: names them (at most ``NAMED_AT_MOST``) and the fix."""
+        named = ", ".join(_describe(c) for c in chars[:NAMED_AT_MOST])
+        more = f" and {len(chars) - NAMED_AT_MOST} more" if len(chars) > NAMED_AT_MOST else ""
+        sets = "code pages" + (f" or its double-byte set ({self.codec})" if self.codec else "")
+        where = "the shipped font or the machine's fonts" if glyphs.system_fonts() else \
+            "the shipped font (system fonts are off: [daemon] system_fonts)"
+        if glyphs.shipped_font() is None:
+            where += " (receiptd's own font is missing from its install: reinstall receiptd)"
+        return UnprintableText(
+            f"this printer cannot print {named}{more}: not in its {sets}, and not in "
+            f"{where}. Remove them, install a font package that has them (Debian: "
+            f"{glyphs.FONT_PACKAGES}) and let receiptd use system fonts, or choose a printer "
+            "profile whose code page or double_byte set holds them"
+        )
+
+    def _char(self, char: str) -> str | None:
+        """What ``char`` (not ASCII) prints as: itself, ``""`` if zero-width, ``None`` if
+        nothing can print it."""
         known = self._cache.get(char)
         if known is not None:
             return known
-        width = wcwidth(char)
         if char in self.single:
             result = char
-        elif width <= 0:
+        elif wcwidth(char) <= 0:
             result = ""
-        elif self.encodable(char) or glyphs.font_for(char, self.lang) is not None:
+        elif self.encodable(char):
             result = char
         else:
-            result = "?" * width
+            # Not cached here: which fonts count can change (``glyphs.use_system_fonts``);
+            # ``glyphs.font_for`` has its own cache.
+            return char if glyphs.font_for(char, self.lang) is not None else None
         self._cache[char] = result
         return result
+
+
+def _describe(char: str) -> str:
+    """``U+1F600 '😀' (GRINNING FACE)``; unassigned and private-use ones have no name."""
+    name = unicodedata.name(char, "")
+    return f"U+{ord(char):04X} {char!r}" + (f" ({name})" if name else "")
+
+
+# One sample per script a receipt is commonly written in: the characters a cashier's slip
+# uses first (the store's name, the total, thanks).
+SCRIPT_SAMPLES = {
+    "Chinese (simplified)": "收银小票合计找零谢谢",
+    "Chinese (traditional)": "收銀發票總計謝謝光臨",
+    "Japanese": "領収書合計ありがとうカタカナ",
+    "Korean": "영수증합계감사합니다",
+}
+
+
+def script_support(profile: Profile) -> list[dict[str, Any]]:
+    """For each of ``SCRIPT_SAMPLES``: does its sample print on this printer, and how —
+    ``printer`` (its double-byte set), ``font`` (drawn as an image; ``font`` names it) or
+    not at all (``missing``: the sample's characters that nothing can print)."""
+    charset = charset_of(profile)
+    out = []
+    for script, sample in SCRIPT_SAMPLES.items():
+        drawn = [c for c in sample if not charset.encodable(c)]
+        refs = [glyphs.font_for(c, charset.lang) for c in drawn]
+        missing = [c for c, ref in zip(drawn, refs, strict=True) if ref is None]
+        families = sorted({ref.family for ref in refs if ref is not None})
+        out.append({
+            "script": script,
+            "sample": sample,
+            "prints": not missing,
+            "by": "font" if drawn else "printer",
+            "font": families[0] if families else None,
+            "missing": "".join(missing),
+        })
+    return out
 
 
 def _double_width_encodable(char: str, codec: str) -> bool:
