@@ -49,6 +49,9 @@ class DaemonProcess:
         self.extra_args = extra_args or []
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = tmp / "daemon.log"
+        # printer -> (host, port) of its virtual printer port, from the ready line of the last
+        # start (``--virtual-printer NAME=127.0.0.1:0`` binds a fresh port on every start).
+        self.virtual_ports: dict[str, tuple[str, int]] = {}
 
     def args(self) -> list[str]:
         args = [sys.executable, "-m", "receiptd.cli.daemon", "run", "--journal", str(self.journal),
@@ -83,6 +86,11 @@ class DaemonProcess:
             except ValueError:
                 continue
             if isinstance(entry, dict) and entry.get("event") == "ready":
+                self.virtual_ports = {
+                    name: (host.strip("[]"), int(port))
+                    for name, address in (entry.get("virtual_ports") or {}).items()
+                    for host, _, port in [str(address).rpartition(":")]
+                }
                 for address in entry.get("listen", []):
                     _, sep, port = str(address).rpartition(":")
                     if sep and port.isdigit():

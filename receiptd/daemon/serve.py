@@ -29,6 +29,7 @@ from receiptd.api.connections import ConnectionGuard, Limits, guarded_protocol, 
 from receiptd.config import Config, parse_listen
 from receiptd.daemon import sdnotify
 from receiptd.daemon.wiring import Daemon
+from receiptd.vport import VirtualPorts
 
 log = structlog.get_logger("receiptd.daemon")
 
@@ -92,12 +93,17 @@ def serve(daemon: Daemon) -> None:
         backlog=BACKLOG,
     ))
 
+    vports = VirtualPorts(daemon)
+
     async def main() -> None:
-        ticker = asyncio.create_task(_tick(daemon, server, sockets))
+        # Virtual printer ports listen before the ready line, which names their addresses.
+        virtual = await vports.start()
+        ticker = asyncio.create_task(_tick(daemon, server, sockets, virtual))
         try:
             await server.serve(sockets=sockets)
         finally:
             ticker.cancel()
+            await vports.stop()
 
     try:
         asyncio.run(main())
@@ -143,11 +149,12 @@ def bound_address(sock: socket.socket) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-async def _tick(daemon: Daemon, server: uvicorn.Server, sockets: list[socket.socket]) -> None:
+async def _tick(daemon: Daemon, server: uvicorn.Server, sockets: list[socket.socket],
+                virtual_ports: dict[str, str]) -> None:
     while not server.started:
         await asyncio.sleep(0.01)
     log.info("ready", listen=[bound_address(s) for s in sockets],
-             printers=list(daemon.config.printers),
+             printers=list(daemon.config.printers), virtual_ports=virtual_ports,
              seconds=round(time.time() - daemon.started_at, 3))
     sdnotify.ready()
     daemon.notify_status()
