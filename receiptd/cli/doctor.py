@@ -4,7 +4,8 @@ Each step passes, warns or fails with the concrete next action. The exit code is
 finding: 0 all ok, 1 a warning, 2 a failure. Like every client it uses the HTTP API only.
 
 Steps: daemon reachable → printer link present → printer answers status → paper, cover and
-errors → test print with confirmation → journal integrity and free disk → clock sanity.
+errors → test print with confirmation → Chinese, Japanese and Korean text printable →
+journal integrity and free disk → clock sanity.
 """
 
 from __future__ import annotations
@@ -78,6 +79,7 @@ class Doctor:
                      "Add a [printers.NAME] section to the configuration and restart receiptd.")
         for health in healths:
             self.check_printer(health)
+            self.check_text(health)
         self.check_journal(system)
         self.check_clock(system)
         return self.worst()
@@ -172,6 +174,34 @@ class Doctor:
                  "Look at the printer: a blinking error light, paper or cover; then run "
                  "receiptctl printers for its state.", printer=name)
 
+    def check_text(self, h: dict[str, Any]) -> None:
+        """Would Chinese, Japanese and Korean receipts print on this printer (its double-byte
+        set, else drawn in a font), or be refused with ``unprintable_text``?"""
+        name = h["name"]
+        text = h.get("text")
+        if text is None:
+            self.add("text", SKIP, "this receiptd does not report which scripts it can print",
+                     printer=name)
+            return
+        scripts = text["scripts"]
+        failing = [s for s in scripts if not s["prints"]]
+        if not failing:
+            own = [s["script"] for s in scripts if s["by"] == "printer"]
+            drawn = [s for s in scripts if s["by"] == "font"]
+            how = []
+            if own:
+                how.append(f"{', '.join(own)} by the printer's {text['double_byte']} set")
+            if drawn:
+                font_names = sorted({s["font"] for s in drawn})
+                how.append(f"{', '.join(s['script'] for s in drawn)} drawn in "
+                           f"{' / '.join(font_names)}")
+            self.add("text", OK, f"Chinese, Japanese and Korean print: {'; '.join(how)}",
+                     printer=name)
+            return
+        detail = ", ".join(f"{s['script']} ({s['missing']})" for s in failing)
+        self.add("text", FAIL, f"cannot print {detail}: receipts with such text are refused "
+                 "(unprintable_text)", _text_action(text, name), printer=name)
+
     def check_journal(self, s: dict[str, Any]) -> None:
         journal = s["journal"]
         check = journal.get("check") or []
@@ -209,6 +239,24 @@ class Doctor:
                      "set-ntp true.")
         else:
             self.add("clock", OK, f"{s['time']} (within {abs(skew):.0f} s of this machine)")
+
+
+def _text_action(text: dict[str, Any], printer: str) -> str:
+    fixes = []
+    if text.get("shipped_font") is None:
+        fixes.append("Reinstall receiptd: the CJK font its package ships "
+                     "(receiptd/fonts/wqy-microhei.ttc) is missing from this install.")
+    if text.get("system_fonts"):
+        fixes.append("Or install a font that has them (sudo apt-get install fonts-noto-cjk) "
+                     "and restart receiptd.")
+    else:
+        fixes.append("Or install a font that has them (sudo apt-get install fonts-noto-cjk), "
+                     "set system_fonts = true in [daemon] and restart receiptd.")
+    if not text.get("double_byte"):
+        fixes.append(f"If the printer has a Chinese, Japanese or Korean character set, name it: "
+                     f"double_byte = \"gb18030\" (or big5, shift_jis, ksc5601) in "
+                     f"[printers.{printer}.profile_overrides].")
+    return " ".join(fixes)
 
 
 def _absent_action(kind: str) -> str:

@@ -29,6 +29,9 @@ from receiptd.printer import (
     Snapshot,
     describe,
 )
+from receiptd.render import fonts, glyphs
+from receiptd.render.profiles import Profile
+from receiptd.render.text import script_support
 
 EXTRA_ADVICE: dict[str, Advice] = {
     "paper_low_estimate": Advice(
@@ -254,6 +257,21 @@ class Fleet(Protocol):
 
     def journal(self) -> Journal: ...
 
+    def profile(self, printer: str) -> Profile: ...
+
+
+def text_health(profile: Profile) -> dict[str, Any]:
+    """Can this printer print Chinese, Japanese and Korean text, and how: its double-byte
+    set, or drawn in a font (``receiptd.render.text.script_support``); which fonts count."""
+    scripts = script_support(profile)
+    return {
+        "prints_cjk": all(s["prints"] for s in scripts),
+        "double_byte": profile.double_byte,
+        "system_fonts": glyphs.system_fonts(),
+        "shipped_font": fonts.PACKAGED_FAMILY if fonts.packaged() is not None else None,
+        "scripts": scripts,
+    }
+
 
 def printer_health(fleet: Fleet, printer: str) -> dict[str, Any]:
     """Everything the admin's health view shows of one printer."""
@@ -304,6 +322,7 @@ def printer_health(fleet: Fleet, printer: str) -> dict[str, Any]:
         "queue_oldest_age_s": round(age, 3) if age is not None else None,
         "maintenance": {**snap.maintenance, "at": iso(snap.maintenance_at)},
         "paper": paper,
+        "text": text_health(fleet.profile(printer)),
         "history": {
             **history.summary(),
             "printed": int(counters.get("printed_originals", 0)),

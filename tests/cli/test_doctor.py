@@ -7,11 +7,16 @@ advice and the right exit code: 0 all ok, 1 a warning, 2 a failure.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+import pytest
+
+import receiptd
 from receiptd.emulator import Emulator
 from receiptd.printer import ADVICE, PrinterState
 from receiptd.testing.loopback import free_port  # a port nothing listens on: a dead printer
@@ -43,8 +48,8 @@ def test_healthy_printer_passes_with_a_confirmed_test_print(
     d.wait_state("online")
     code, out, report = doctor(d.url, "front")
     assert code == 0, out
-    for step in ("daemon", "link", "status", "paper/cover/errors", "test print", "journal",
-                 "disk", "clock"):
+    for step in ("daemon", "link", "status", "paper/cover/errors", "test print", "text",
+                 "journal", "disk", "clock"):
         assert f"PASS  {step}" in out, (step, out)
     assert "printed and confirmed by the printer" in out
     assert "receiptd doctor test print" in emulator.transcript.text()
@@ -114,3 +119,64 @@ def test_absent_printer_and_unreachable_daemon(daemon_factory: Factory) -> None:
     assert code == 2, out
     daemon = finding(report, "daemon")
     assert daemon["result"] == "fail" and "systemctl start receiptd" in daemon["action"]
+
+
+EMPTY_FONTCONFIG = ('<?xml version="1.0"?>\n<!DOCTYPE fontconfig SYSTEM "fonts.dtd">\n'
+                    "<fontconfig></fontconfig>\n")
+
+
+def install_without_fonts(tmp_path: Path) -> dict[str, str]:
+    """The environment of a daemon whose install lost its package data (a copy of the
+    package without ``receiptd/fonts``, first on the path) on a machine where fontconfig
+    finds no font: nothing can draw Chinese, Japanese or Korean."""
+    site = tmp_path / "site"
+    shutil.copytree(Path(receiptd.__file__).parent, site / "receiptd",
+                    ignore=shutil.ignore_patterns("fonts", "__pycache__"))
+    conf = tmp_path / "fonts-empty.conf"
+    conf.write_text(EMPTY_FONTCONFIG)
+    return {"PYTHONPATH": str(site), "FONTCONFIG_FILE": str(conf)}
+
+
+def test_text_step_passes_and_says_how_cjk_prints(
+    tmp_path: Path, daemon_factory: Factory, emulator: Emulator
+) -> None:
+    config = tmp_path / "receiptd.toml"
+    config.write_text('[printers.front.profile_overrides]\ndouble_byte = "gb18030"\n')
+    d = daemon_factory({"front": f"tcp://127.0.0.1:{emulator.start_tcp()}"},
+                       extra_args=["--config", str(config)])
+    d.wait_state("online")
+    code, out, report = doctor(d.url, "front", "--no-print")
+    assert code == 0, out
+    text = finding(report, "text")
+    assert text["result"] == "ok" and text["printer"] == "front"
+    # Chinese by the printer's own GB18030 set; Hangul (not in GBK) drawn in a font
+    assert "Chinese (simplified), Chinese (traditional), Japanese by the printer's gb18030 " \
+           "set" in text["detail"], text
+    assert "Korean drawn in " in text["detail"]
+
+
+def test_missing_fonts_fail_the_text_step_with_the_fix(
+    tmp_path: Path, daemon_factory: Factory, emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # ``python -m`` puts the working directory first on the path
+    d = daemon_factory({"front": f"tcp://127.0.0.1:{emulator.start_tcp()}"},
+                       extra_env=install_without_fonts(tmp_path))
+    d.wait_state("online")
+    assert d.printer()["text"]["shipped_font"] is None  # the daemon runs the broken copy
+    code, out, report = doctor(d.url, "front", "--no-print")
+    assert code == 2, out
+    text = finding(report, "text")
+    assert text["result"] == "fail" and text["printer"] == "front"
+    for script in ("Chinese (simplified)", "Chinese (traditional)", "Japanese", "Korean"):
+        assert script in text["detail"]
+    assert "Chinese (simplified) (收银小票" in text["detail"]
+    assert "unprintable_text" in text["detail"]
+    assert "Reinstall receiptd" in text["action"]
+    assert "apt-get install fonts-noto-cjk" in text["action"]
+    assert "double_byte" in text["action"] and "[printers.front.profile_overrides]" in \
+        text["action"]
+    assert "FAIL  text" in out and "-> Reinstall receiptd" in out
+    # what the merchant would meet: such a receipt is refused, not printed as "????"
+    r = d.clients["pos"].post("/v1/printers/front/receipts", json={"text": "收银小票"})
+    assert r.status_code == 422 and r.json()["error"]["code"] == "unprintable_text", r.text
+    assert "reinstall receiptd" in r.json()["error"]["message"]
