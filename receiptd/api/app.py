@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from receiptd import __version__
 from receiptd.api.auth import Authenticator
 from receiptd.api.deps import annotate_roles
+from receiptd.api.epos import install_epos
 from receiptd.api.events import events_router
 from receiptd.api.health import health_router
 from receiptd.api.journal import journal_router
@@ -64,6 +65,8 @@ def create_app(backend: Backend) -> FastAPI:
     app.include_router(reprint_router(backend))
     app.include_router(journal_router(backend))
     app.include_router(token_router())
+    if backend.config.daemon.epos:
+        install_epos(app, backend)  # ePOS-Print: its route and its CORS
     annotate_roles(app)
     return app
 

@@ -11,6 +11,10 @@ that resolves to this machine and read the journal as a "same-origin" page. So:
 * in open mode, a request whose ``Host`` is a name rather than an IP address or ``localhost``
   (or the listen address's own name) is refused with 403 ``host_not_allowed``.
 
+The ePOS-Print path (``receiptd.epos.SERVICE_PATH``) takes no token, so it is held to the
+open-mode ``Host`` rule always; and a page on the same host as the request, on any port (a
+POS web app served beside receiptd), may post to it, as well as the ``cors_origins``.
+
 Clients that are not browsers send neither header and are not affected; nor is the Unix
 socket, which no browser reaches.
 """
@@ -24,6 +28,8 @@ from urllib.parse import urlsplit
 
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from receiptd.epos import SERVICE_PATH as EPOS_PATH
 
 _SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
@@ -44,21 +50,24 @@ class BrowserGuard:
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
-        if scope["method"] not in _SAFE_METHODS and self._cross_site(headers):
+        epos = scope["path"] == EPOS_PATH  # no token there: see the module docstring
+        if scope["method"] not in _SAFE_METHODS and self._cross_site(headers, epos):
             await _refuse(send, "cross_site_request",
                           "a web page of another site may not send this request; list its "
                           "origin in [daemon] cors_origins if it is yours")
             return
-        if self.is_open() and not self._host_allowed(headers.get("host")):
+        if (epos or self.is_open()) and not self._host_allowed(headers.get("host")):
             await _refuse(send, "host_not_allowed",
                           "without tokens the API answers only requests addressed to an IP "
                           "address or localhost; use one, or add a token")
             return
         await self.app(scope, receive, send)
 
-    def _cross_site(self, headers: Headers) -> bool:
+    def _cross_site(self, headers: Headers, same_host_ok: bool = False) -> bool:
         origin = headers.get("origin")
         if origin is not None and origin.rstrip("/").lower() in self.allowed_origins:
+            return False
+        if same_host_ok and origin is not None and same_host(origin, headers.get("host")):
             return False
         if headers.get("sec-fetch-site", "").lower() in ("cross-site", "same-site"):
             return True
@@ -85,6 +94,16 @@ class BrowserGuard:
         except ValueError:
             return False
         return True
+
+
+def same_host(origin: str, host: str | None) -> bool:
+    """Whether a browser's ``Origin`` names the host the request was sent to (any port)."""
+    try:
+        mine = urlsplit(f"//{host}").hostname if host else None
+        theirs = urlsplit(origin).hostname
+    except ValueError:
+        return False
+    return mine is not None and theirs is not None and mine == theirs
 
 
 async def _refuse(send: Send, code: str, message: str) -> None:
