@@ -56,6 +56,12 @@ ReceiptId = Annotated[int, PathParam(ge=1, le=MAX_ID)]
 
 # ---------------------------------------------------------------------- receipts and prints
 
+#: The door a receipt came in by (journal.records.RECEIPT_SOURCES).
+Source = Literal["api", "virtual_port", "epos", "cups"]
+#: What a client of the JSON API may say it is (header ``X-Receiptd-Source``): the other doors
+#: are the daemon's own and journal their receipts themselves.
+ApiSource = Literal["api", "cups"]
+
 
 class PrintOut(BaseModel):
     id: int
@@ -77,6 +83,8 @@ class ReceiptOut(BaseModel):
     printer: str
     state: Literal["queued", "printing", "printed", "cancelled", "held", "failed"]
     kind: Literal["document", "text", "raw"]
+    source: Source = Field(description="the door it came in by: the JSON API, a virtual "
+                           "printer port, ePOS-Print, or a CUPS queue")
     order_ref: str | None
     idempotency_key: str | None
     submitted_by: str | None
@@ -121,8 +129,8 @@ def print_out(p: Print) -> PrintOut:
 
 def receipt_out(r: Receipt) -> ReceiptOut:
     return ReceiptOut(
-        id=r.id, printer=r.printer, state=r.state, kind=r.kind, order_ref=r.order_ref,
-        idempotency_key=r.idempotency_key, submitted_by=r.submitted_by,
+        id=r.id, printer=r.printer, state=r.state, kind=r.kind, source=r.source,
+        order_ref=r.order_ref, idempotency_key=r.idempotency_key, submitted_by=r.submitted_by,
         created_at=_time(r.created_at), printed_at=_time(r.printed_at), copies=r.copies,
         prints=[print_out(p) for p in r.prints],
     )

@@ -11,17 +11,19 @@ import functools
 from typing import Annotated, Literal
 
 import anyio
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Header, Query, Response
 
 from receiptd import intake
 from receiptd.api.deps import Admin, Caller, Cashier, Pos
 from receiptd.api.models import (
     ERRORS,
+    ApiSource,
     IsoDatetime,
     OrderOut,
     ReceiptId,
     ReceiptList,
     ReceiptOut,
+    Source,
     receipt_out,
 )
 from receiptd.document import Content, ImageBlock, Submission
@@ -51,10 +53,10 @@ def has_images(content: Content) -> bool:
 
 
 def accept(backend: Backend, printer: str, submission: Submission, caller: Caller,
-           response: Response) -> ReceiptOut:
+           response: Response, source: ApiSource = "api") -> ReceiptOut:
     """Render once (the proof that it can be printed), then journal it; blocking."""
     receipt, created = intake.accept(backend, printer, submission.content(), intake.Origin(
-        source="api", submitted_by=caller.name, order_ref=submission.order_ref,
+        source=source, submitted_by=caller.name, order_ref=submission.order_ref,
         idempotency_key=submission.idempotency_key))
     if not created:
         response.status_code = 200
@@ -71,13 +73,19 @@ def receipts_router(backend: Backend) -> APIRouter:
 
     @router.post("/v1/printers/{printer}/receipts", status_code=202, response_model=ReceiptOut,
                  responses=ERRORS, tags=["receipts"])
-    async def submit(printer: str, submission: Submission, caller: Pos,
-                     response: Response) -> ReceiptOut:
+    async def submit(
+        printer: str, submission: Submission, caller: Pos, response: Response,
+        source: Annotated[ApiSource, Header(
+            alias="X-Receiptd-Source",
+            description="the door the receipt came in by: api (the default) or cups, which "
+            "receiptd's CUPS backend sends so the journal shows the receipt came from a CUPS "
+            "queue")] = "api",
+    ) -> ReceiptOut:
         # Validation above read only the images' headers; rendering decodes them, so it runs
         # in a worker thread, never on the event loop.
         limiter = images if has_images(submission) else None
         return await anyio.to_thread.run_sync(
-            functools.partial(accept, backend, printer, submission, caller, response),
+            functools.partial(accept, backend, printer, submission, caller, response, source),
             limiter=limiter)
 
     @router.get("/v1/receipts/{receipt_id}", response_model=ReceiptOut, responses=ERRORS,
@@ -91,14 +99,15 @@ def receipts_router(backend: Backend) -> APIRouter:
         printer: str | None = None,
         order_ref: str | None = None,
         state: State | None = None,
+        source: Annotated[Source | None, Query(description="the door it came in by")] = None,
         since: Annotated[IsoDatetime | None, Query(description="ISO-8601, inclusive")] = None,
         until: Annotated[IsoDatetime | None, Query(description="ISO-8601, exclusive")] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
         before_id: Annotated[int | None, Query(ge=1, description="paging cursor")] = None,
     ) -> ReceiptList:
         rows = backend.journal().search.find(
-            printer=printer, order_ref=order_ref, state=state, since=since, until=until,
-            limit=limit, before_id=before_id,
+            printer=printer, order_ref=order_ref, state=state, source=source, since=since,
+            until=until, limit=limit, before_id=before_id,
         )
         nxt = rows[-1].id if len(rows) == limit else None
         return ReceiptList(receipts=[receipt_out(r) for r in rows], next_before_id=nxt)
