@@ -31,13 +31,14 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from receiptd.document import Content, parse_content
+from receiptd.document.limits import MAX_BLOCKS
 from receiptd.epos import attrs
 from receiptd.epos.errors import SchemaError, Unsupported
 from receiptd.epos.lines import LineBuilder, Style
 from receiptd.epos.raster import decode_data, to_image, to_png_bands
 from receiptd.epos.request import EPOS_NS
 from receiptd.epos.xmltree import Node
-from receiptd.errors import InvalidDocument
+from receiptd.errors import InvalidDocument, TooLarge
 
 ALIGNS = ("left", "center", "right")
 FONTS = {"font_a": "a", "font_b": "b", "font_c": "b", "special_a": "a", "special_b": "b"}
@@ -186,7 +187,9 @@ class _Converter:
         data = attrs.unescape(node.text, "barcode")
         if kind in BARCODES_AS_TEXT:
             self.note(f"<barcode type={kind}> printed as text")
-            self.out.add({"type": "text", "text": data, "align": self.style.align})
+            self.out.flush()
+            self.out.write(data, self.style)
+            self.out.flush()
             return
         if BARCODES[kind] == "CODE128":
             data = _code128_data(data)
@@ -265,6 +268,8 @@ def convert(document: Node) -> Converted:
     blocks = converter.out.finish()
     if not blocks:
         raise SchemaError("the document has nothing to print")
+    if len(blocks) > MAX_BLOCKS:
+        raise TooLarge(f"the document makes {len(blocks)} blocks; the limit is {MAX_BLOCKS}")
     try:
         content = parse_content({"document": {"blocks": blocks}})
     except InvalidDocument as exc:
