@@ -24,7 +24,7 @@ from typing import Any, ParamSpec, TypeVar
 from sqlite_utils import Database
 
 from receiptd.errors import JournalCorrupt, JournalUnavailable
-from receiptd.journal.diskguard import check_reserve
+from receiptd.journal.diskguard import check_reserve, low_on_space
 from receiptd.journal.migrations import migrate
 from receiptd.journal.records import format_ts, utcnow
 
@@ -263,6 +263,17 @@ class JournalDb:
                 with contextlib.suppress(sqlite3.Error):
                     conn.execute("ROLLBACK")
             raise
+        if low_on_space(self.path, self.reserve_bytes):
+            self._checkpoint_now()
+
+    def _checkpoint_now(self) -> None:
+        """Near the reserve, copy what the WAL holds into the database at once: pages still in
+        the WAL need room in the database file when they are checkpointed, which an admission
+        check on free space cannot see; checkpointed, the WAL is reused from its start, so the
+        small state rows of the prints still queued fit in the reserve. PASSIVE: never waits
+        for a reader, and a checkpoint that cannot finish now is done by a later commit."""
+        with contextlib.suppress(sqlite3.Error):  # the commit stands; SQLite reports later
+            self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         cur = self.conn.cursor()

@@ -36,6 +36,22 @@ def check_reserve(journal: Path, reserve: int) -> None:
         )
 
 
+def low_on_space(journal: Path, reserve: int) -> bool:
+    """Free space is within twice the reserve of what the WAL may still need in the database
+    file: from here on the journal checkpoints after each commit (``JournalDb.tx``), so that
+    free space tells admission the truth before the reserve is reached."""
+    if reserve <= 0:
+        return False
+    free = free_bytes(journal)
+    if free is None:
+        return False
+    try:
+        wal = os.stat(f"{journal}-wal").st_size
+    except OSError:
+        wal = 0
+    return free < 2 * reserve + wal
+
+
 def check_writable(journal: Path) -> None:
     """Refuse a journal on a read-only file system at start. SQLite would quietly open it
     read-only (a WAL left behind makes that work), the daemon would run but never record a

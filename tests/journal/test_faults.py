@@ -252,3 +252,53 @@ def test_journal_check_on_a_healthy_journal(
                              text=True, timeout=60)
     assert missing.returncode == 2
     assert f"{daemon.tmp / 'nope.db'}: no such file" in missing.stdout + missing.stderr
+
+
+def raster_receipt(seed: int, rows: int = 1300) -> dict[str, str]:
+    """A raw receipt of 72 bytes a dot row (94 KB by default): one 576-dot raster image
+    (GS v 0) of random dots, then a cut."""
+    import base64
+    import random
+
+    width = 72  # bytes per row: 576 dots
+    # No DLE (0x10) in the dots: DLE EOT / DLE DC4 are real-time even inside image data.
+    data = random.Random(seed).randbytes(width * rows).replace(b"\x10", b"\x11")
+    head = b"\x1dv0\x00" + bytes([width, 0, rows & 0xFF, rows >> 8])
+    return {"raw": base64.b64encode(head + data + b"\n\x1dVA\x00").decode()}
+
+
+def test_the_reserve_covers_printing_what_it_admitted(
+    emulator: Emulator, daemon_factory: Callable[..., DaemonProcess], tmpfs: Path,
+    tmp_path: Path,
+) -> None:
+    """Big raw receipts accepted while the paper is out until the disk reaches the reserve:
+    each print then writes small state rows (not the 200 KB receipt again), and what the WAL
+    held is in the database before the reserve is reached, so every one of them prints."""
+    emulator.start_tcp()
+    emulator.inject("paper_out")
+    filler = fill(tmpfs, "filler", leave=2 << 20)  # a 2 MiB disk, 22 % of it reserved
+    reserve = 460 << 10
+    daemon = daemon_factory({"front": emulator.tcp_url}, extra_args=[
+        "--journal", str(tmpfs / "journal.db"),
+        *config(tmp_path, f"[daemon]\njournal_reserve_bytes = {reserve}\n")])
+    daemon.wait_state("paper_out")
+    pos = daemon.clients["pos"]
+    accepted = []
+    for i in range(200):
+        r = pos.post("/v1/printers/front/receipts", json=raster_receipt(i, rows=280))
+        if r.status_code == 503:
+            assert r.json()["error"]["code"] == "journal_unavailable", r.text
+            break
+        assert r.status_code == 202, r.text
+        accepted.append(r.json()["id"])
+    else:
+        pytest.fail("the disk never reached the reserve")
+    assert len(accepted) >= 5
+
+    emulator.clear("paper_out")
+    for receipt_id in accepted:
+        daemon.wait_printed(receipt_id, timeout=60)
+    assert daemon.proc is not None and daemon.proc.poll() is None
+    print(f"reserve: {len(accepted)} big receipts accepted, all printed, "
+          f"{free(tmpfs)} bytes still free")
+    filler.unlink()
