@@ -47,6 +47,11 @@ class DaemonConfig(_Strict):
         description="refuse new receipts (503) when the journal's disk has less free space, "
         "so queued receipts can still be printed and recorded",
     )
+    system_fonts: bool = Field(
+        True, description="draw characters the printer lacks in the machine's fonts too "
+        "(fontconfig), not only in the font receiptd ships; false: the same output on every "
+        "machine",
+    )
     epos: bool = Field(
         False, description="serve Epson ePOS-Print XML at /cgi-bin/epos/service.cgi "
         "(clients send no token: they get the pos role, from epos_allow addresses only)",

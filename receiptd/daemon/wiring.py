@@ -37,6 +37,7 @@ from receiptd.monitor.reporter import StateReporter
 from receiptd.printer import PrinterSession, SessionSettings
 from receiptd.printer.liveness import slowest_intake
 from receiptd.printer.states import Snapshot
+from receiptd.render import glyphs
 from receiptd.render.profiles import Profile, resolve_profile
 from receiptd.spool.spooler import Outcome, Spooler, SpoolSettings
 
@@ -50,6 +51,7 @@ class Daemon:
 
     def __init__(self, config: Config) -> None:
         self.config = config
+        glyphs.use_system_fonts(config.daemon.system_fonts)
         self.bus = EventBus()
         self._local = threading.local()
         self._journals: list[Journal] = []

@@ -38,7 +38,14 @@ from receiptd.render.items import (
 )
 from receiptd.render.profiles import Profile
 from receiptd.render.raster import to_bitmap
-from receiptd.render.text import Charset, charset_of, clean_text, text_width, wrap
+from receiptd.render.text import (
+    Charset,
+    charset_of,
+    clean_text,
+    substitute_unprintable,
+    text_width,
+    wrap,
+)
 
 __all__ = ["layout", "marker_lines"]
 
@@ -143,6 +150,7 @@ def marker_lines(marker: str, profile: Profile) -> list[TextLine]:
     """The marker section's lines: a rule of ``=``, the marker centred in bold, a rule."""
     style = Style(align="center", bold=True)
     charset = charset_of(profile)
-    text = charset.printable(clean_text(marker, multiline=True))
+    with substitute_unprintable():  # receiptd's own words, rendered at print time too
+        text = charset.printable(clean_text(marker, multiline=True))
     rule = TextLine("=" * profile.columns, style)
     return [rule, *(_line(t, style, charset) for t in wrap(text, profile.columns)), rule]

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from receiptd.document import Content, parse_content
-from receiptd.errors import ConfigError, InvalidDocument
+from receiptd.errors import ConfigError, InvalidDocument, UnprintableText
 from receiptd.render import (
     MARKER_DELIMITER,
     QrItem,
@@ -42,6 +42,7 @@ from receiptd.render import (
 from receiptd.render.escpos import Dummy
 from receiptd.render.profiles import Profile, get_profile, list_profiles
 from receiptd.render.text import charset_of as _charset_of
+from receiptd.render.text import substitute_unprintable
 
 T88 = get_profile("TM-T88V")
 P20 = get_profile("TM-P20")  # 58 mm, 32 columns
@@ -430,12 +431,10 @@ def test_rows_fill_the_line_exactly(profile: Profile, left: str, right: str) -> 
     assert all(width == text_width(text) for text, width in decoded if width >= 0)
 
 
-def test_characters_without_any_font_keep_their_width() -> None:
-    # Plane 15 private use: no printer code page and no installed font has it.
-    items = layout(doc({"type": "row", "left": "\U000f0000\U000f0001", "right": "9.00"}), T88)
-    assert items is not None
-    assert items[0].text == "??" + " " * 36 + "9.00"  # type: ignore[union-attr]
-    assert not items[0].raster  # type: ignore[union-attr]
+def test_characters_without_any_font_are_refused() -> None:
+    # Plane 15 private use: no printer code page and no font has it.
+    with pytest.raises(UnprintableText, match="U\\+F0000"):
+        layout(doc({"type": "row", "left": "\U000f0000\U000f0001", "right": "9.00"}), T88)
 
 
 def test_text_wraps_at_words_and_keeps_fitting_lines() -> None:
@@ -549,9 +548,10 @@ def test_user_text_never_becomes_a_command(
                   {"type": "row", "left": text, "right": right, "bold": style["bold"]},
                   {"type": "rule", "char": (text.strip() or "-")[0]}
                   if (text.strip() or "-")[0].isprintable() else {"type": "rule"})
-    items = layout(content, profile)
-    assert items is not None
-    body = render_body(content, profile)
+    with substitute_unprintable():  # any text: what nothing can print shows as "?"
+        items = layout(content, profile)
+        assert items is not None
+        body = render_body(content, profile)
     decoded = decode_body(body, profile)
     # The bytes decode back to exactly the laid-out text, with only style, code page and
     # Kanji-mode commands between: nothing from the text became a command.
