@@ -43,7 +43,8 @@ _T = TypeVar("_T")
 
 #: Connections one port serves at once; more are closed at once (logged).
 MAX_CONNECTIONS = 16
-#: A connection with no job in progress is closed after this long without a byte.
+#: A connection with no job in progress is closed after this long without a byte (unless it
+#: waits for ASB blocks or process IDs).
 CONNECTION_IDLE_S = 300.0
 #: A job still arriving after this long is refused (a sender dribbling bytes for ever).
 JOB_MAX_S = 120.0
@@ -136,10 +137,14 @@ class VirtualPort:
         conn = _Connection(writer, peer)
         self._connections.add(conn)
         self._handlers.add(task)
-        self._log.info("vport_connected", peer=peer)
+        self._log.debug("vport_connected", peer=peer)
         try:
             while await self._job(reader, conn):
                 pass
+            if conn.tasks:
+                # The app closed its side but may still read (a half-close): its process IDs
+                # are answered when they print, for as long as an idle connection may live.
+                await asyncio.wait(set(conn.tasks), timeout=CONNECTION_IDLE_S)
         except _Refused as exc:
             self._log.warning("vport_job_refused", peer=peer, code=exc.code, reason=str(exc))
         except (ConnectionError, asyncio.IncompleteReadError):
@@ -150,7 +155,7 @@ class VirtualPort:
             for t in (*conn.tasks, *([conn.asb_task] if conn.asb_task else [])):
                 t.cancel()
             writer.close()
-            self._log.info("vport_disconnected", peer=peer)
+            self._log.debug("vport_disconnected", peer=peer)
 
     async def _job(self, reader: asyncio.StreamReader, conn: _Connection) -> bool:
         """Read, answer and journal one job; False when the connection is done."""
@@ -163,9 +168,11 @@ class VirtualPort:
             try:
                 chunk = await asyncio.wait_for(reader.read(READ_SIZE), wait)
             except TimeoutError:
-                if started is None:
-                    return False  # an idle connection: close it
-                break  # the idle gap ends the job
+                if started is not None:
+                    break  # the idle gap ends the job
+                if conn.asb_mask or conn.tasks:
+                    continue  # it listens for status changes or process IDs: keep it
+                return False  # an idle connection: close it
             if not chunk:
                 more = False
                 break
@@ -190,7 +197,7 @@ class VirtualPort:
         if covers is not None:
             conn.last_receipt = covers
         if receipt_id is None:
-            self._log.info("vport_job_empty", peer=conn.peer, bytes=job.received,
+            self._log.debug("vport_job_empty", peer=conn.peer, bytes=job.received,
                            answered=result.answered, dropped=result.dropped)
         with contextlib.suppress(ConnectionError):
             await conn.writer.drain()

@@ -219,6 +219,7 @@ def test_a_resend_within_the_window_is_journaled_not_printed(
     job = receipt_bytes("RESEND-1")
     first = App(vport_daemon)
     first.send(job + pid("one "))
+    first.sock.shutdown(socket.SHUT_WR)  # the job ends at the close; the app still reads
     assert first.read(7, timeout=20) == b"\x37\x22one \x00"  # printed, confirmed
     first.close()
     again = App(vport_daemon)  # the app reconnects and sends it all again, new process ID
@@ -262,3 +263,62 @@ def test_sigkill_mid_virtual_port_job_loses_nothing_and_marks_the_reprint(
     assert any(marked and whole for _, marked, whole in seen), seen
     prints = vport_daemon.receipt(receipt.id)["prints"]
     assert [p["kind"] for p in prints] == ["original", "interrupted_retry"], prints
+
+
+def test_a_job_that_cannot_print_is_refused_with_its_code_and_the_connection_closed(
+    vport_daemon: DaemonProcess, emulator: Emulator
+) -> None:
+    app = App(vport_daemon)
+    app.send(receipt_bytes("BAD-1") + H("1b 99 00") + b"more\n")  # ESC 99: no such command
+    assert app.read(1, timeout=10) == b""  # closed: AppSocket has no other way to say no
+    app.close()
+    wait_until(lambda: '"code": "raw_unknown_command"' in vport_daemon.log(), timeout=10,
+               what="the refusal logged with its code")
+    with Journal(vport_daemon.journal, create=False) as journal:
+        assert journal.search.find(source="virtual_port") == []
+    # The port still serves the next job.
+    ok = App(vport_daemon)
+    ok.send(receipt_bytes("GOOD-1"))
+    ok.close()
+    vport_daemon.wait_printed(journaled(vport_daemon)[0].id)
+
+
+def test_a_printer_receiptd_cannot_reach_is_answered_offline(
+    vport_daemon: DaemonProcess, emulator: Emulator
+) -> None:
+    emulator.inject("silent")  # the printer stops answering at all
+    vport_daemon.wait_state("offline")
+    app = App(vport_daemon)
+    app.send(H("10 04 01 10 04 04"))
+    assert app.read(2) == H("1a 12")  # offline; paper as last known
+    app.close()
+
+
+def test_connections_past_the_limit_are_closed(vport_daemon: DaemonProcess) -> None:
+    from receiptd.vport.server import MAX_CONNECTIONS
+
+    apps = [App(vport_daemon) for _ in range(MAX_CONNECTIONS)]
+    try:
+        for app in apps:  # each one answered: each one holds its place
+            app.send(H("10 04 01"))
+            assert app.read(1) == H("12")
+        extra = App(vport_daemon)
+        assert extra.read(1) == b""
+        extra.close()
+        wait_until(lambda: '"code": "too_many_connections"' in vport_daemon.log(), timeout=10,
+                   what="the refusal logged")
+    finally:
+        for app in apps:
+            app.close()
+
+    def answered() -> bool:  # places are free again once the server has seen the closes
+        again = App(vport_daemon)
+        try:
+            again.send(H("10 04 01"))
+            return again.read(1) == H("12")
+        except OSError:
+            return False
+        finally:
+            again.close()
+
+    wait_until(answered, timeout=10, what="a free place after the closes")
