@@ -83,9 +83,16 @@ def _answer(answer: Answer, job: str | None) -> Response:
                     media_type=CONTENT_TYPE)
 
 
+def _status(snap: Snapshot, printed: bool = False) -> int:
+    # Offline without the printer saying so: connected, but it stopped answering.
+    answering = not (snap.state == "offline" and "offline" not in snap.flags)
+    return status_bits(snap.flags, connected=snap.connected, printed=printed,
+                       answering=answering)
+
+
 def _printer_answer(snap: Snapshot, code: str | None = None) -> Answer:
     found = code or fault_code(snap.state, connected=snap.connected) or asb.EX_TIMEOUT
-    return Answer(False, found, status_bits(snap.flags, connected=snap.connected))
+    return Answer(False, found, _status(snap))
 
 
 def _timeout_s(value: str | None) -> float:
@@ -152,8 +159,7 @@ class _Service:
                 lambda: journal().receipts.get(receipt.id))
             snap = self.backend.snapshot(receipt.printer)
             if now.state == "printed":
-                status = status_bits(snap.flags, connected=snap.connected, printed=True)
-                return Answer(True, "", status)
+                return Answer(True, "", _status(snap, printed=True))
             if now.state in ("failed", "cancelled", "held"):
                 return _printer_answer(snap, code=None if now.state == "held" else
                                        asb.PRINT_SYSTEM_ERROR)
@@ -213,6 +219,11 @@ class _Service:
                     "print_kind": failed.kind, "print_state": failed.state,
                     "outcome": failed.outcome, "reason": failed.reason,
                 })
+                if failed.sent_at is not None:
+                    # The spooler started it between the look above and the failing: it goes
+                    # out although failed (fail_print takes a print being sent, too).
+                    log.error("epos_failed_while_sending", receipt=receipt_id,
+                              print_id=failed.id)
                 log.info("epos_print_failed_after_answer", receipt=receipt_id,
                          print_id=failed.id, reason=reason)
         return True

@@ -63,11 +63,15 @@ EX_TIMEOUT = "EX_TIMEOUT"  # not confirmed on paper within the request's timeout
 TOO_LARGE = "RequestEntityTooLarge"
 
 
-def status_bits(flags: Iterable[str], *, connected: bool, printed: bool = False) -> int:
-    """The ``status`` value for a printer with these flags."""
+def status_bits(flags: Iterable[str], *, connected: bool, printed: bool = False,
+                answering: bool = True) -> int:
+    """The ``status`` value for a printer with these flags. ``answering`` False: connected,
+    but the printer has stopped answering status queries (its flags are its last word)."""
     bits = ASB_PRINT_SUCCESS if printed else 0
     if not connected:
         return bits | ASB_NO_RESPONSE
+    if not answering:
+        bits |= ASB_NO_RESPONSE
     for flag in flags:
         bits |= FLAG_BITS.get(flag, 0)
     return bits

@@ -20,7 +20,7 @@ from receiptd.emulator import Emulator
 from receiptd.epos import EPOS_NS
 
 from ..rig import occurrences
-from ..support import DaemonProcess, slips_with, wait_until
+from ..support import DaemonProcess, sample_document, slips_with, wait_until
 
 SERVICE = "/cgi-bin/epos/service.cgi"
 SOAP = "http://schemas.xmlsoap.org/soap/envelope/"
@@ -267,3 +267,57 @@ def test_addresses_outside_epos_allow_are_refused(
             **SDK_HEADERS, "Host": "evil.example"})
         assert r.status_code == 403 and r.json()["error"]["code"] == "host_not_allowed"
         assert [o[0] for o in occurrences(emu)] == ["INSIDE"]
+
+
+def test_other_faults_on_arrival_carry_their_code_and_bits(
+        daemon_factory: Callable[..., DaemonProcess]) -> None:
+    with Emulator(speed_mm_s=2000.0) as emu:
+        emu.start_tcp()
+        daemon = epos_daemon(daemon_factory, emu)
+        emu.inject("cover_open")
+        daemon.wait_state("cover_open")
+        _, answer = post(daemon, text_receipt("COVER-1"))
+        assert (answer["success"], answer["code"]) == ("false", "EPTR_COVER_OPEN"), answer
+        assert int(answer["status"]) & 0x20 and not int(answer["status"]) & 0x2
+        emu.clear("cover_open")
+        daemon.wait_state("online")
+        emu.inject("silent")  # connected, but no status answers any more
+        daemon.wait_state("offline", timeout=15)
+        _, answer = post(daemon, text_receipt("SILENT-1"))
+        assert (answer["success"], answer["code"]) == ("false", "EX_TIMEOUT"), answer
+        assert int(answer["status"]) & 0x1, answer
+        emu.clear("silent")
+        daemon.wait_state("online", timeout=15)
+        _, answer = post(daemon, text_receipt("AFTER-2"))
+        assert answer["success"] == "true", answer
+        emu.wait_idle(10)
+        assert [o[0] for o in occurrences(emu)] == ["AFTER-2"], emu.transcript.text()
+
+
+def test_a_timeout_while_queued_fails_the_job_before_it_prints(
+        daemon_factory: Callable[..., DaemonProcess]) -> None:
+    with Emulator(speed_mm_s=40.0) as emu:  # the receipt ahead takes seconds
+        emu.start_tcp()
+        daemon = epos_daemon(daemon_factory, emu)
+        ahead = daemon.submit({"document": sample_document("AHEAD-1", lines=10)})["id"]
+        wait_until(lambda: daemon.receipt(ahead)["state"] == "printing", what="ahead printing")
+        started = time.monotonic()
+        _, answer = post(daemon, text_receipt("LATE-1"), timeout_ms=500)
+        assert time.monotonic() - started < 5
+        assert (answer["success"], answer["code"]) == ("false", "EX_TIMEOUT"), answer
+        assert not int(answer["status"]) & 0x2
+        late = latest(daemon)["id"]
+        wait_until(lambda: daemon.receipt(late)["state"] == "failed", what="the late job failed")
+        daemon.wait_printed(ahead, timeout=60)
+        emu.wait_idle(20)
+        assert [o[0] for o in occurrences(emu)] == ["AHEAD-1"], emu.transcript.text()
+        assert [p["state"] for p in daemon.receipt(late)["prints"]] == ["failed"]
+
+
+def test_the_endpoint_is_absent_unless_enabled(
+        daemon_factory: Callable[..., DaemonProcess]) -> None:
+    with Emulator(speed_mm_s=2000.0) as emu:
+        emu.start_tcp()
+        daemon = daemon_factory({"front": emu.tcp_url})
+        r, _ = post(daemon, text_receipt("OFF-1"))
+        assert r.status_code == 404 and r.json()["error"]["code"] == "not_found", r.text
