@@ -38,7 +38,9 @@ class MaintenanceStore(Store):
     def _purge_batch(self, after_id: int, cutoff: str | None, batch: int) -> tuple[int, int, bool]:
         """Delete settled receipts among the next ``batch`` ids after ``after_id``.
 
-        Settled: printed or cancelled, no print queued or sending, and (with ``cutoff``)
+        Settled: printed, cancelled or failed (terminal: a copy a cashier asks for is a print
+        of its own, queued, which keeps the receipt), no print queued or sending, and (with
+        ``cutoff``)
         created and last finished before it. Returns (deleted, last id scanned, done).
         """
         db = self._db
@@ -60,7 +62,7 @@ class MaintenanceStore(Store):
             rows = db.rows(
                 """
                 SELECT id FROM receipts AS r
-                WHERE id > ? AND id <= ? AND state IN ('printed', 'cancelled')
+                WHERE id > ? AND id <= ? AND state IN ('printed', 'cancelled', 'failed')
                   AND NOT EXISTS (
                     SELECT 1 FROM prints AS p WHERE p.receipt_id = r.id
                       AND (p.state IN ('queued', 'sending') OR p.finished_at IS NULL
@@ -76,8 +78,8 @@ class MaintenanceStore(Store):
 
     @guarded
     def purge(self, *, older_than: datetime, batch: int = 500, max_bytes: int | None = None) -> int:
-        """Delete settled (printed or cancelled) receipts whose last print finished before
-        ``older_than``, in short transactions of ``batch`` receipts; never one with a print
+        """Delete settled (printed, cancelled, failed) receipts whose last print finished
+        before ``older_than``, in short transactions of ``batch`` receipts; never one with a print
         queued or sending. With ``max_bytes``, then also delete the oldest settled receipts
         while the journal's used pages exceed it. Printer events older than ``older_than``
         go too. Returns the number of receipts deleted."""

@@ -109,10 +109,11 @@ class ReceiptStore(TroubleStore):
             )
             print_id = insert_print(conn, receipt_id=receipt_id, printer=printer,
                                     kind="original", attempt=1, created_at=now)
-            if failed:
+            if failed:  # as fail_print() leaves a print, in the same transaction
                 conn.execute(
-                    "UPDATE prints SET state = 'failed', reason = ?, finished_at = ? "
-                    "WHERE id = ?", (failed, now, print_id))
+                    "UPDATE prints SET state = 'failed', reason = ?, finished_at = ?, "
+                    "outcome = ? WHERE id = ?", (failed, now, f"failed: {failed}", print_id))
+                count(conn, printer, "failed", 1)
             count(conn, printer, "submitted", 1)
             return load_receipt(db, receipt_id), True
 

@@ -628,6 +628,7 @@ def test_purge_only_touches_settled_receipts_past_the_limit(j: Journal, clock: C
     old_printed = printed(j)
     old_cancelled = submit(j)
     j.receipts.cancel(old_cancelled.id, by="admin")
+    old_failed = submit(j, failed="told the client it failed")
     old_queued = submit(j)
     old_sending = submit(j)
     j.receipts.start_print(old_sending.prints[0].id)
@@ -647,11 +648,11 @@ def test_purge_only_touches_settled_receipts_past_the_limit(j: Journal, clock: C
 
     deleted = j.admin.purge(older_than=clock.now - timedelta(days=30), batch=2)
 
-    assert deleted == 2
+    assert deleted == 3
     remaining = {r.id for r in j.search.find(limit=500)}
     assert remaining == {old_queued.id, old_sending.id, old_with_queued_reprint.id,
                          old_recent_copy.id, new_printed.id}
-    for gone in (old_printed.id, old_cancelled.id):
+    for gone in (old_printed.id, old_cancelled.id, old_failed.id):
         with pytest.raises(NotFound):
             j.receipts.get(gone)
     n_prints = j.conn.execute(
