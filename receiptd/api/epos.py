@@ -19,7 +19,6 @@ A browser page may post from a ``cors_origins`` origin, or from the same host (a
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import ipaddress
 from dataclasses import dataclass
@@ -48,6 +47,7 @@ from receiptd.epos import (
 )
 from receiptd.epos import status as asb
 from receiptd.errors import Conflict, Forbidden, InvalidDocument, JournalUnavailable, TooLarge
+from receiptd.events import Event
 from receiptd.intake.backend import Backend
 from receiptd.journal import Receipt
 from receiptd.printer.states import Snapshot
@@ -105,6 +105,21 @@ def _timeout_s(value: str | None) -> float:
     return (DEFAULT_TIMEOUT_MS if ms <= 0 else min(ms, MAX_TIMEOUT_MS)) / 1000
 
 
+async def _next_event(queue: asyncio.Queue[Event], receipt: Receipt, wait_s: float) -> None:
+    """Until an event about this receipt or its printer, or ``wait_s`` (a look at the
+    journal is due then anyway): other receipts' events do not cost a journal read."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + wait_s
+    while (left := end - loop.time()) > 0:
+        try:
+            event = await asyncio.wait_for(queue.get(), timeout=left)
+        except TimeoutError:
+            return
+        if event.data.get("receipt_id") == receipt.id or (
+                event.type == "printer" and event.data.get("printer") == receipt.printer):
+            return
+
+
 class _Service:
     """The endpoint's work, apart from HTTP: parse, decide, journal, wait, settle."""
 
@@ -147,7 +162,7 @@ class _Service:
             source="epos", submitted_by=SUBMITTER, detail=detail, failed=failed))
         return receipt
 
-    async def wait(self, receipt: Receipt, queue: asyncio.Queue[Any],
+    async def wait(self, receipt: Receipt, queue: asyncio.Queue[Event],
                    timeout_s: float) -> Answer:
         """Until the receipt is printed (success), its printer faults, it stops by itself
         (held, failed) or the time is up."""
@@ -170,8 +185,7 @@ class _Service:
                 left += IN_FLIGHT_GRACE_S
             if left <= 0:
                 return _printer_answer(snap, code=asb.EX_TIMEOUT)
-            with contextlib.suppress(TimeoutError):  # a look at the journal is due anyway
-                await asyncio.wait_for(queue.get(), timeout=min(POLL_S, left))
+            await _next_event(queue, receipt, min(POLL_S, left))
 
     def settle(self, receipt_id: int, reason: str) -> None:
         """After a failure was answered: follow the receipt until none of its prints is on
