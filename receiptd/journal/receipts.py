@@ -26,6 +26,7 @@ from collections.abc import Mapping
 
 from receiptd.errors import Conflict
 from receiptd.journal.db import guarded
+from receiptd.journal.groupcommit import group_for
 from receiptd.journal.reads import load_print, load_receipt, print_row, receipt_row
 from receiptd.journal.records import (
     CONFIRMATIONS,
@@ -74,20 +75,24 @@ class ReceiptStore(TroubleStore):
         if source not in RECEIPT_SOURCES:
             raise ValueError(f"unknown receipt source {source!r}")
         db = self._db
-        with db.tx() as conn:
+        detail = json.dumps(dict(source_detail)) if source_detail else None
+
+        def insert(conn: sqlite3.Connection) -> tuple[int, bool]:
+            # Runs in a savepoint of a transaction that may be another thread's: only
+            # ``conn`` touches the database (``db`` lends its clock and disk check).
             if idempotency_key is not None:
-                existing = db.row(
+                existing = conn.execute(
                     "SELECT id, request_hash FROM receipts WHERE idempotency_key = ?",
                     (idempotency_key,),
-                )
+                ).fetchone()
                 if existing is not None:
-                    if existing["request_hash"] != request_hash:
+                    if existing[1] != request_hash:
                         raise Conflict(
                             f"idempotency key {idempotency_key!r} was already used for a "
-                            f"different request (receipt {existing['id']})",
+                            f"different request (receipt {existing[0]})",
                             code="idempotency_conflict",
                         )
-                    return load_receipt(db, existing["id"]), False
+                    return int(existing[0]), False
             db.admit()  # a replay above needs no space
             now = db.now()
             cur = conn.execute(
@@ -98,8 +103,7 @@ class ReceiptStore(TroubleStore):
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
                 (printer, "failed" if failed else "queued", kind, profile, request_hash,
-                 idempotency_key, order_ref, submitted_by, now, paper_mm, source,
-                 json.dumps(dict(source_detail)) if source_detail else None),
+                 idempotency_key, order_ref, submitted_by, now, paper_mm, source, detail),
             )
             assert cur.lastrowid is not None
             receipt_id = cur.lastrowid
@@ -115,7 +119,11 @@ class ReceiptStore(TroubleStore):
                     "outcome = ? WHERE id = ?", (failed, now, f"failed: {failed}", print_id))
                 count(conn, printer, "failed", 1)
             count(conn, printer, "submitted", 1)
-            return load_receipt(db, receipt_id), True
+            return receipt_id, True
+
+        # Concurrent submissions share one durable commit (``groupcommit``).
+        receipt_id, created = group_for(db.path).run(db.tx, insert)
+        return load_receipt(db, receipt_id), created
 
     # -- the spooler's transitions ------------------------------------------------------------
 
