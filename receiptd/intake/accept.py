@@ -17,7 +17,7 @@ from receiptd.document.raw import check_raw
 from receiptd.errors import NotFound
 from receiptd.intake.backend import Backend
 from receiptd.journal import Receipt
-from receiptd.render import paper_length_mm, render
+from receiptd.render import render_measured
 from receiptd.render.paper import check_paper_limit
 
 
@@ -49,8 +49,8 @@ def accept(backend: Backend, printer: str, content: Content,
     profile = backend.profile(printer)
     if content.kind == "raw":
         check_raw(content.raw_bytes())
-    rendered = render(content, profile)  # proves it is printable before we accept it
-    paper_mm = paper_length_mm(content, profile)
+    # One layout proves it printable before it is accepted, and measures its paper.
+    rendered, paper_mm = render_measured(content, profile)
     check_paper_limit(paper_mm, backend.config.printers[printer].max_paper_mm, printer)
     content_json = content.model_dump_json(exclude_none=True)
     request_hash = hashlib.sha256(

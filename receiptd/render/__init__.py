@@ -38,6 +38,7 @@ from receiptd.render.sections import (
     prologue,
     render,
     render_body,
+    render_measured,
     split_marker,
     with_marker,
 )
@@ -71,6 +72,7 @@ __all__ = [
     "raster",
     "render",
     "render_body",
+    "render_measured",
     "split_marker",
     "text_width",
     "to_bitmap",

@@ -92,12 +92,15 @@ def paper_length_mm(content: Content, profile: Profile, *, marker: str | None = 
     """Estimated paper used, in mm: text lines × line height (× character height), barcode,
     QR and image heights, feeds, and the feed before a cut; raw content by its commands
     (``raw_paper_mm``). A marker adds exactly ``marker_paper_mm(marker, profile)``."""
-    items = layout(content, profile)
+    return marker_paper_mm(marker, profile) + items_paper_mm(
+        layout(content, profile), content, profile)
+
+
+def items_paper_mm(items: list[Item] | None, content: Content, profile: Profile) -> float:
+    """The paper of a receipt already laid out (``items``; None: raw ``content``)."""
     if items is None:
-        body = raw_paper_mm(content.raw_bytes(), profile)
-    else:
-        body = sum(_item_mm(i, profile) for i in items)
-    return marker_paper_mm(marker, profile) + body
+        return raw_paper_mm(content.raw_bytes(), profile)
+    return sum(_item_mm(i, profile) for i in items)
 
 
 def check_paper_limit(paper_mm: float, limit_mm: float, printer: str) -> None:

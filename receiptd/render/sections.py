@@ -28,7 +28,9 @@ import functools
 
 from receiptd.document import Content
 from receiptd.render.escpos import constants
+from receiptd.render.items import Item
 from receiptd.render.layout import layout, marker_lines
+from receiptd.render.paper import items_paper_mm
 from receiptd.render.profiles import Profile
 from receiptd.render.writer import KANJI_OFF, Writer
 
@@ -78,13 +80,24 @@ def marker_section(marker: str | None, profile: Profile) -> bytes:
 
 def render_body(content: Content, profile: Profile) -> bytes:
     """The receipt's own bytes: the same for the original and every reprint."""
-    items = layout(content, profile)
+    return _write(layout(content, profile), content, profile)
+
+
+def _write(items: list[Item] | None, content: Content, profile: Profile) -> bytes:
     if items is None:
         return content.raw_bytes()
     writer = Writer(profile)
     for item in items:
         writer.item(item)
     return writer.finish()
+
+
+def render_measured(content: Content, profile: Profile) -> tuple[bytes, float]:
+    """``render(content, profile)`` and ``paper_length_mm(content, profile)`` from one
+    layout: what accepting a receipt needs, at the cost of one."""
+    items = layout(content, profile)
+    return (prologue(profile) + _write(items, content, profile),
+            items_paper_mm(items, content, profile))
 
 
 def render(content: Content, profile: Profile, *, marker: str | None = None) -> bytes:

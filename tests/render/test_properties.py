@@ -15,7 +15,7 @@ from PIL import Image
 
 from receiptd.document import parse_content
 from receiptd.errors import ConfigError, InvalidDocument, UnprintableText
-from receiptd.render import paper_length_mm, render
+from receiptd.render import paper_length_mm, render, render_measured
 from receiptd.render.profiles import get_profile, list_profiles
 from receiptd.render.text import substitute_unprintable
 
@@ -140,3 +140,19 @@ def test_a_document_with_every_kind_of_block_renders_on_every_profile(profile: A
     content = parse_content({"document": EVERY_KIND})
     data = render(content, profile)
     assert data.startswith(b"\x1b@") and paper_length_mm(content, profile) > 0
+
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.lists(blocks, min_size=1, max_size=12), st.sampled_from(PROFILES))
+def test_one_layout_renders_and_measures_as_the_two_calls_do(
+    items: list[dict[str, Any]], profile: Any,
+) -> None:
+    """What accepting a receipt uses (``render_measured``) is exactly ``render`` plus
+    ``paper_length_mm``."""
+    content = parse_content({"document": {"blocks": items}})
+    try:
+        expected = (render(content, profile), paper_length_mm(content, profile))
+    except InvalidDocument:
+        return
+    assert render_measured(content, profile) == expected
