@@ -157,17 +157,17 @@ def submit(client: Client, printer: str, body: dict[str, Any],
             error = error_of(response)
         if error.status in _SETUP_STATUSES:
             raise error
-        if error.status == 409:
-            # The key was used for other bytes: not this job's retry. Never print it under a
-            # guess; the queue's error policy (stop-printer by default) keeps it for a person.
-            reporter.error(f"receiptd refused the job: {error}")
-            return CUPS_BACKEND_FAILED, False
-        if error.status not in TRANSIENT:
-            # 413, 422: these bytes can never be accepted (too large, refused commands).
+        if error.status in (413, 422):
+            # These bytes can never be accepted (too large, refused commands, too much paper).
             reporter.error(f"receiptd refused the job: {error}")
             return CUPS_BACKEND_CANCEL, False
-        if error.status == 0:
-            reporter.show(reporter.shown | {CONNECTING})
+        if error.status not in TRANSIENT:
+            # 409: the key was used for other bytes, so this is not that job's retry. Never
+            # print it under a guess: the queue's error policy (stop-printer by default)
+            # keeps the job for a person. Likewise any answer this backend does not expect.
+            reporter.error(f"receiptd refused the job: {error}")
+            return CUPS_BACKEND_FAILED, False
+        reporter.show(reporter.shown | {CONNECTING})
         reporter.info(f"waiting for receiptd: {error}")
         time.sleep(BACKOFF_S[min(attempt, len(BACKOFF_S) - 1)])
         attempt += 1
