@@ -30,7 +30,7 @@ def unavailable() -> str | None:
     """None if a private cupsd can run here, else why not."""
     absent = [p for p in (CUPSD, LPADMIN, str(SYSTEM_SERVERBIN / "backend"))
               if not os.path.exists(p)]
-    absent += [c for c in ("lp", "lpstat", "cancel") if shutil.which(c) is None]
+    absent += [c for c in ("lp", "lpstat") if shutil.which(c) is None]
     if absent:
         return (f"CUPS is not installed (no {', '.join(absent)}; Debian: apt-get install "
                 f"{' '.join(APT_PACKAGES)})")

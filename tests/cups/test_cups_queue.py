@@ -63,7 +63,8 @@ def test_paper_out_shows_in_lpstat_while_the_job_waits_and_clears_after_refill(
                timeout=30, what="lpstat showing the paper-out reasons")
     assert rig.cups.backend_exits(job) == []  # the job waits in CUPS, not failed or retried
     assert str(job) in rig.cups.not_completed("front")
-    assert "paper out" in rig.cups.printer_status("front").lower()
+    # Plain `lpstat -p` shows the queue's message: receiptd's hint for the fault.
+    assert "paper out" in rig.cups.run("lpstat", "-p", "front").lower()
     [receipt] = cups_receipts(rig.daemon)
     assert receipt["state"] == "queued"  # journaled, held by the fault
 
