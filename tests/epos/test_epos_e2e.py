@@ -198,7 +198,7 @@ def test_a_fault_mid_print_is_answered_and_its_retry_is_failed(
 
 def test_sigkill_mid_job_loses_nothing_confirmed_and_prints_nothing_twice_unmarked(
         daemon_factory: Callable[..., DaemonProcess]) -> None:
-    with Emulator(speed_mm_s=40.0) as emu:  # the second receipt is on paper for seconds
+    with Emulator(speed_mm_s=200.0) as emu:
         emu.start_tcp()
         daemon = epos_daemon(daemon_factory, emu)
         _, answer = post(daemon, text_receipt("DONE-1", lines=1))
@@ -214,12 +214,14 @@ def test_sigkill_mid_job_loses_nothing_confirmed_and_prints_nothing_twice_unmark
             except httpx.HTTPError as exc:
                 outcome.append(exc)
 
+        emu.inject("slow", mm_per_s=4.0)  # busy and answering: the job stays in flight
         thread = threading.Thread(target=app)
         thread.start()
-        wait_until(lambda: started, timeout=20, what="the ePOS job on paper")
+        wait_until(lambda: started, timeout=30, what="the ePOS job on paper")
         daemon.kill()
         thread.join(30)
         assert outcome and isinstance(outcome[0], httpx.HTTPError), outcome  # never "success"
+        emu.clear("slow")
         daemon.start()
         wait_until(lambda: latest(daemon)["state"] == "printed", timeout=60,
                    what="the interrupted job reprinted")
@@ -296,11 +298,12 @@ def test_other_faults_on_arrival_carry_their_code_and_bits(
 
 def test_a_timeout_while_queued_fails_the_job_before_it_prints(
         daemon_factory: Callable[..., DaemonProcess]) -> None:
-    with Emulator(speed_mm_s=40.0) as emu:  # the receipt ahead takes seconds
+    with Emulator(speed_mm_s=40.0) as emu:
         emu.start_tcp()
         daemon = epos_daemon(daemon_factory, emu)
         ahead = daemon.submit({"document": sample_document("AHEAD-1", lines=10)})["id"]
         wait_until(lambda: daemon.receipt(ahead)["state"] == "printing", what="ahead printing")
+        emu.inject("slow", mm_per_s=4.0)  # the receipt ahead holds the printer
         started = time.monotonic()
         _, answer = post(daemon, text_receipt("LATE-1"), timeout_ms=500)
         assert time.monotonic() - started < 5
@@ -308,6 +311,7 @@ def test_a_timeout_while_queued_fails_the_job_before_it_prints(
         assert not int(answer["status"]) & 0x2
         late = latest(daemon)["id"]
         wait_until(lambda: daemon.receipt(late)["state"] == "failed", what="the late job failed")
+        emu.clear("slow")
         daemon.wait_printed(ahead, timeout=60)
         emu.wait_idle(20)
         assert [o[0] for o in occurrences(emu)] == ["AHEAD-1"], emu.transcript.text()
