@@ -129,7 +129,7 @@ def print_job(device: Device, config: BackendConfig, job: Job, data: bytes,
                   f"for printer {device.printer}; waiting for it to print")
     state = follow(client, stream, reporter, device.printer, receipt_id)
     if state == "printed":
-        reporter.show(())
+        reporter.printed()
         reporter.info(f"receipt {receipt_id} printed")
         return CUPS_BACKEND_OK
     reporter.error(f"receipt {receipt_id} {state} in receiptd"

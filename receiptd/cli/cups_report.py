@@ -44,6 +44,7 @@ class Reporter:
     def __init__(self, out: TextIO) -> None:
         self.out = out
         self.shown: set[str] = set()
+        self.state = "unknown"  # the printer's last state receiptd reported
 
     def line(self, prefix: str, message: str) -> None:
         self.out.write(f"{prefix}: {one_line(message)}\n")
@@ -73,9 +74,15 @@ class Reporter:
 
     def printer_state(self, state: str, hint: str | None = None) -> None:
         """The printer is in receiptd state ``state``; ``hint`` is receiptd's operator hint."""
+        self.state = state
         self.show(REASONS.get(state, ("other-error",)))
         if hint and state not in ("online", "unknown"):
             self.info(f"{state.replace('_', ' ')}: {hint}")
+
+    def printed(self) -> None:
+        """The receipt came out: whatever fault was last reported is over. A roll near its
+        end still is."""
+        self.show(REASONS["paper_near_end"] if self.state == "paper_near_end" else ())
 
     def reset(self) -> None:
         """Forget reasons a previous run may have left on the queue (a backend killed while

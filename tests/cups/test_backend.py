@@ -214,10 +214,18 @@ def test_reporter_changes_only_what_moved(tmp_path: Path) -> None:
         reporter.printer_state("paper_out")
         reporter.printer_state("cover_open")
         reporter.printer_state("online")
+        reporter.printer_state("paper_near_end")
+        reporter.printed()  # the roll is still near its end
+        reporter.printer_state("cover_open")
+        reporter.printed()
     assert out.read_text().splitlines() == [
         "STATE: +media-empty-error,media-needed-error",
         "INFO: paper out: Load paper.",
         "STATE: -media-empty-error,media-needed-error",
+        "STATE: +cover-open-report",
+        "STATE: -cover-open-report",
+        "STATE: +media-low-warning",
+        "STATE: -media-low-warning",
         "STATE: +cover-open-report",
         "STATE: -cover-open-report",
     ]
