@@ -31,7 +31,7 @@ import structlog
 from receiptd.config import PrinterConfig, parse_listen
 from receiptd.document import Content
 from receiptd.document.limits import MAX_RAW_BYTES
-from receiptd.document.raw.sanitize import Query, Sanitized, Sanitizer
+from receiptd.document.raw.sanitize import PROCESS_ID, Query, Sanitized, Sanitizer
 from receiptd.errors import ClientError, ReceiptdError
 from receiptd.intake import Backend, Origin, accept
 from receiptd.vport import answers
@@ -139,8 +139,9 @@ class VirtualPort:
         self._handlers.add(task)
         self._log.debug("vport_connected", peer=peer)
         try:
-            while await self._job(reader, conn):
-                pass
+            more, rest = True, b""
+            while more:
+                more, rest = await self._job(reader, conn, rest)
             if conn.tasks:
                 # The app closed its side but may still read (a half-close): its process IDs
                 # are answered when they print, for as long as an idle connection may live.
@@ -157,34 +158,43 @@ class VirtualPort:
             writer.close()
             self._log.debug("vport_disconnected", peer=peer)
 
-    async def _job(self, reader: asyncio.StreamReader, conn: _Connection) -> bool:
-        """Read, answer and journal one job; False when the connection is done."""
-        job = Sanitizer()
+    async def _job(self, reader: asyncio.StreamReader, conn: _Connection,
+                   first: bytes) -> tuple[bool, bytes]:
+        """Read, answer and journal one job, starting with ``first`` (what came after the
+        process ID that ended the job before). Returns (more jobs may follow, the bytes
+        after this job's process ID)."""
+        job = Sanitizer(end_at_process_id=True)
         pids: list[Query] = []
         started: float | None = None
-        more = True
+        more, chunk = True, first
         while True:
-            wait = self.config.virtual_port_idle_s if started is not None else CONNECTION_IDLE_S
-            try:
-                chunk = await asyncio.wait_for(reader.read(READ_SIZE), wait)
-            except TimeoutError:
-                if started is not None:
-                    break  # the idle gap ends the job
-                if conn.asb_mask or conn.tasks:
-                    continue  # it listens for status changes or process IDs: keep it
-                return False  # an idle connection: close it
             if not chunk:
-                more = False
-                break
+                wait = (self.config.virtual_port_idle_s if started is not None
+                        else CONNECTION_IDLE_S)
+                try:
+                    chunk = await asyncio.wait_for(reader.read(READ_SIZE), wait)
+                except TimeoutError:
+                    if started is not None:
+                        break  # the idle gap ends the job
+                    if conn.asb_mask or conn.tasks:
+                        continue  # it listens for status changes or process IDs: keep it
+                    return False, b""  # an idle connection: close it
+                if not chunk:
+                    more = False
+                    break
             started = started if started is not None else time.monotonic()
             if job.received + len(chunk) > self.max_job_bytes:
                 raise _Refused(JOB_TOO_LARGE, f"job over {self.max_job_bytes} bytes")
             if time.monotonic() - started > JOB_MAX_S:
                 raise _Refused(JOB_TOO_SLOW, f"job still arriving after {JOB_MAX_S:.0f} s")
             pids += self._answer(conn, _refusing(job.feed, chunk))
+            chunk = b""
             await conn.writer.drain()
+            if job.ended:  # a process ID after print data: the app now waits for it
+                break
+        rest = job.rest() if job.ended else b""
         if started is None:
-            return more
+            return more, b""
         result, queries = _refusing(lambda _: job.finish(), b"")
         pids += self._answer(conn, queries)
         receipt_id = covers = None
@@ -201,7 +211,7 @@ class VirtualPort:
                            answered=result.answered, dropped=result.dropped)
         with contextlib.suppress(ConnectionError):
             await conn.writer.drain()
-        return more
+        return more, rest
 
     async def _journal(self, conn: _Connection, result: Sanitized, pids: list[Query],
                        received: int) -> tuple[int, int]:
@@ -250,7 +260,7 @@ class VirtualPort:
         """Answer each status question now; return the process IDs (answered later)."""
         pids = []
         for q in queries:
-            if q.name == "GS ( H fn 48":
+            if q.name == PROCESS_ID:
                 pids.append(q)
                 continue
             reply = self._reply(conn, q)

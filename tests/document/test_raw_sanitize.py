@@ -197,3 +197,13 @@ def test_whatever_the_sanitizer_outputs_the_printer_runs_as_allowed() -> None:
     assert tally.examples >= EXAMPLES // 4, tally.as_dict()
     # The point of dropping rather than refusing: most inputs print (check_raw takes ~1/5).
     assert tally.accepted >= tally.examples // 3, tally.as_dict()
+
+
+def test_a_process_id_after_print_data_can_end_the_job() -> None:
+    s = Sanitizer(end_at_process_id=True)
+    assert [q.pid for q in s.feed(b"one\n" + PID + b"two\n")] == [b"ABCD"]
+    assert s.ended and s.rest() == b"two\n" and s.received == 4 + len(PID)
+    assert s.finish()[0].data == b"one\n"
+    s = Sanitizer(end_at_process_id=True)  # before any print data it ends nothing
+    s.feed(PID + b"two\n")
+    assert not s.ended

@@ -192,6 +192,18 @@ def test_a_process_id_is_answered_only_once_its_receipt_is_on_paper(
     app.close()
 
 
+def test_a_process_id_ends_its_job_so_two_receipts_in_one_write_are_two(
+    vport_daemon: DaemonProcess, emulator: Emulator
+) -> None:
+    app = App(vport_daemon)
+    app.send(receipt_bytes("TWO-1") + pid("id-1") + receipt_bytes("TWO-2") + pid("id-2"))
+    assert app.read(14, timeout=20) == b"\x37\x22id-1\x00\x37\x22id-2\x00"
+    first, second = journaled(vport_daemon, 2)
+    assert first.state == second.state == "printed"
+    assert len(slips_with(emulator, "RECEIPT TWO-1")) == len(slips_with(emulator, "TWO-2")) == 1
+    app.close()
+
+
 def test_forbidden_commands_are_dropped_and_recorded(
     vport_daemon: DaemonProcess, emulator: Emulator
 ) -> None:

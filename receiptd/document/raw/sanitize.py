@@ -105,11 +105,20 @@ class _More(Exception):
     """The command at the walk's position is not complete yet: wait for more bytes."""
 
 
+PROCESS_ID: Final = "GS ( H fn 48"
+
+
 class Sanitizer:
     """One job's bytes, walked as they arrive. ``feed`` returns the questions completed by
-    the new bytes; ``finish`` the job. Raises ``RawRejected`` for a job that cannot print."""
+    the new bytes; ``finish`` the job. Raises ``RawRejected`` for a job that cannot print.
 
-    def __init__(self) -> None:
+    With ``end_at_process_id``, a process ID that follows print data ends the job (``ended``):
+    the app waits for its answer, which can only come once the job is printed. The bytes
+    after it (``rest``) are the next job's first bytes."""
+
+    def __init__(self, *, end_at_process_id: bool = False) -> None:
+        self._end_at_pid = end_at_process_id
+        self.ended = False
         self._pending = b""  # bytes not walked yet (an incomplete command or text run)
         self._kept: list[bytes] = []
         self._kept_len = 0
@@ -122,9 +131,17 @@ class Sanitizer:
         self.received = 0
 
     def feed(self, data: bytes) -> list[Query]:
+        if self.ended:
+            raise ValueError("the job ended at a process ID: take the rest() for the next one")
         self.received += len(data)
         self._pending += data
         return self._walk(final=False)
+
+    def rest(self) -> bytes:
+        """The bytes not walked yet (after the process ID that ended the job)."""
+        rest, self._pending = self._pending, b""
+        self.received -= len(rest)
+        return rest
 
     def finish(self) -> tuple[Sanitized, list[Query]]:
         """The job ends here: walk the rest, drop a command the end cut off, check it all."""
@@ -147,6 +164,10 @@ class Sanitizer:
         while i < n:
             try:
                 i = self._step(data, i, final, queries)
+                if (self._end_at_pid and queries and queries[-1].name == PROCESS_ID
+                        and queries[-1].at > 0):
+                    self.ended = True
+                    break
             except _More:
                 if final:
                     self._dropped["truncated " + name_at(data, i, min(n, i + 3))] += 1
@@ -241,8 +262,8 @@ class Sanitizer:
                 raise _More
             body = data[pos + 2:end]
             if name == "GS ( H" and length == 6 and body[0] == _PID_FN:
-                queries.append(Query("GS ( H fn 48", pid=body[2:6], at=self._kept_len))
-                self._answered["GS ( H fn 48"] += 1
+                queries.append(Query(PROCESS_ID, pid=body[2:6], at=self._kept_len))
+                self._answered[PROCESS_ID] += 1
                 return end
             self._dropped[f"{name} fn {body[0]}" if body else name] += 1
             return end
