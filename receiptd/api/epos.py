@@ -46,7 +46,14 @@ from receiptd.epos import (
     status_bits,
 )
 from receiptd.epos import status as asb
-from receiptd.errors import Conflict, Forbidden, InvalidDocument, JournalUnavailable, TooLarge
+from receiptd.errors import (
+    Conflict,
+    Forbidden,
+    InvalidDocument,
+    JournalCorrupt,
+    JournalUnavailable,
+    TooLarge,
+)
 from receiptd.events import Event
 from receiptd.intake.backend import Backend
 from receiptd.journal import Receipt
@@ -169,9 +176,14 @@ class _Service:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
         journal = self.backend.journal
+        now = receipt
         while True:
-            now = await anyio.to_thread.run_sync(
-                lambda: journal().receipts.get(receipt.id))
+            try:
+                now = await anyio.to_thread.run_sync(
+                    lambda: journal().receipts.get(receipt.id))
+            except (JournalUnavailable, JournalCorrupt):
+                # Keep the last look: the printer goes on, and the answer stays an ePOS one.
+                log.warning("epos_wait_journal_unreadable", receipt=receipt.id)
             snap = self.backend.snapshot(receipt.printer)
             if now.state == "printed":
                 return Answer(True, "", _status(snap, printed=True))
@@ -203,7 +215,7 @@ class _Service:
             try:
                 if await anyio.to_thread.run_sync(self._fail_unsent, receipt_id, reason):
                     return
-            except JournalUnavailable:
+            except (JournalUnavailable, JournalCorrupt):
                 pass  # the disk is failing: try again, the print is not going anywhere
             await asyncio.sleep(POLL_S)
         log.error("epos_settle_gave_up", receipt=receipt_id)
