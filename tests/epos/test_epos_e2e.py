@@ -113,6 +113,11 @@ def test_odoo_image_receipt_succeeds_only_once_it_is_on_paper(
         assert sum(e["height"] for e in slip if e["type"] == "image") == 320
         receipt = latest(daemon)
         assert (receipt["source"], receipt["state"]) == ("epos", "printed"), receipt
+        # Odoo's cash drawer button: a document of one <pulse/>.
+        _, answer = post(daemon, envelope("<pulse/>"), devid="local_printer",
+                         headers={"Content-Type": "text/plain;charset=UTF-8"})
+        assert answer["success"] == "true", answer
+        assert emu.transcript.entries()[-1] == {"type": "drawer", "pin": 2}
 
 
 def test_text_element_receipt_prints_as_laid_out(
