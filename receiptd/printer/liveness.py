@@ -138,6 +138,13 @@ class Ledger:
     def overdue(self, now: float, last_rx: float, offline_after_s: float,
                 slowest_bytes_per_s: float, *, stopped: bool = False) -> bool:
         """Has the printer stayed silent longer than what it still has to read explains?
+        (``deadline``: the moment it will have.)"""
+        due = self.deadline(last_rx, offline_after_s, slowest_bytes_per_s, stopped=stopped)
+        return due is not None and now > due
+
+    def deadline(self, last_rx: float, offline_after_s: float, slowest_bytes_per_s: float,
+                 *, stopped: bool = False) -> float | None:
+        """When silence from now on makes the printer overdue; None: no silence would.
 
         The oldest open question is owed an answer ``offline_after_s`` after it was asked
         (or after the printer last said anything, if later), plus the time the data between
@@ -148,11 +155,11 @@ class Ledger:
         still unread in front of the questions (its receive buffer is full) they cannot
         reach it until the fault clears: that silence is explained, not overdue."""
         if stopped and self.unread() > 0:
-            return False
+            return None
         since = max(last_rx, self.taken_at)
         ahead = self.unread()
         if self._asked:
             q = self._asked[0]
             since = max(since, q.asked)
             ahead = max(0, q.mark - self.proven)
-        return now - since > offline_after_s + ahead / slowest_bytes_per_s
+        return since + offline_after_s + ahead / slowest_bytes_per_s

@@ -48,6 +48,9 @@ class SessionSettings:
 
 
 _PROBE_PID = "PRB "  # a space: encode_pid never produces it
+#: The session loop's waits for the printer (``PrinterSession._quiet_for``).
+QUIET_MIN_S = 0.005
+QUIET_MAX_S = 0.25
 
 
 class PrinterSession:
@@ -236,7 +239,7 @@ class PrinterSession:
         self._handshake()
         while not self._stop.is_set():
             self._on_beat()
-            data = self.link.read(0.05)
+            data = self.link.read(self._quiet_for(time.monotonic()))
             now = time.monotonic()
             if data:
                 self._last_rx = now
@@ -260,6 +263,25 @@ class PrinterSession:
                                     self.settings.slowest_bytes_per_s, stopped=stopped):
                 self._transition(PrinterState.OFFLINE, "printer not answering")
             self._maybe_query_maintenance(now)
+
+    def _quiet_for(self, now: float) -> float:
+        """How long the loop may wait for the printer: until the next thing it must do
+        unprompted (a poll, the offline deadline, the probe's timeout), at most
+        ``QUIET_MAX_S``. A reply wakes it at once; an idle printer costs a few wake-ups a
+        second instead of one every 50 ms."""
+        if self._streaming:
+            return QUIET_MIN_S * 10
+        due = self._last_poll + self.settings.poll_interval_s
+        state = self.state
+        stopped = state in FAULT_STATES and state != PrinterState.OFFLINE
+        silent = self._ledger.deadline(self._last_rx, self.settings.offline_after_s,
+                                       self.settings.slowest_bytes_per_s, stopped=stopped)
+        if silent is not None:
+            due = min(due, silent)
+        if self.board.confirmation == "unknown":
+            due = min(due, max(self._probe_sent, self.board.ready_mono)
+                      + self.settings.probe_timeout_s)
+        return min(QUIET_MAX_S, max(QUIET_MIN_S, due - now + QUIET_MIN_S))
 
     def _handshake(self) -> None:
         hello = protocol.enable_asb() + self._ledger.queries() + self._info.identity()
