@@ -51,6 +51,8 @@ JOB_MAX_S = 120.0
 #: How often a connection with ASB on looks at the printer between state-change events.
 ASB_POLL_S = 0.5
 READ_SIZE = 65536
+#: On stop, how long connections get to wind down before their handlers are cancelled.
+STOP_WAIT_S = 2.0
 
 # Stable codes of the refusals (log field ``code``); raw_* come from the sanitizer.
 TOO_MANY_CONNECTIONS = "too_many_connections"
@@ -94,6 +96,7 @@ class VirtualPort:
         self._server: asyncio.Server | None = None
         self._connections: set[_Connection] = set()
         self._handlers: set[asyncio.Task[Any]] = set()
+        self._stopping = False
         self._accepting = asyncio.Lock()  # resend check and accept, one job at a time
         self._log = log.bind(printer=printer)
 
@@ -110,14 +113,17 @@ class VirtualPort:
         return self.address
 
     async def stop(self) -> None:
+        self._stopping = True
         if self._server is not None:
             self._server.close()
         for conn in list(self._connections):
-            conn.writer.close()
-        for task in list(self._handlers):
-            task.cancel()
+            conn.writer.close()  # each handler reads the end of its stream and returns
         if self._handlers:
-            await asyncio.gather(*self._handlers, return_exceptions=True)
+            _, late = await asyncio.wait(set(self._handlers), timeout=STOP_WAIT_S)
+            for task in late:  # e.g. one whose job is being journaled in a worker thread
+                task.cancel()
+            if late:
+                await asyncio.wait(late, timeout=STOP_WAIT_S)
         if self._server is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), 2.0)
@@ -150,6 +156,10 @@ class VirtualPort:
             self._log.warning("vport_job_refused", peer=peer, code=exc.code, reason=str(exc))
         except (ConnectionError, asyncio.IncompleteReadError):
             self._log.info("vport_connection_lost", peer=peer)
+        except asyncio.CancelledError:
+            # Only stop() cancels a handler; a connection callback that ends cancelled makes
+            # asyncio log a spurious error, so it ends here instead.
+            self._log.info("vport_connection_stopped", peer=peer)
         finally:
             self._connections.discard(conn)
             self._handlers.discard(task)
@@ -180,6 +190,12 @@ class VirtualPort:
                         continue  # it listens for status changes or process IDs: keep it
                     return False, b""  # an idle connection: close it
                 if not chunk:
+                    if self._stopping and started is not None:
+                        # Our own close at shutdown, not the app's: the job may be incomplete.
+                        # Not journaled; the app sees the printer go away and sends it again.
+                        self._log.warning("vport_job_dropped_at_stop", peer=conn.peer,
+                                          bytes=job.received)
+                        return False, b""
                     more = False
                     break
             started = started if started is not None else time.monotonic()

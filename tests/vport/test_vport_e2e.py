@@ -334,3 +334,22 @@ def test_connections_past_the_limit_are_closed(vport_daemon: DaemonProcess) -> N
             again.close()
 
     wait_until(answered, timeout=10, what="a free place after the closes")
+
+
+def test_sigterm_closes_the_port_and_journals_no_job_still_arriving(
+    vport_daemon: DaemonProcess, emulator: Emulator
+) -> None:
+    listening = App(vport_daemon)
+    listening.send(H("1d 61 0f"))  # ASB on: a connection that stays open
+    assert listening.read(4) == H("10 00 00 00")
+    sending = App(vport_daemon)
+    sending.send(b"RECEIPT HALF-1\nItem 0    0.00\n")  # no close, no gap yet: still arriving
+    sending.send(H("10 04 01"))
+    assert sending.read(1) == H("12")  # the port has read the bytes in front of the question
+    assert vport_daemon.terminate() == 0
+    assert listening.read(1) == b"" and sending.read(1) == b""  # both closed
+    assert '"event": "vport_job_dropped_at_stop"' in vport_daemon.log()
+    with Journal(vport_daemon.journal, create=False) as journal:
+        assert journal.search.find(source="virtual_port") == []
+    listening.close()
+    sending.close()
