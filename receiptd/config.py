@@ -24,8 +24,10 @@ from pydantic import (
 
 from receiptd.errors import ConfigError
 
-ROLES = ("pos", "cashier", "admin")
-Role = Literal["pos", "cashier", "admin"]
+#: ``pos < cashier < admin``; ``metrics`` stands apart: it may read ``/metrics`` and nothing
+#: else, so a Prometheus server's token opens no receipt and no printer.
+ROLES = ("metrics", "pos", "cashier", "admin")
+Role = Literal["metrics", "pos", "cashier", "admin"]
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 
 
@@ -112,6 +114,13 @@ class PrinterConfig(_Strict):
         5, ge=1, le=100,
         description="interrupted attempts in a row after which a print is held for a person "
         "(a cashier's reprint or an admin's recover releases it) instead of being retried",
+    )
+    hold_after_s: float = Field(
+        0.0, ge=0, le=7 * 24 * 3600,
+        description="a print that waited longer than this through a printer fault is held "
+        "when the fault clears, for a cashier to print (marked DELAYED) or leave, instead of "
+        "coming out long after the customer left; 0 = off (kitchen and order printers want "
+        "every ticket, however late)",
     )
     virtual_port: str | None = Field(
         None, description="HOST:PORT where unmodified POS apps print raw ESC/POS to this "

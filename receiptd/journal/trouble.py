@@ -1,7 +1,7 @@
 """Prints that cannot go on by themselves: ``failed`` (they cannot be made from what the
-journal holds: terminal, with the reason) and ``held`` (interrupted too many times in a row:
-they wait for a person's word). A failure is confined to its own receipt; the printer goes on
-with the next one.
+journal holds: terminal, with the reason) and ``held`` (interrupted too many times in a row,
+or gone stale waiting through a printer fault: they wait for a person's word). A failure is
+confined to its own receipt; the printer goes on with the next one.
 
 Also the two row helpers every transition uses: counting, and queueing a print.
 """
@@ -9,11 +9,16 @@ Also the two row helpers every transition uses: counting, and queueing a print.
 from __future__ import annotations
 
 import sqlite3
+from datetime import datetime
 
 from receiptd.errors import Conflict
 from receiptd.journal.db import Store, guarded
 from receiptd.journal.reads import load_print, print_row
-from receiptd.journal.records import Print, parse_ts, print_from
+from receiptd.journal.records import Print, format_ts, parse_ts, print_from
+
+#: ``prints.marker`` of a print held because it went stale in a fault. Once a person releases
+#: it, it prints under a DELAYED marker, and a later fault never holds it again.
+DELAYED = "delayed"
 
 
 def count(conn: sqlite3.Connection, printer: str, name: str, by: float) -> None:
@@ -95,6 +100,31 @@ class TroubleStore(Store):
                 conn.execute("UPDATE receipts SET state = 'queued' WHERE id = ? AND state = 'held'",
                              (p["receipt_id"],))
                 count(conn, p["printer"], "released", 1)
+            return [load_print(db, p["id"]) for p in rows]
+
+    @guarded
+    def hold_stale(self, printer: str, *, queued_before: datetime, reason: str) -> list[Print]:
+        """``queued → held`` for every print of ``printer`` queued before ``queued_before``
+        (and never released from such a hold before): the spooler's call when a fault clears,
+        for prints that waited through it longer than the printer's ``hold_after_s``. A
+        customer long gone needs no slip; a person decides (``release_held``). The receipt
+        shows ``held`` unless it already printed (a copy went stale). Returns the prints."""
+        db = self._db
+        with db.tx() as conn:
+            rows = db.rows(
+                "SELECT id, receipt_id FROM prints WHERE printer = ? AND state = 'queued' "
+                "AND created_at < ? AND coalesce(marker, '') != ? ORDER BY id",
+                (printer, format_ts(queued_before), DELAYED),
+            )
+            for p in rows:
+                conn.execute(
+                    "UPDATE prints SET state = 'held', marker = ?, "
+                    "reason = coalesce(reason || '; ', '') || ? WHERE id = ?",
+                    (DELAYED, reason, p["id"]),
+                )
+                conn.execute("UPDATE receipts SET state = 'held' WHERE id = ? "
+                             "AND state = 'queued'", (p["receipt_id"],))
+                count(conn, printer, "held_stale", 1)
             return [load_print(db, p["id"]) for p in rows]
 
     def readable(self, row: sqlite3.Row) -> Print | None:

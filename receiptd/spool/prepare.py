@@ -16,7 +16,8 @@ from typing import Any
 
 from receiptd.document import Content
 from receiptd.errors import ReceiptdError
-from receiptd.journal import Print, Receipt
+from receiptd.journal import Print, Receipt, utcnow
+from receiptd.journal.trouble import DELAYED
 from receiptd.render import (
     copy_marker,
     interrupted_marker,
@@ -28,6 +29,7 @@ from receiptd.render import (
 from receiptd.render.paper import command_boundaries, raw_paper_mm
 from receiptd.render.profiles import Profile, get_profile
 from receiptd.render.sections import prologue
+from receiptd.spool.stale import delayed_marker
 
 DEFAULT_PAPER_MM = 300.0  # receipts journaled before paper estimates were kept
 CHUNK = 1024  # small enough that a fault stops us within one chunk of print data
@@ -62,6 +64,8 @@ def prepare(receipt: Receipt, job: Print, profile: Profile, log: Any) -> Prepare
 
 def marker_for(receipt: Receipt, job: Print) -> str | None:
     parts = []
+    if job.marker == DELAYED:  # held stale, printed on a person's word
+        parts.append(delayed_marker(receipt.created_at, utcnow()))
     if job.copy_number is not None:
         parts.append(copy_marker(job.copy_number, receipt.printed_at))
     if job.kind == "interrupted_retry":

@@ -17,6 +17,8 @@ class SpoolSettings:
     window_bytes: int = 4096
     # Attempts in a row a print may be interrupted before it waits for a person.
     max_attempts: int = 5
+    # A print that waited longer than this through a fault is held when it clears (0 = off).
+    hold_after_s: float = 0.0
 
 
 @dataclass(frozen=True)

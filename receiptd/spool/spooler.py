@@ -39,11 +39,12 @@ from receiptd.errors import (
     LinkTimeout,
 )
 from receiptd.events import EventBus
-from receiptd.journal import Journal, Print
+from receiptd.journal import Journal, Print, utcnow
 from receiptd.printer import PrinterSession
 from receiptd.render.profiles import Profile
 from receiptd.spool.prepare import Prepared, Unprintable, pieces, prepare
 from receiptd.spool.settings import Outcome, SpoolSettings
+from receiptd.spool.stale import StaleHold
 from receiptd.spool.waiting import WaitingNotices
 from receiptd.spool.window import InFlight, SendWindow
 
@@ -83,6 +84,7 @@ class Spooler:
         self._stop = threading.Event()
         self._log = log.bind(printer=name)
         self._waiting = WaitingNotices(name, bus)
+        self._stale = StaleHold(name, self.settings.hold_after_s, bus)
         # Prints sent and awaiting their process IDs, in send order (see sendwindow.py).
         self._window = SendWindow(self.settings.window_prints, self.settings.window_bytes)
         self.busy = False  # True while a print's bytes go out (the session's queries wait)
@@ -167,7 +169,15 @@ class Spooler:
         if not self._window:
             ready = self.board.wait_ready(0.5)
             self._waiting.update(journal, self.session.state)  # tell who waits, and why
-            return ready
+            if not ready:
+                self._stale.not_ready(self.session.state, utcnow())
+                return False
+            # The first take after a fault decides on stale prints (spool/stale.py); what it
+            # holds waits for a person, and the next step takes what is left.
+            held = self._stale.ready(journal, utcnow())
+            for job in held:
+                self._publish(journal, job.receipt_id, job)
+            return not held
         if (
             self.board.current_generation() == self._window.generation
             and self.board.wait_ready(0)
@@ -315,7 +325,9 @@ class Spooler:
         self._on_outcome(flight.job, Outcome(True, "confirmed", confirmation), elapsed)
 
     def _interrupt(self, journal: Journal, flight: InFlight, reason: str) -> None:
+        # The retry keeps the print's own marker (a DELAYED receipt stays marked DELAYED).
         retry = journal.receipts.interrupt_print(flight.job.id, reason=f"interrupted: {reason}",
+                                                 marker=flight.job.marker,
                                                  max_attempts=self.settings.max_attempts)
         self._publish(journal, flight.job.receipt_id, journal.receipts.get_print(flight.job.id))
         if retry.state == "held":
@@ -375,14 +387,17 @@ class Spooler:
         return Outcome(printed=False, reason=result)
 
     def _publish(self, journal: Journal, receipt_id: int, job: Print) -> None:
+        order_ref: str | None = None
         try:
-            state = journal.receipts.get(receipt_id).state
+            receipt = journal.receipts.get(receipt_id)
+            state, order_ref = receipt.state, receipt.order_ref
         except (JournalUnavailable, JournalCorrupt):
             raise
         except Exception:  # a receipt too damaged to load: the print's own state tells
             state = job.state if job.state in ("failed", "held") else "unknown"
         self._bus.publish("receipt", {
             "receipt_id": receipt_id, "printer": self.name, "state": state,
+            "order_ref": order_ref,
             "print_id": job.id, "print_kind": job.kind, "print_state": job.state,
             "outcome": job.outcome, "reason": job.reason,
         })

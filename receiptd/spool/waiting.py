@@ -31,8 +31,10 @@ class WaitingNotices:
             if key in self._announced:
                 continue
             self._announced.add(key)
+            order_ref = journal.receipts.get(receipt_id).order_ref  # once per receipt and fault
             self._bus.publish("waiting", {
                 "receipt_id": receipt_id, "printer": self.printer, "state": receipt_state,
+                "order_ref": order_ref,
                 "printer_state": state.value, "category": advice.category,
                 "hint": {"en": advice.en, "zh": advice.zh},
             })
