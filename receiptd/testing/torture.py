@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import os
 import queue
 import random
@@ -557,7 +558,10 @@ def _verify(journal: Path, emu: Emulator, run: _Run, report: Report) -> None:
         states = dict(conn.execute("SELECT id, state FROM receipts").fetchall())
     finally:
         conn.close()
-    paper = torture_paper.read(emu.transcript.slips())
+    slips = emu.transcript.slips()
+    # The paper stays with the journal and the daemon's log: a finding can be read back.
+    (run.daemon.workdir / "paper.json").write_text(json.dumps(slips))
+    paper = torture_paper.read(slips)
     report.marked_repeats = paper.marked
     for tag, found in sorted({**run.ids, **run.hostile_ids}.items()):
         if len(found) != 1:
@@ -576,4 +580,6 @@ def _verify(journal: Path, emu: Emulator, run: _Run, report: Report) -> None:
         else:
             report.printed += 1
         if paper.unmarked[tag] > 1:
-            report.unmarked_duplicates.append(f"{tag}: {paper.unmarked[tag]} unmarked")
+            report.unmarked_duplicates.append(
+                f"{tag} (receipt {receipt_id}): {paper.unmarked[tag]} unmarked; before each: "
+                + " || ".join(" | ".join(b) for b in paper.before[tag]))

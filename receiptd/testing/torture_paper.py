@@ -27,6 +27,17 @@ class Paper:
     unmarked: Counter[str] = field(default_factory=Counter)  # tag lines without a marker
     whole: Counter[str] = field(default_factory=Counter)  # copies from tag line to TOTAL
     marked: int = 0  # tag lines under a marker
+    # What came just before each unmarked tag line (to tell how a duplicate came about).
+    before: dict[str, list[list[str]]] = field(default_factory=dict)
+
+
+def brief(entry: dict[str, Any]) -> str:
+    kind = str(entry.get("type"))
+    if kind == "text":
+        return str(entry["text"]).strip()[:48]
+    if kind == "event":
+        return f"[{entry.get('event')}]"
+    return f"[{kind}]"
 
 
 def read(slips: list[list[dict[str, Any]]]) -> Paper:
@@ -34,11 +45,14 @@ def read(slips: list[list[dict[str, Any]]]) -> Paper:
     current: str | None = None
     marker = False
     after_cut = True
+    recent: list[str] = []
     for slip in slips:
         if not after_cut:
             current, marker = None, False
         after_cut = False
+        recent.append("[new slip]")
         for entry in slip:
+            recent = [*recent[-7:], brief(entry)]
             kind = entry.get("type")
             after_cut = kind == "cut"
             if kind == "event" and entry.get("event") not in HARMLESS_EVENTS:
@@ -56,6 +70,7 @@ def read(slips: list[list[dict[str, Any]]]) -> Paper:
                     paper.marked += 1
                 else:
                     paper.unmarked[current] += 1
+                    paper.before.setdefault(current, []).append(recent[:-1])
                 marker = False
             elif current and text.startswith("TOTAL") and text.rstrip().endswith(current):
                 paper.whole[current] += 1
