@@ -191,7 +191,9 @@ def slips_with(emu: Emulator, needle: str) -> list[list[dict[str, Any]]]:
             if any(e.get("type") == "text" and needle in e.get("text", "") for e in s)]
 
 
-MARKER = re.compile(r"^\s*(COPY \d+ - original|\*\*\* REPRINT)")
+# A copy names the original's print time ("COPY 1 - original 14:03"); a copy of a receipt
+# that never printed (failed, its client told so) is "COPY 1" alone.
+MARKER = re.compile(r"^\s*(COPY \d+|\*\*\* REPRINT)")
 
 
 def is_marked(slip: list[dict[str, Any]]) -> bool:

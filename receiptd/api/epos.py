@@ -47,7 +47,6 @@ from receiptd.epos import (
 )
 from receiptd.epos import status as asb
 from receiptd.errors import (
-    Conflict,
     Forbidden,
     InvalidDocument,
     JournalCorrupt,
@@ -230,28 +229,19 @@ class _Service:
             # grace): the app may resend it. Rare, and logged, since nothing can unprint it.
             log.warning("epos_printed_after_failure", receipt=receipt_id, reason=reason)
             return True
-        if any(p.state == "sending" for p in receipt.prints):
-            return False
-        for job in receipt.prints:
-            if job.state in ("queued", "held"):
-                try:
-                    failed = journal.receipts.fail_print(
-                        job.id, reason=f"ePOS-Print client was answered {reason}")
-                except Conflict:
-                    return False  # it moved meanwhile: look again
-                self.backend.bus.publish("receipt", {
-                    "receipt_id": receipt_id, "printer": receipt.printer,
-                    "state": journal.receipts.get(receipt_id).state, "print_id": failed.id,
-                    "print_kind": failed.kind, "print_state": failed.state,
-                    "outcome": failed.outcome, "reason": failed.reason,
-                })
-                if failed.sent_at is not None:
-                    # The spooler started it between the look above and the failing: it goes
-                    # out although failed (fail_print takes a print being sent, too).
-                    log.error("epos_failed_while_sending", receipt=receipt_id,
-                              print_id=failed.id)
-                log.info("epos_print_failed_after_answer", receipt=receipt_id,
-                         print_id=failed.id, reason=reason)
+        failed = journal.receipts.fail_unsent(
+            receipt_id, reason=f"ePOS-Print client was answered {reason}")
+        if failed is None:
+            return False  # a print is on its way: the spooler settles it, look again
+        state = journal.receipts.get(receipt_id).state if failed else receipt.state
+        for job in failed:
+            self.backend.bus.publish("receipt", {
+                "receipt_id": receipt_id, "printer": receipt.printer, "state": state,
+                "print_id": job.id, "print_kind": job.kind, "print_state": job.state,
+                "outcome": job.outcome, "reason": job.reason,
+            })
+            log.info("epos_print_failed_after_answer", receipt=receipt_id, print_id=job.id,
+                     reason=reason)
         return True
 
     async def handle(self, request: Request, devid: str | None,

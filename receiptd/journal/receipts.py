@@ -322,6 +322,34 @@ class ReceiptStore(TroubleStore):
             return load_print(db, print_id)
 
     @guarded
+    def fail_unsent(self, receipt_id: int, *, reason: str) -> list[Print] | None:
+        """Its client was told the receipt failed (after it was accepted): fail every print
+        of it still ``queued`` or ``held``, in one transaction, so none comes out by itself.
+
+        None while a print of it is ``sending`` (the spooler confirms or interrupts it;
+        ask again after): a print already on its way is never marked failed. Otherwise the
+        prints failed (maybe none), the receipt ``failed`` unless it printed."""
+        db = self._db
+        with db.tx() as conn:
+            receipt_row(db, receipt_id)  # NotFound
+            prints = db.rows("SELECT id, state, printer FROM prints WHERE receipt_id = ?",
+                             (receipt_id,))
+            if any(p["state"] == "sending" for p in prints):
+                return None
+            now, outcome = db.now(), f"failed: {reason}"
+            failed = [p for p in prints if p["state"] in ("queued", "held")]
+            for p in failed:
+                conn.execute(
+                    "UPDATE prints SET state = 'failed', finished_at = ?, outcome = ? "
+                    "WHERE id = ?", (now, outcome, p["id"]))
+                count(conn, p["printer"], "failed", 1)
+            if failed:
+                conn.execute(
+                    "UPDATE receipts SET state = 'failed' WHERE id = ? "
+                    "AND state IN ('queued', 'printing', 'held')", (receipt_id,))
+            return [load_print(db, p["id"]) for p in failed]
+
+    @guarded
     def cancel(self, receipt_id: int, *, by: str | None) -> Receipt:
         """Cancel a receipt of which nothing was ever sent; idempotent on a cancelled one."""
         db = self._db

@@ -158,3 +158,18 @@ def test_concurrent_submissions_share_commits_and_keep_their_own_errors(
         assert j.admin.check() == ["ok"]
     assert group.items - items == 160
     assert group.batches - batches < 160  # some commits carried several submissions
+
+
+def test_failing_what_was_not_sent_never_touches_a_print_on_its_way(j: Journal) -> None:
+    queued = submit(j)
+    sending = submit(j)
+    j.receipts.start_print(sending.prints[0].id)
+    assert j.receipts.fail_unsent(sending.id, reason="client told it failed") is None
+    assert j.receipts.get(sending.id).prints[0].state == "sending"
+
+    failed = j.receipts.fail_unsent(queued.id, reason="client told it failed")
+    assert failed is not None and [p.state for p in failed] == ["failed"]
+    assert failed[0].outcome == "failed: client told it failed"
+    assert j.receipts.get(queued.id).state == "failed"
+    assert j.receipts.fail_unsent(queued.id, reason="again") == []  # settled: nothing left
+    assert j.search.counters("front")["failed"] == 1
