@@ -3,8 +3,6 @@ journaled, and the envelope's parts are found where Epson's clients put them."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from receiptd.epos import EPOS_NS, SchemaError, read_request
@@ -36,10 +34,9 @@ BILLION_LAUGHS = b"""<?xml version="1.0"?>
 
 
 def test_billion_laughs_is_refused_at_the_doctype() -> None:
-    started = time.monotonic()
+    # Refused at the DOCTYPE, before any entity is declared, so nothing can expand.
     with pytest.raises(SchemaError, match="DTD"):
         read_request(BILLION_LAUGHS)
-    assert time.monotonic() - started < 1.0
 
 
 @pytest.mark.parametrize("doctype", [
