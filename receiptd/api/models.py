@@ -78,6 +78,14 @@ class PrintOut(BaseModel):
     confirmation: str | None
 
 
+class ReceiptWarning(BaseModel):
+    """Why an accepted receipt will not print at once, in plain words for the cashier."""
+
+    code: Literal["printer_not_ready"] = "printer_not_ready"
+    en: str
+    zh: str
+
+
 class ReceiptOut(BaseModel):
     id: int
     printer: str
@@ -92,6 +100,15 @@ class ReceiptOut(BaseModel):
     printed_at: str | None
     copies: int
     prints: list[PrintOut]
+    printer_state: str | None = Field(
+        None, description="the printer's state now (unknown, online, paper_out, ...); null "
+        "for a printer no longer configured")
+    held_reason: str | None = Field(
+        None, description="why a print of it waits for a person's word (reprint or recover): "
+        "interrupted too often, or stale after a long fault")
+    warning: ReceiptWarning | None = Field(
+        None, description="on a receipt accepted while its printer is in a fault: it waits, "
+        "and this says why and what to do")
 
 
 class ReceiptList(BaseModel):
@@ -127,12 +144,20 @@ def print_out(p: Print) -> PrintOut:
     )
 
 
-def receipt_out(r: Receipt) -> ReceiptOut:
+def held_reason(r: Receipt) -> str | None:
+    """The reason of the newest print of ``r`` that waits for a person, if any."""
+    held = [p for p in r.prints if p.state == "held"]
+    return (held[-1].reason or "held") if held else None
+
+
+def receipt_out(r: Receipt, printer_state: str | None = None,
+                warning: ReceiptWarning | None = None) -> ReceiptOut:
     return ReceiptOut(
         id=r.id, printer=r.printer, state=r.state, kind=r.kind, source=r.source,
         order_ref=r.order_ref, idempotency_key=r.idempotency_key, submitted_by=r.submitted_by,
         created_at=_time(r.created_at), printed_at=_time(r.printed_at), copies=r.copies,
-        prints=[print_out(p) for p in r.prints],
+        prints=[print_out(p) for p in r.prints], printer_state=printer_state,
+        held_reason=held_reason(r), warning=warning,
     )
 
 
@@ -151,14 +176,14 @@ class CheckOut(BaseModel):
 
 # ---------------------------------------------------------------------- API tokens
 
-Role = Literal["pos", "cashier", "admin"]
+Role = Literal["metrics", "pos", "cashier", "admin"]
 
 
 class TokenCreate(BaseModel):
     name: str = Field(pattern=TOKEN_NAME.pattern, max_length=64,
                       description="recorded on every receipt and reprint it makes",
                       examples=["till-1"])
-    role: Role = Field(description="pos < cashier < admin")
+    role: Role = Field(description="pos < cashier < admin; metrics reads /metrics only")
 
 
 class TokenOut(BaseModel):

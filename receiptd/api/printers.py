@@ -1,5 +1,10 @@
 """Printers: health and advice, recovery from a recoverable error, and each printer's history
 of state changes (``receiptctl printers``, ``recover``, ``events``; ``doctor`` reads them too).
+
+Each role sees what it needs of a printer, read-only: the POS app whether its receipts print
+now (``state``, ``ready``, ``printing_held``); the cashier also why not and what to do
+(category, hint in en/zh, the queue, the receipts held for a decision); the admin everything
+(link, identity, counters, paper, history).
 """
 
 from __future__ import annotations
@@ -9,23 +14,43 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from receiptd.api.deps import Admin
+from receiptd.api.deps import Admin, Caller, Pos
 from receiptd.api.models import ERRORS, IsoDatetime
 from receiptd.intake import require_printer
 from receiptd.intake.backend import Backend
 from receiptd.journal import MAX_EVENTS_PAGE, format_ts
+from receiptd.printer import READY_STATES
+
+#: What a cashier's view keeps of the admin's health view.
+CASHIER_FIELDS = ("name", "state", "since", "category", "hint", "problems", "queue", "held")
+
+
+def printer_view(backend: Backend, printer: str, caller: Caller) -> dict[str, Any]:
+    """``printer`` as ``caller``'s role sees it."""
+    if caller.role == "admin":
+        return backend.printer_health(printer)
+    state = backend.snapshot(printer).state
+    ready = state in READY_STATES
+    if caller.role == "cashier":
+        health = backend.printer_health(printer)
+        return {**{k: health[k] for k in CASHIER_FIELDS if k in health}, "ready": ready,
+                "printing_held": not ready}
+    held = backend.journal().search.queue_stats(printer).held
+    return {"name": printer, "state": state.value, "ready": ready, "printing_held": not ready,
+            "held": held}
 
 
 def printers_router(backend: Backend) -> APIRouter:
     router = APIRouter(tags=["printers"])
 
     @router.get("/v1/printers", responses=ERRORS)
-    def printers(caller: Admin) -> dict[str, list[dict[str, Any]]]:
-        return {"printers": [backend.printer_health(n) for n in backend.config.printers]}
+    def printers(caller: Pos) -> dict[str, list[dict[str, Any]]]:
+        """Every printer, as the caller's role sees it (see the module docstring)."""
+        return {"printers": [printer_view(backend, n, caller) for n in backend.config.printers]}
 
     @router.get("/v1/printers/{printer}", responses=ERRORS)
-    def printer_detail(printer: str, caller: Admin) -> dict[str, Any]:
-        return backend.printer_health(require_printer(backend, printer))
+    def printer_detail(printer: str, caller: Pos) -> dict[str, Any]:
+        return printer_view(backend, require_printer(backend, printer), caller)
 
     @router.post("/v1/printers/{printer}/recover", responses=ERRORS)
     def recover(printer: str, caller: Admin) -> dict[str, Any]:

@@ -23,12 +23,16 @@ from receiptd.api.models import (
     ReceiptId,
     ReceiptList,
     ReceiptOut,
+    ReceiptWarning,
     Source,
     receipt_out,
 )
 from receiptd.document import Content, ImageBlock, Submission
+from receiptd.errors import Forbidden
+from receiptd.intake import require_printer
 from receiptd.intake.backend import Backend
-from receiptd.journal import Receipt
+from receiptd.journal import MAX_PAGE, Receipt
+from receiptd.printer import ADVICE, FAULT_STATES
 from receiptd.render import copy_marker
 from receiptd.render.preview import preview_png, preview_text
 from receiptd.render.profiles import Profile, get_profile
@@ -52,16 +56,48 @@ def has_images(content: Content) -> bool:
         isinstance(b, ImageBlock) for b in content.document.blocks)
 
 
+def printer_state(backend: Backend, printer: str) -> str | None:
+    """The printer's state now; None for a printer no longer configured."""
+    if printer not in backend.config.printers:
+        return None
+    return backend.snapshot(printer).state.value
+
+
+def waiting_warning(backend: Backend, receipt: Receipt) -> ReceiptWarning | None:
+    """Plain words for a receipt accepted while its printer cannot print: it is safe and
+    waits; here is why, and what to do (the printer's own hint)."""
+    if receipt.state != "queued" or receipt.printer not in backend.config.printers:
+        return None
+    state = backend.snapshot(receipt.printer).state
+    if state not in FAULT_STATES:
+        return None
+    advice = ADVICE[state]
+    name = state.value.replace("_", " ")
+    return ReceiptWarning(
+        en=f"Receipt {receipt.id} is saved but waiting: printer {receipt.printer!r} is "
+           f"{name}. {advice.en} It prints by itself once the printer is ready.",
+        zh=f"小票 {receipt.id} 已保存，正在等待：打印机 {receipt.printer} 状态为 {name}。"
+           f"{advice.zh} 打印机就绪后将自动打印。")
+
+
 def accept(backend: Backend, printer: str, submission: Submission, caller: Caller,
            response: Response, source: ApiSource = "api") -> ReceiptOut:
     """Render once (the proof that it can be printed), then journal it; blocking."""
     receipt, created = intake.accept(backend, printer, submission.content(), intake.Origin(
         source=source, submitted_by=caller.name, order_ref=submission.order_ref,
         idempotency_key=submission.idempotency_key))
+    response.headers["Location"] = f"/v1/receipts/{receipt.id}"
     if not created:
         response.status_code = 200
         response.headers["Idempotent-Replayed"] = "true"
-    return receipt_out(receipt)
+    return receipt_out(receipt, printer_state(backend, printer),
+                       waiting_warning(backend, receipt))
+
+
+def may_read(receipt: Receipt, caller: Caller) -> bool:
+    """A cashier (or admin) reads any receipt's electronic copy; a POS app only those it
+    submitted itself (its e-receipt), not the shop's other sales."""
+    return caller.role in ("cashier", "admin") or receipt.submitted_by == caller.name
 
 
 def receipts_router(backend: Backend) -> APIRouter:
@@ -91,7 +127,26 @@ def receipts_router(backend: Backend) -> APIRouter:
     @router.get("/v1/receipts/{receipt_id}", response_model=ReceiptOut, responses=ERRORS,
                 tags=["receipts"])
     def get_receipt(receipt_id: ReceiptId, caller: Pos) -> ReceiptOut:
-        return receipt_out(backend.journal().receipts.get(receipt_id))
+        receipt = backend.journal().receipts.get(receipt_id)
+        return receipt_out(receipt, printer_state(backend, receipt.printer))
+
+    @router.get("/v1/held", response_model=ReceiptList, responses=ERRORS, tags=["receipts"])
+    def held(
+        caller: Cashier,
+        printer: Annotated[str | None, Query(description="one printer's only")] = None,
+    ) -> ReceiptList:
+        """Receipts waiting for a cashier's word, oldest first, each with its
+        ``held_reason``: stale after a long fault, or interrupted too often. ``POST
+        /v1/receipts/{id}/reprint`` prints one now (a stale one marked DELAYED); leaving it
+        is fine: it stays in the journal."""
+        journal = backend.journal()
+        names = [require_printer(backend, printer)] if printer else list(backend.config.printers)
+        ids = sorted({p.receipt_id for n in names
+                      for p in journal.search.held_prints(n, limit=MAX_PAGE)})
+        states = {n: printer_state(backend, n) for n in names}
+        return ReceiptList(receipts=[
+            receipt_out(r, states.get(r.printer))
+            for r in (journal.receipts.get(i) for i in ids[:MAX_PAGE])])
 
     @router.get("/v1/receipts", response_model=ReceiptList, responses=ERRORS, tags=["receipts"])
     def search(
@@ -110,7 +165,9 @@ def receipts_router(backend: Backend) -> APIRouter:
             until=until, limit=limit, before_id=before_id,
         )
         nxt = rows[-1].id if len(rows) == limit else None
-        return ReceiptList(receipts=[receipt_out(r) for r in rows], next_before_id=nxt)
+        states = {n: printer_state(backend, n) for n in {r.printer for r in rows}}
+        return ReceiptList(receipts=[receipt_out(r, states[r.printer]) for r in rows],
+                           next_before_id=nxt)
 
     @router.post("/v1/receipts/{receipt_id}/cancel", response_model=ReceiptOut,
                  responses=ERRORS, tags=["receipts"])
@@ -136,13 +193,17 @@ def receipts_router(backend: Backend) -> APIRouter:
         response_class=Response)
     def preview(
         receipt_id: int,
-        caller: Cashier,
+        caller: Pos,
         format: Annotated[Literal["txt", "png"], Query(description="txt or png")] = "txt",
         copy: Annotated[int | None, Query(ge=1, le=999,
                                           description="show copy N's COPY marker")] = None,
     ) -> Response:
-        """The electronic copy of a receipt, rendered from the journaled document."""
+        """The electronic copy of a receipt, rendered from the journaled document. A ``pos``
+        token reads only the receipts it submitted (``403 not_your_receipt`` otherwise)."""
         receipt = backend.journal().receipts.get(receipt_id)
+        if not may_read(receipt, caller):
+            raise Forbidden(f"receipt {receipt_id} was submitted by another till: a pos token "
+                            "reads only its own receipts' copies", code="not_your_receipt")
         content = Content.model_validate_json(receipt.content)
         profile = receipt_profile(backend, receipt)
         marker = None if copy is None else copy_marker(copy, receipt.printed_at)

@@ -353,6 +353,38 @@ def bodies_apart(db: Database) -> None:
         raise JournalUnavailable(f"journal migration found dangling rows: {broken[:5]}")
 
 
+_TOKEN_COLUMNS = (
+    "id, key_id, name, role, kdf, salt, hash, created_at, created_by, revoked_at, revoked_by"
+)
+
+
+@migration(6)
+def metrics_role(db: Database) -> None:
+    # A ``metrics`` token (a Prometheus server's) may read /metrics and nothing else: the role
+    # CHECK of migration 2 must take it before one can be stored.
+    _rebuild(
+        db, "api_tokens",
+        """
+        CREATE TABLE {name} (
+            id          INTEGER PRIMARY KEY AUTOINCREMENT,
+            key_id      TEXT NOT NULL UNIQUE,
+            name        TEXT NOT NULL,
+            role        TEXT NOT NULL CHECK (role IN ('metrics', 'pos', 'cashier', 'admin')),
+            kdf         TEXT NOT NULL,
+            salt        BLOB NOT NULL,
+            hash        BLOB NOT NULL,
+            created_at  TEXT NOT NULL,
+            created_by  TEXT,
+            revoked_at  TEXT,
+            revoked_by  TEXT
+        )
+        """,
+        _TOKEN_COLUMNS,
+        ["CREATE UNIQUE INDEX api_tokens_active_name ON api_tokens (name) "
+         "WHERE revoked_at IS NULL"],
+    )
+
+
 def latest_version(migrations: Sequence[Migration] = MIGRATIONS) -> int:
     return migrations[-1].version if migrations else 0
 
