@@ -207,3 +207,18 @@ def test_a_process_id_after_print_data_can_end_the_job() -> None:
     s = Sanitizer(end_at_process_id=True)  # before any print data it ends nothing
     s.feed(PID + b"two\n")
     assert not s.ended
+
+
+def test_a_job_trickling_in_byte_by_byte_costs_linear_time() -> None:
+    """A long image or text run sent one byte at a time is not walked again from its start on
+    every byte (which would keep the event loop busy for minutes on 256 KiB)."""
+    raster = H("1d 76 30 00 48 00 00 04") + b"\x55" * (72 * 1024)
+    text = b"A" * 65536 + b"\n"
+    for data in (raster, text):
+        s = Sanitizer()
+        started = time.process_time()
+        for i in range(len(data)):
+            assert s.feed(data[i:i + 1]) == []
+        assert s.finish()[0].data == data
+        # Linear: a few microseconds a byte (quadratic was minutes); 30 s is far from both.
+        assert time.process_time() - started < 30

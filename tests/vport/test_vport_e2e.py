@@ -353,3 +353,20 @@ def test_sigterm_closes_the_port_and_journals_no_job_still_arriving(
         assert journal.search.find(source="virtual_port") == []
     listening.close()
     sending.close()
+
+
+def test_a_job_over_the_size_limit_is_refused(vport_daemon: DaemonProcess) -> None:
+    from receiptd.vport.server import MAX_RAW_BYTES
+
+    app = App(vport_daemon)
+    try:
+        app.send(b"A" * 1000 + b"\n" + b"B" * MAX_RAW_BYTES)
+        closed = app.read(1, timeout=10) == b""
+    except OSError:  # the port closed while the app was still writing
+        closed = True
+    assert closed
+    app.close()
+    wait_until(lambda: '"code": "too_large"' in vport_daemon.log(), timeout=10,
+               what="the refusal logged with its code")
+    with Journal(vport_daemon.journal, create=False) as journal:
+        assert journal.search.find(source="virtual_port") == []

@@ -102,7 +102,13 @@ class Sanitized:
 
 
 class _More(Exception):
-    """The command at the walk's position is not complete yet: wait for more bytes."""
+    """The command at the walk's position is not complete yet: wait for more bytes, until the
+    data reaches ``end`` if that is known (0: any byte may do). ``text``: it is a run of text,
+    which only a control byte ends."""
+
+    def __init__(self, end: int = 0, *, text: bool = False) -> None:
+        super().__init__(end)
+        self.end, self.text = end, text
 
 
 PROCESS_ID: Final = "GS ( H fn 48"
@@ -120,6 +126,12 @@ class Sanitizer:
         self._end_at_pid = end_at_process_id
         self.ended = False
         self._pending = b""  # bytes not walked yet (an incomplete command or text run)
+        # Bytes are walked again only when they can finish what the walk waits for: a long
+        # image or text run trickling in byte by byte costs linear time, not quadratic.
+        self._chunks: list[bytes] = []  # arrived since the last walk
+        self._have = 0  # len(self._pending) + the chunks
+        self._need = 0  # walk again once there are this many
+        self._in_text = False  # the walk waits at the end of a run of text
         self._kept: list[bytes] = []
         self._kept_len = 0
         self._kanji = False  # an FS & is in force
@@ -134,12 +146,16 @@ class Sanitizer:
         if self.ended:
             raise ValueError("the job ended at a process ID: take the rest() for the next one")
         self.received += len(data)
-        self._pending += data
+        self._chunks.append(data)
+        self._have += len(data)
+        if self._have < self._need or (self._in_text and data and min(data) >= 0x20):
+            return []
         return self._walk(final=False)
 
     def rest(self) -> bytes:
         """The bytes not walked yet (after the process ID that ended the job)."""
-        rest, self._pending = self._pending, b""
+        rest = b"".join([self._pending, *self._chunks])
+        self._pending, self._chunks, self._have = b"", [], 0
         self.received -= len(rest)
         return rest
 
@@ -159,7 +175,9 @@ class Sanitizer:
     # -- the walk ----------------------------------------------------------------------------
 
     def _walk(self, final: bool) -> list[Query]:
-        data, i, n = self._pending, 0, len(self._pending)
+        data = b"".join([self._pending, *self._chunks]) if self._chunks else self._pending
+        self._chunks, self._need, self._in_text = [], 0, False
+        i, n = 0, len(data)
         queries: list[Query] = []
         while i < n:
             try:
@@ -168,12 +186,15 @@ class Sanitizer:
                         and queries[-1].at > 0):
                     self.ended = True
                     break
-            except _More:
+            except _More as more:
+                self._need = more.end - i if more.end else n - i + 1
+                self._in_text = more.text
                 if final:
                     self._dropped["truncated " + name_at(data, i, min(n, i + 3))] += 1
                     i = n
                 break
         self._pending = data[i:]
+        self._have = len(self._pending)
         return queries
 
     def _step(self, data: bytes, i: int, final: bool, queries: list[Query]) -> int:
@@ -184,7 +205,7 @@ class Sanitizer:
             while end < n and data[end] >= 0x20:
                 end += 1
             if end == n and not final:
-                raise _More
+                raise _More(text=True)
             check_text(data, i, end, kanji_from=0 if self._kanji else None)
             self._keep(data[i:end])
             return end
@@ -225,11 +246,11 @@ class Sanitizer:
                     end = self._var_end(data, start, pos + 1, spec)
                 except _Drop as drop:
                     if drop.end > len(data):
-                        raise _More from None
+                        raise _More(drop.end) from None
                     self._dropped[drop.name] += 1
                     return drop.end
             if end > len(data):
-                raise _More
+                raise _More(end)
             if data.startswith(_KANJI_ON, start):
                 self._kanji = True
             elif data.startswith(_KANJI_OFF, start):
@@ -259,7 +280,7 @@ class Sanitizer:
             length = _param(data, pos, start) | _param(data, pos + 1, start) << 8
             end = pos + 2 + length
             if end > len(data):
-                raise _More
+                raise _More(end)
             body = data[pos + 2:end]
             if name == "GS ( H" and length == 6 and body[0] == _PID_FN:
                 queries.append(Query(PROCESS_ID, pid=body[2:6], at=self._kept_len))
@@ -274,7 +295,7 @@ class Sanitizer:
                 " depends on its data, so nothing after it can be checked", code=FORBIDDEN)
         end = pos + params
         if end > len(data):
-            raise _More
+            raise _More(end)
         if name in _QUESTIONS:
             self._ask(queries, Query(name, data[pos] if params else 0, at=self._kept_len))
         else:
@@ -287,7 +308,7 @@ class Sanitizer:
             n = _param(data, start + 2, start)
             end = start + (4 if n in (7, 8) else 3)
             if end > len(data):
-                raise _More
+                raise _More(end)
             if 1 <= n <= 4:
                 self._ask(queries, Query("DLE EOT", n, at=self._kept_len))
             else:
@@ -295,7 +316,7 @@ class Sanitizer:
             return end
         if kind == 0x05:  # DLE ENQ n: recovery is the operator's, through receiptd
             if start + 3 > len(data):
-                raise _More
+                raise _More(start + 3)
             self._dropped["DLE ENQ"] += 1
             return start + 3
         fn = _param(data, start + 2, start)  # DLE DC4 fn ...
@@ -306,7 +327,7 @@ class Sanitizer:
                 f" {self.received - len(data) + start}", code=UNKNOWN)
         end = start + 3 + params
         if end > len(data):
-            raise _More
+            raise _More(end)
         if fn == 7:
             self._ask(queries, Query("DLE DC4 7", data[start + 3], at=self._kept_len))
         elif fn == 1:  # pulse now -> ESC p with the receipt: m, on and off time in 2 ms
@@ -352,5 +373,5 @@ class _Drop(Exception):
 
 def _param(data: bytes, pos: int, start: int) -> int:
     if pos >= len(data):
-        raise _More
+        raise _More(pos + 1)
     return param(data, pos, start)
