@@ -2,10 +2,11 @@
 it were the printer (AppSocket, "port 9100").
 
 Per connection, bytes are read as they come. A **job** is what arrives up to the close of the
-connection or a gap of ``virtual_port_idle_s`` without a byte; the connection may carry more
-jobs after a gap. Each job is sanitized (``receiptd.document.raw.sanitize``): forbidden
-commands dropped and counted, status questions answered here at once from receiptd's view of
-the real printer and never forwarded. A job with something to print is handed to
+connection, a gap of ``virtual_port_idle_s`` without a byte, or a process ID after print data
+(the app now waits for its answer); the connection may carry more jobs after it. Each job
+is sanitized (``receiptd.document.raw.sanitize``): forbidden commands dropped and counted,
+status questions answered here at once from receiptd's view of the real printer and never
+forwarded. A job with something to print is handed to
 ``receiptd.intake.accept`` (journaled durably before a byte goes to the printer), with what was
 dropped in its ``source_detail``. A job with nothing to print (only questions) journals nothing.
 
@@ -73,6 +74,7 @@ class _Connection:
     writer: asyncio.StreamWriter
     peer: str
     asb_mask: int = 0
+    asb_sent: bytes = b""  # what the enabled items saw in the last block sent
     asb_task: asyncio.Task[None] | None = None
     last_receipt: int | None = None  # what a process ID with no print data of its own covers
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
@@ -294,25 +296,27 @@ class VirtualPort:
             return answers.identity(snap, self.backend.profile(self.printer), q.n)
         if q.name == "DLE DC4 7":
             return answers.status_now(snap, q.n)
-        if q.name == "GS a":
+        if q.name == "GS a":  # a block now, then one whenever the enabled items change
             conn.asb_mask = q.n & answers.ASB_ITEMS
-            if conn.asb_mask and conn.asb_task is None:
+            if not conn.asb_mask:
+                return None
+            block = answers.asb_block(snap)
+            conn.asb_sent = answers.asb_view(block, conn.asb_mask)
+            if conn.asb_task is None:
                 conn.asb_task = asyncio.create_task(self._asb(conn))
-            return answers.asb_block(snap) if conn.asb_mask else None
+            return block
         return None
 
     async def _asb(self, conn: _Connection) -> None:
         """Automatic Status Back: a block whenever what the enabled items see changes."""
-        sent = answers.asb_view(answers.asb_block(self.backend.snapshot(self.printer)),
-                                conn.asb_mask)
         while not conn.writer.is_closing():
             await self.watch.changed(self.printer, ASB_POLL_S)
             if not conn.asb_mask:
                 continue
             block = answers.asb_block(self.backend.snapshot(self.printer))
             view = answers.asb_view(block, conn.asb_mask)
-            if view != sent:
-                sent = view
+            if view != conn.asb_sent:
+                conn.asb_sent = view
                 conn.send(block)
 
     def _answer_pid(self, conn: _Connection, pid: bytes, covers: int | None) -> None:
