@@ -12,7 +12,6 @@ import os
 import sys
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote  # an order ref may contain '/'
 
 from receiptd import __version__
 from receiptd.cli import doctor
@@ -49,11 +48,16 @@ def cmd_show(c: Client, a: argparse.Namespace) -> int:
     if a.text or a.png:
         ctl_journal.show_preview(c, a)
         return 0
-    r = c.call("GET", f"/v1/receipts/{a.id}")
+    r = c.receipt(a.id)
     if a.json:
         print(json.dumps(r, indent=2))
         return 0
     print(f"receipt {r['id']} on {r['printer']}: {r['state']}  order={r.get('order_ref') or '-'}")
+    if r.get("printer_state"):
+        print(f"printer {r['printer']}: {r['printer_state']}")
+    if r.get("held_reason"):
+        print(f"held: {r['held_reason']}")
+        print(f"  print it now: receiptctl reprint {r['id']}")
     rows = [[str(p["id"]), p["kind"], p["state"], str(p.get("copy_number") or ""),
              (p.get("finished_at") or p.get("created_at") or "")[:19], p.get("outcome") or ""]
             for p in r["prints"]]
@@ -62,36 +66,53 @@ def cmd_show(c: Client, a: argparse.Namespace) -> int:
 
 
 def cmd_reprint(c: Client, a: argparse.Namespace) -> int:
-    body = {"reason": a.reason} if a.reason else None
     if a.last:
-        r = c.call("POST", f"/v1/printers/{a.last}/reprint-last", json=body)
+        r = c.reprint_last(a.last, a.reason)
     elif a.order:
-        r = c.call("POST", f"/v1/orders/{quote(a.order, safe='')}/reprint", json=body)
+        r = c.reprint_order(a.order, a.reason)
     else:
-        r = c.call("POST", f"/v1/receipts/{a.id}/reprint", json=body)
+        r = c.reprint(a.id, a.reason)
     print(f"receipt {r['receipt']['id']}: copy queued as print {r['print']['id']}")
     return 0
 
 
 def cmd_cancel(c: Client, a: argparse.Namespace) -> int:
-    r = c.call("POST", f"/v1/receipts/{a.id}/cancel")
+    r = c.cancel(a.id)
     print(f"receipt {r['id']} {r['state']}")
     return 0
 
 
 def cmd_printers(c: Client, a: argparse.Namespace) -> int:
-    r = c.call("GET", "/v1/printers")
+    printers = c.printers()
     if a.json:
-        print(json.dumps(r, indent=2, ensure_ascii=False))
+        print(json.dumps({"printers": printers}, indent=2, ensure_ascii=False))
         return 0
-    rows = [[p["name"], p["state"], p["since"][11:19], str(p["queue"]["depth"]),
-             p["hint"]["en"]] for p in r["printers"]]
+    # A pos token sees less of a printer than a cashier or an admin: show what there is.
+    rows = [[p["name"], p["state"], p.get("since", "")[11:19],
+             str(p["queue"]["depth"]) if "queue" in p else "",
+             p["hint"]["en"] if "hint" in p else
+             ("printing held" if p.get("printing_held") else "ready")] for p in printers]
     print(table(rows, ["PRINTER", "STATE", "SINCE", "QUEUE", "ADVICE"]))
     return 0
 
 
+def cmd_held(c: Client, a: argparse.Namespace) -> int:
+    found = c.held(a.printer)["receipts"]
+    if a.json:
+        print(json.dumps({"receipts": found}, indent=2, ensure_ascii=False))
+        return 0
+    if not found:
+        print("no receipt waits for a decision")
+        return 0
+    rows = [[str(r["id"]), r["printer"], r.get("order_ref") or "-", (r["created_at"] or "")[:19],
+             r.get("held_reason") or ""] for r in found]
+    print(table(rows, ["RECEIPT", "PRINTER", "ORDER", "TAKEN (UTC)", "WHY HELD"]))
+    print("print one now: receiptctl reprint ID   (or leave it: it stays in the journal)")
+    return 0
+
+
 def cmd_recover(c: Client, a: argparse.Namespace) -> int:
-    r = c.call("POST", f"/v1/printers/{a.printer}/recover")
+    r = c.recover(a.printer)
     print(f"{r['name']}: {r['state']}")
     return 0
 
@@ -142,6 +163,11 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("printers", help="printer health")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_printers)
+    s = sub.add_parser("held", help="receipts waiting for a decision (stale, or held after "
+                       "failed attempts): print now with reprint, or leave them")
+    s.add_argument("--printer")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_held)
     s = sub.add_parser("recover", help="recover a printer from a cutter error or jam (DLE ENQ)")
     s.add_argument("printer")
     s.set_defaults(func=cmd_recover)

@@ -96,8 +96,10 @@ def cmd_journal(c: Client, a: argparse.Namespace) -> int:
         states = ", ".join(f"{k} {v}" for k, v in r["receipts"].items())
         used = (r["page_count"] - r["freelist_count"]) * r["page_size"]
         print(f"receipts: {states}")
-        print(f"file: {r['file_bytes']:,} bytes ({used:,} used, WAL {r['wal_bytes']:,}), "
-              f"schema version {r['schema_version']}")
+        # On disk: the file and its WAL, which holds the newest pages until a checkpoint.
+        total = r.get("total_bytes", r["file_bytes"] + r["wal_bytes"])
+        print(f"size: {total:,} bytes on disk (file {r['file_bytes']:,}, {used:,} used; WAL "
+              f"{r['wal_bytes']:,}), schema version {r['schema_version']}")
         return 0
     if a.action == "check":
         r = c.call("POST", "/v1/journal/check", timeout=None)
