@@ -56,11 +56,12 @@ ReceiptId = Annotated[int, PathParam(ge=1, le=MAX_ID)]
 
 # ---------------------------------------------------------------------- receipts and prints
 
-#: The door a receipt came in by (journal.records.RECEIPT_SOURCES).
-Source = Literal["api", "virtual_port", "epos", "cups"]
+#: The door a receipt came in by (journal.records.RECEIPT_SOURCES); ``doctor``: the test
+#: print of ``receiptctl doctor``, which is not a sale.
+Source = Literal["api", "virtual_port", "epos", "cups", "doctor"]
 #: What a client of the JSON API may say it is (header ``X-Receiptd-Source``): the other doors
 #: are the daemon's own and journal their receipts themselves.
-ApiSource = Literal["api", "cups"]
+ApiSource = Literal["api", "cups", "doctor"]
 
 
 class PrintOut(BaseModel):
@@ -92,7 +93,8 @@ class ReceiptOut(BaseModel):
     state: Literal["queued", "printing", "printed", "cancelled", "held", "failed"]
     kind: Literal["document", "text", "raw"]
     source: Source = Field(description="the door it came in by: the JSON API, a virtual "
-                           "printer port, ePOS-Print, or a CUPS queue")
+                           "printer port, ePOS-Print, a CUPS queue, or receiptctl doctor's "
+                           "test print")
     order_ref: str | None
     idempotency_key: str | None
     submitted_by: str | None

@@ -28,10 +28,11 @@ from receiptd.api.models import (
     receipt_out,
 )
 from receiptd.document import Content, ImageBlock, Submission
-from receiptd.errors import Forbidden
+from receiptd.errors import Forbidden, InvalidDocument
 from receiptd.intake import require_printer
 from receiptd.intake.backend import Backend
 from receiptd.journal import MAX_PAGE, Receipt
+from receiptd.journal.records import RECEIPT_SOURCES
 from receiptd.printer import ADVICE, FAULT_STATES
 from receiptd.render import copy_marker
 from receiptd.render.preview import preview_png, preview_text
@@ -83,6 +84,9 @@ def waiting_warning(backend: Backend, receipt: Receipt) -> ReceiptWarning | None
 def accept(backend: Backend, printer: str, submission: Submission, caller: Caller,
            response: Response, source: ApiSource = "api") -> ReceiptOut:
     """Render once (the proof that it can be printed), then journal it; blocking."""
+    if source not in RECEIPT_SOURCES:  # a door this journal cannot record: refuse it up front
+        raise InvalidDocument(f"this receiptd's journal cannot record source {source!r}",
+                              code="invalid_request")
     receipt, created = intake.accept(backend, printer, submission.content(), intake.Origin(
         source=source, submitted_by=caller.name, order_ref=submission.order_ref,
         idempotency_key=submission.idempotency_key))
@@ -115,7 +119,7 @@ def receipts_router(backend: Backend) -> APIRouter:
             alias="X-Receiptd-Source",
             description="the door the receipt came in by: api (the default) or cups, which "
             "receiptd's CUPS backend sends so the journal shows the receipt came from a CUPS "
-            "queue")] = "api",
+            "queue; or doctor, receiptctl doctor's test print (not a sale)")] = "api",
     ) -> ReceiptOut:
         # Validation above read only the images' headers; rendering decodes them, so it runs
         # in a worker thread, never on the event loop.
@@ -165,6 +169,8 @@ def receipts_router(backend: Backend) -> APIRouter:
             until=until, limit=limit, before_id=before_id,
         )
         nxt = rows[-1].id if len(rows) == limit else None
+        if source is None:  # doctor's test prints are no sales: shown only when asked for
+            rows = [r for r in rows if r.source != "doctor"]
         states = {n: printer_state(backend, n) for n in {r.printer for r in rows}}
         return ReceiptList(receipts=[receipt_out(r, states[r.printer]) for r in rows],
                            next_before_id=nxt)
