@@ -194,14 +194,11 @@ def table(res: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n", type=int, default=60, help="receipts per path (>= 50 for p95)")
-    ap.add_argument("--no-cups", action="store_true")
-    ap.add_argument("--json", type=Path, help="also write the figures here")
-    a = ap.parse_args(argv)
-    res: dict[str, Any] = {"machine": bench.machine(), "n": a.n, "idle_s": IDLE_S, "paths": {}}
-    why = "--no-cups" if a.no_cups else cups_mod.available()
+def measure(n: int, use_cups: bool = True) -> dict[str, Any]:
+    """Every path, ``n`` receipts each, on fresh printers: the figures (bench/run.py may call
+    this and put the result under ``vport``)."""
+    res: dict[str, Any] = {"machine": bench.machine(), "n": n, "idle_s": IDLE_S, "paths": {}}
+    why = cups_mod.available() if use_cups else "not asked for"
     with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="receiptd-vport-") as work:
         p_direct, p_vport, p_cups = (bench.Printer(bench.REALISTIC_MM_S) for _ in range(3))
         for p in (p_direct, p_vport, p_cups):
@@ -216,12 +213,22 @@ def main(argv: list[str] | None = None) -> int:
         else:
             res["cups_skipped"] = why
         time.sleep(1.5)  # the daemon's printer handshake and confirmation probe
-        res["paths"]["direct"] = direct(p_direct, a.n)
-        res["paths"]["vport, close"] = vport_close(daemon, p_vport, a.n)
-        res["paths"]["vport, kept open"] = vport_open(daemon, p_vport, a.n)
-        res["paths"]["vport, idle gap"] = vport_idle(daemon, p_vport, a.n)
+        res["paths"]["direct"] = direct(p_direct, n)
+        res["paths"]["vport, close"] = vport_close(daemon, p_vport, n)
+        res["paths"]["vport, kept open"] = vport_open(daemon, p_vport, n)
+        res["paths"]["vport, idle gap"] = vport_idle(daemon, p_vport, n)
         if server is not None:
-            res["paths"]["cups"] = cups(server, p_cups, a.n)
+            res["paths"]["cups"] = cups(server, p_cups, n)
+    return res
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=60, help="receipts per path (>= 50 for p95)")
+    ap.add_argument("--no-cups", action="store_true")
+    ap.add_argument("--json", type=Path, help="also write the figures here")
+    a = ap.parse_args(argv)
+    res = measure(a.n, use_cups=not a.no_cups)
     print(table(res))
     print(json.dumps(res, indent=2))
     if a.json:
