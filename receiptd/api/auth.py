@@ -19,6 +19,9 @@ answer is 429 ``too_many_failures`` without hashing, and at most ``HASHES_AT_ONC
 at a time (``hash_limiter``), so a flood of wrong secrets neither eats the CPU nor the memory
 that receipts need.
 
+A browser signs in once with a token and then sends a session cookie instead
+(``receiptd.api.sessions``); revoking the token ends its sessions too.
+
 With no configured token and no stored token the API is open (every caller is ``admin``):
 that is how the first token is made on a fresh box. For that reason the last stored token
 cannot be revoked while no token is configured.
@@ -37,6 +40,7 @@ from dataclasses import dataclass
 
 import anyio
 
+from receiptd.api.sessions import SessionStore
 from receiptd.api.throttle import AuthBusy, FailureBudget, TooManyFailures
 from receiptd.config import TokenConfig
 from receiptd.errors import Conflict, Unauthorized
@@ -125,6 +129,8 @@ class Authenticator:
         self._waiting: dict[str, int] = {}
         salt = secrets.token_bytes(16)
         self._stand_in = (salt, hash_secret(secrets.token_urlsafe(32), salt))
+        # The console's browser sessions: each stands for a token, so a revocation ends them.
+        self.sessions = SessionStore(clock=clock)
 
     @property
     def open(self) -> bool:
@@ -268,5 +274,6 @@ class Authenticator:
             for digest in [d for d, k in self._proven.items() if k == row.key_id]:
                 del self._proven[digest]
             self._revocations += 1
+        self.sessions.drop_token(row.name)
         self.refresh()
         return row
