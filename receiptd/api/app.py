@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from receiptd import __version__
 from receiptd.api.auth import Authenticator
+from receiptd.api.console import console_router
 from receiptd.api.deps import annotate_roles
 from receiptd.api.epos import install_epos
 from receiptd.api.events import events_router
@@ -41,8 +42,11 @@ def create_app(backend: Backend) -> FastAPI:
         description="Journaled ESC/POS receipt printing: no receipt lost, none silently "
         "duplicated.",
         openapi_url="/v1/openapi.json",
-        docs_url="/v1/docs",
+        # Served by the console router from packaged files (no CDN); no OAuth redirect page,
+        # since the only scheme is a bearer token.
+        docs_url=None,
         redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
     )
     app.state.authenticator = Authenticator(backend.config.tokens, backend.journal)
     with contextlib.suppress(ReceiptdError):  # counted on first use if the journal is down
@@ -65,6 +69,7 @@ def create_app(backend: Backend) -> FastAPI:
     app.include_router(reprint_router(backend))
     app.include_router(journal_router(backend))
     app.include_router(token_router())
+    app.include_router(console_router(backend))  # the web console, sign-in, /v1/docs
     if backend.config.daemon.epos:
         install_epos(app, backend)  # ePOS-Print: its route and its CORS
     annotate_roles(app)
