@@ -58,6 +58,7 @@ def test_a_receipt_stale_after_a_long_fault_is_held_then_printed_on_the_cashiers
                          json={"document": sample_document("STALE-1"), "order_ref": "S-1"})
             assert r.status_code == 202, r.text
             stale = r.json()
+            other = daemon.submit({"document": sample_document("STALE-2"), "order_ref": "S-3"})
             assert stale["printer_state"] == "paper_out"
             assert "paper" in stale["warning"]["en"].lower(), stale["warning"]
 
@@ -78,13 +79,13 @@ def test_a_receipt_stale_after_a_long_fault_is_held_then_printed_on_the_cashiers
 
             # The cashier sees it, with the reason; the POS app knows without polling.
             held = cashier.get("/v1/held").json()["receipts"]
-            assert [h["id"] for h in held] == [stale["id"]]
+            assert [h["id"] for h in held] == [stale["id"], other["id"]]
             assert held[0]["order_ref"] == "S-1" and held[0]["held_reason"]
             event = held_events(daemon, stale["id"])
             assert event and event[0]["order_ref"] == "S-1" and event[0]["reason"] == "stale"
             assert event[0]["hint"]["en"] and event[0]["hint"]["zh"]
             view = pos.get("/v1/printers/front").json()
-            assert view["ready"] is True and view["held"] == 1
+            assert view["ready"] is True and view["held"] == 2
 
             # "Print now": the cashier's reprint releases the original, marked DELAYED.
             r = cashier.post(f"/v1/receipts/{stale['id']}/reprint", json={"reason": "print now"})
@@ -97,8 +98,17 @@ def test_a_receipt_stale_after_a_long_fault_is_held_then_printed_on_the_cashiers
             assert any("*** DELAYED ***" in t for t in texts), texts
             assert any(t.strip().startswith("taken ") for t in texts), texts
             assert not is_marked(slips[0]), "a delayed original is not a COPY or a REPRINT"
-            assert cashier.get("/v1/held").json()["receipts"] == []
             assert daemon.receipt(stale["id"])["copies"] == 0
+            assert [h["id"] for h in cashier.get("/v1/held").json()["receipts"]] == [other["id"]]
+
+            # An admin's recover of the printer is a person's word too: marked the same way.
+            r = daemon.clients["admin"].post("/v1/printers/front/recover")
+            assert r.status_code == 200, r.text
+            daemon.wait_printed(other["id"])
+            slips = slips_with(emu, "STALE-2")
+            assert len(slips) == 1
+            assert any("*** DELAYED ***" in e.get("text", "") for e in slips[0])
+            assert cashier.get("/v1/held").json()["receipts"] == []
         finally:
             daemon.close()
 
