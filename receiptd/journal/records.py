@@ -17,8 +17,9 @@ from typing import Any
 RECEIPT_STATES = ("queued", "printing", "printed", "cancelled", "held", "failed")
 RECEIPT_KINDS = ("document", "text", "raw")
 #: The doors a receipt comes in by: the JSON API, a virtual printer port (raw ESC/POS as an
-#: app sends it to port 9100), Epson ePOS-Print XML, a CUPS queue (the ``receiptd`` backend).
-RECEIPT_SOURCES = ("api", "virtual_port", "epos", "cups")
+#: app sends it to port 9100), Epson ePOS-Print XML, a CUPS queue (the ``receiptd`` backend),
+#: and ``receiptctl doctor``'s test print (not a sale).
+RECEIPT_SOURCES = ("api", "virtual_port", "epos", "cups", "doctor")
 PRINT_KINDS = ("original", "interrupted_retry", "reprint")
 PRINT_STATES = ("queued", "sending", "printed", "interrupted", "cancelled", "held", "failed")
 CONFIRMATIONS = ("process_id", "status")
