@@ -118,7 +118,9 @@ class ReceiptStore(TroubleStore):
                     "UPDATE prints SET state = 'failed', reason = ?, finished_at = ?, "
                     "outcome = ? WHERE id = ?", (failed, now, f"failed: {failed}", print_id))
                 count(conn, printer, "failed", 1)
-            count(conn, printer, "submitted", 1)
+            # A test print is not a sale: counted apart (receiptd_receipts_submitted_total
+            # counts what the shop sold).
+            count(conn, printer, "test_prints" if source == "doctor" else "submitted", 1)
             return receipt_id, True
 
         # Concurrent submissions share one durable commit (``groupcommit``).

@@ -173,3 +173,10 @@ def test_failing_what_was_not_sent_never_touches_a_print_on_its_way(j: Journal) 
     assert j.receipts.get(queued.id).state == "failed"
     assert j.receipts.fail_unsent(queued.id, reason="again") == []  # settled: nothing left
     assert j.search.counters("front")["failed"] == 1
+
+
+def test_a_test_print_is_not_counted_as_a_sale(j: Journal) -> None:
+    submit(j)
+    submit(j, source="doctor")
+    counters = j.search.counters("front")
+    assert (counters["submitted"], counters["test_prints"]) == (1, 1)
