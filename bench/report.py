@@ -95,6 +95,11 @@ def markdown(res: dict[str, Any]) -> str:
                                       "the paper is the bottleneck")):
         if key in res:
             out += burst_table(res[key], title)
+    if "vport" in res:
+        import vport as vport_bench
+
+        out += ["**Virtual printer port** — the app's last byte to the first byte at the "
+                "printer", "", vport_bench.table(res["vport"]), ""]
     if "faults" in res:
         f = res["faults"]
         rd = f["receiptd"]

@@ -714,7 +714,7 @@ class Options:
     send_window: int | None = None  # receiptd's send_window_prints; None = its default
     out: Path | None = ROOT / "bench" / "results"
     sections: set[str] = field(default_factory=lambda: {
-        "latency", "fast", "burst", "burst_real", "faults", "resources", "scale"})
+        "latency", "fast", "burst", "burst_real", "faults", "resources", "vport", "scale"})
 
 
 @contextmanager
@@ -887,6 +887,11 @@ def _run(opt: Options, work: Path) -> dict[str, Any]:
             with section(f"READY: {opt.ready_runs} fresh starts"):
                 res["ready"] = ready_times(work, p_rd.url, opt.ready_runs)
         daemon.stop()
+        if "vport" in opt.sections:
+            import vport as vport_bench  # imports this module: not at the top
+
+            with section(f"virtual port: last byte to first byte, {opt.latency_n}x per path"):
+                res["vport"] = vport_bench.measure(opt.latency_n, use_cups=use_cups)
         if "scale" in opt.sections:
             with section(f"journal scale: {opt.journal_n:,} receipts vs empty"):
                 p_scale = Printer(FAST_MM_S)
@@ -911,7 +916,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="small N everywhere (a minute or two)")
     ap.add_argument("--no-cups", action="store_true", help="skip CUPS (and its install)")
     ap.add_argument("--only", help="comma-separated sections: latency,fast,burst,burst_real,"
-                                   "faults,resources,scale")
+                                   "faults,resources,vport,scale")
     ap.add_argument("--burst", type=int, help="receipts in the burst (default 1000)")
     ap.add_argument("--journal-n", type=int, help="receipts in the big journal (default 1M)")
     ap.add_argument("--out", type=Path, help="results directory (default bench/results)")
