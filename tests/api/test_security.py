@@ -45,8 +45,21 @@ CONTRACT = {
     ("post", "/v1/tokens"): "admin",
     ("get", "/v1/tokens"): "admin",
     ("post", "/v1/tokens/{name}/revoke"): "admin",
+    # The web console: sign-in takes a token in its body; the rest needs the session (or a
+    # bearer token) like any route.
+    ("post", "/v1/session"): "none",
+    ("get", "/v1/session"): "pos",
+    ("post", "/v1/session/sign-out"): "pos",
+    ("get", "/v1/console/till"): "cashier",
+    ("get", "/v1/console/receipts"): "cashier",
 }
-PUBLIC = {("get", "/healthz")}  # the only operations anyone may call without a token
+# The only operations anyone may call without a token (sign-in: the token is in the body).
+PUBLIC = {("get", "/healthz"), ("post", "/v1/session")}
+#: The console's files and the API docs: public, since they hold no data (the page reads all
+#: of it from the API with the session). Not in the OpenAPI document, so listed here.
+PAGES = ["/", "/console/index.html", "/console/console.js", "/console/console.css",
+         "/console/icon.svg", "/v1/docs", "/v1/docs/swagger-ui-bundle.js",
+         "/v1/docs/swagger-ui.css"]
 
 
 def ctl(daemon: DaemonProcess, *args: str, token: str | None = None,
@@ -217,6 +230,10 @@ def test_every_endpoint_enforces_its_role(
         *((f"stored {r}", RANK[r], bearer(stored[r])) for r in ROLES),
         ("stored metrics", METRICS_RANK, bearer(admin.post(
             "/v1/tokens", json={"name": "scraper", "role": "metrics"}).json()["secret"])),
+        # A browser signed in to the console: the session cookie (and its CSRF token on
+        # writes) is the token's caller on every route.
+        *((f"session {r}", RANK[r], console_session(daemon.url, TOKENS[r])) for r in ROLES),
+        (NO_CSRF, RANK["admin"], console_session(daemon.url, TOKENS["admin"], csrf=False)),
     ]
     params = {"printer": "front", "receipt_id": receipt["id"], "order_ref": "M-1",
               "name": "victim", "id": receipt["id"]}
@@ -245,7 +262,16 @@ def test_every_endpoint_enforces_its_role(
                     else b""
             what = f"{method.upper()} {path} as {label}: {status} {body[:200]!r}"
             assert status < 500, what
-            if label == "stored pos" and path.endswith("/preview"):
+            if label.startswith("session") and path == "/v1/session/sign-out":
+                headers.update(console_session(  # signed out: sign in again for the next
+                    daemon.url, TOKENS[label.split()[1].rstrip(",")], csrf=label != NO_CSRF))
+            if label.startswith("session") and role == "metrics":
+                # /metrics is for a scraper's bearer token: a browser session is not one.
+                assert status == 401, what
+            elif label == NO_CSRF and method != "get" and role != "none":
+                assert status == 403, what  # the cookie alone never writes
+                assert json.loads(body)["error"]["code"] == "csrf_failed", what
+            elif label == "stored pos" and path.endswith("/preview"):
                 # Not the till that submitted it: the pos role, but not its receipt.
                 assert status == 403, what
                 assert json.loads(body)["error"]["code"] == "not_your_receipt", what
@@ -259,6 +285,38 @@ def test_every_endpoint_enforces_its_role(
             checked += 1
     assert checked == len(operations) * len(callers)
     print(f"role matrix: {len(operations)} operations x {len(callers)} callers")
+
+
+NO_CSRF = "session admin, no CSRF token"
+
+
+def console_session(url: str, secret: str, csrf: bool = True) -> dict[str, str]:
+    """The headers a browser signed in with ``secret`` sends: the cookie, the CSRF token."""
+    r = httpx.post(f"{url}/v1/session", json={"token": secret}, timeout=10)
+    assert r.status_code == 200, r.text
+    headers = {"Cookie": f"receiptd_session={r.cookies['receiptd_session']}"}
+    return {**headers, "X-CSRF-Token": r.json()["csrf_token"]} if csrf else headers
+
+
+def test_the_console_pages_are_public_hold_no_data_and_refuse_framing(
+    emulator: Emulator, daemon_factory: Callable[..., DaemonProcess]
+) -> None:
+    emulator.start_tcp()
+    daemon = daemon_factory({"front": emulator.tcp_url})
+    daemon.submit({"document": sample_document("SECRET-LINE"), "order_ref": "HIDDEN-REF"})
+    for path in PAGES:
+        r = httpx.get(f"{daemon.url}{path}", timeout=10)
+        assert r.status_code == 200, (path, r.status_code)
+        assert b"HIDDEN-REF" not in r.content and b"SECRET-LINE" not in r.content, path
+        if path == "/" or path.startswith("/console/"):
+            assert r.headers["x-frame-options"] == "DENY", path
+            csp = r.headers["content-security-policy"]
+            assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp, path
+    # Only the files listed are served: no path from the URL reaches the file system.
+    for path in ("/console/__init__.py", "/console/..%2f..%2fapi%2fauth.py",
+                 "/console/static", "/v1/docs/index.html", "/v1/docs/oauth2-redirect",
+                 "/docs/oauth2-redirect"):
+        assert httpx.get(f"{daemon.url}{path}", timeout=10).status_code == 404, path
 
 
 # -- where it listens ---------------------------------------------------------------------------
