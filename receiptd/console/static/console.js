@@ -9,70 +9,208 @@
 const LANG = (navigator.language || 'en').toLowerCase().startsWith('zh') ? 'zh' : 'en';
 const WORDS = {
   en: {
-    sign_in: 'Sign in', token: 'Token', sign_in_help: 'Paste the token you were given. This ' +
-      'browser stays signed in; the token is not kept on this device.',
-    sign_out: 'Sign out', receipts: 'Receipts', printers: 'Printers', tokens: 'Tokens',
-    journal: 'Journal', till: 'Till', today: "Today's receipts", search: 'Search',
-    order_ref: 'Order ref', text: 'Text or amount', from: 'From', to: 'To', show_today: 'Today',
-    slip: 'Slip', reprint: 'Reprint', print_now: 'Print now', leave_it: 'Leave it',
-    close: 'Close', cancel: 'Cancel', print_copy: 'Print a COPY', none: 'Nothing here.',
-    printed_at: 'Printed at {t} — print a COPY?', copy_queued: 'A COPY of receipt {id} is on ' +
-      'its way to {p}.', not_printed: 'Receipt {id} has not printed yet ({s}): nothing to copy.',
-    waiting: '{n} waiting on {p}', held_title: 'Held: needs your decision',
-    held_reason: 'Receipt {id} held: {r}', cut_short: 'its printing was cut short {n}×', held_help: '“Print now” prints it marked; ' +
-      '“Leave it” hides it here. It stays in the journal either way.',
-    released: 'Receipt {id} is printing again.', pos_page: 'This token ({n}) belongs to a ' +
-      'till: it sends receipts. The console pages need a cashier or admin token.',
-    needs_role: 'This page needs the {r} role.', recover: 'Recover', timeline: 'Fault timeline',
-    since: 'since', queue: 'waiting', in_doubt: 'in doubt', held: 'held', paper_left: 'paper left',
-    printed_n: 'printed', copies: 'copies', outages: 'outages', mttr: 'mean time to repair',
-    recovered: '{p}: recovery sent.', add_token: 'Add a token', name: 'Name', role: 'Role',
-    add: 'Add', revoke: 'Revoke', secret_once: 'Copy this secret now: it is shown only once.',
-    revoked: 'Token {n} revoked.', revoke_q: 'Revoke token {n}? Everything using it stops.',
-    stats: 'Journal', backup: 'Download a backup', live: 'live', offline_events: 'reconnecting…',
-    by: 'by', copies_n: '{n} copies', signed_out: 'Signed out.', session_over: 'Please sign in ' +
-      'again.', all_printers_ok: 'All printers ready.', state: 'State', at: 'At', cause: 'Cause',
-    source: 'source', created_by: 'made by', k_state: 'State', k_since: 'Since',
-    k_queue: 'Queue', k_paper: 'Paper', k_printed: 'Printed', k_outages: 'Outages',
-    paper_left_m: 'about {m} m left on the roll', paper_used_m: '{m} m used on this roll',
+    sign_in: 'Sign in',
+    token: 'Token',
+    sign_in_help:
+      'Paste the token you were given. This browser stays signed in; the token is not kept on' +
+      ' this device.',
+    sign_out: 'Sign out',
+    receipts: 'Receipts',
+    printers: 'Printers',
+    tokens: 'Tokens',
+    journal: 'Journal',
+    till: 'Till',
+    today: 'Today\'s receipts',
+    search: 'Search',
+    order_ref: 'Order ref',
+    text: 'Text or amount',
+    from: 'From',
+    to: 'To',
+    show_today: 'Today',
+    slip: 'Slip',
+    reprint: 'Reprint',
+    print_now: 'Print now',
+    leave_it: 'Leave it',
+    close: 'Close',
+    cancel: 'Cancel',
+    print_copy: 'Print a COPY',
+    none: 'Nothing here.',
+    printed_at: 'Printed at {t} — print a COPY?',
+    copy_queued: 'A COPY of receipt {id} is on its way to {p}.',
+    not_printed: 'Receipt {id} has not printed yet ({s}): nothing to copy.',
+    waiting: '{n} waiting on {p}',
+    held_title: 'Held: needs your decision',
+    held_reason: 'Receipt {id} held: {r}',
+    cut_short: 'its printing was cut short {n}×',
+    stale: 'it waited {m} min through “{s}” and was not printed late on its own',
+    held_help:
+      '“Print now” prints it marked; “Leave it” hides it here. It stays in the journal either' +
+      ' way.',
+    released: 'Receipt {id} is printing again.',
+    pos_page:
+      'This token ({n}) belongs to a till: it sends receipts. The console pages need a cashier' +
+      ' or admin token.',
+    needs_role: 'This page needs the {r} role.',
+    recover: 'Recover',
+    timeline: 'Fault timeline',
+    since: 'since',
+    queue: 'waiting',
+    in_doubt: 'in doubt',
+    held: 'held',
+    paper_left: 'paper left',
+    printed_n: 'printed',
+    copies: 'copies',
+    outages: 'outages',
+    mttr: 'mean time to repair',
+    recovered: '{p}: recovery sent.',
+    add_token: 'Add a token',
+    name: 'Name',
+    role: 'Role',
+    add: 'Add',
+    revoke: 'Revoke',
+    secret_once: 'Copy this secret now: it is shown only once.',
+    revoked: 'Token {n} revoked.',
+    revoke_q: 'Revoke token {n}? Everything using it stops.',
+    stats: 'Journal',
+    backup: 'Download a backup',
+    live: 'live',
+    offline_events: 'reconnecting…',
+    by: 'by',
+    copies_n: '{n} copies',
+    signed_out: 'Signed out.',
+    session_over: 'Please sign in again.',
+    all_printers_ok: 'All printers ready.',
+    state: 'State',
+    at: 'At',
+    cause: 'Cause',
+    source: 'source',
+    created_by: 'made by',
+    k_state: 'State',
+    k_since: 'Since',
+    k_queue: 'Queue',
+    k_paper: 'Paper',
+    k_printed: 'Printed',
+    k_outages: 'Outages',
+    paper_left_m: 'about {m} m left on the roll',
+    paper_used_m: '{m} m used on this roll',
   },
   zh: {
-    sign_in: '登录', token: '令牌', sign_in_help: '粘贴发给您的令牌。此浏览器会保持登录；令牌不会保存在本设备上。',
-    sign_out: '退出', receipts: '小票', printers: '打印机', tokens: '令牌', journal: '日志',
-    till: '收银台', today: '今天的小票', search: '搜索', order_ref: '订单号', text: '文字或金额',
-    from: '从', to: '到', show_today: '今天', slip: '小票图', reprint: '补打', print_now: '立即打印',
-    leave_it: '暂不处理', close: '关闭', cancel: '取消', print_copy: '打印副本（COPY）',
-    none: '暂无。', printed_at: '已于 {t} 打印 — 要打印副本（COPY）吗？',
-    copy_queued: '小票 {id} 的副本正在 {p} 打印。', not_printed: '小票 {id} 尚未打印（{s}）：无法补打副本。',
-    waiting: '{p} 上有 {n} 张等待', held_title: '已暂停：需要您决定', held_reason: '小票 {id} 已暂停：{r}', cut_short: '打印被中断 {n} 次',
+    sign_in: '登录',
+    token: '令牌',
+    sign_in_help: '粘贴发给您的令牌。此浏览器会保持登录；令牌不会保存在本设备上。',
+    sign_out: '退出',
+    receipts: '小票',
+    printers: '打印机',
+    tokens: '令牌',
+    journal: '日志',
+    till: '收银台',
+    today: '今天的小票',
+    search: '搜索',
+    order_ref: '订单号',
+    text: '文字或金额',
+    from: '从',
+    to: '到',
+    show_today: '今天',
+    slip: '小票图',
+    reprint: '补打',
+    print_now: '立即打印',
+    leave_it: '暂不处理',
+    close: '关闭',
+    cancel: '取消',
+    print_copy: '打印副本（COPY）',
+    none: '暂无。',
+    printed_at: '已于 {t} 打印 — 要打印副本（COPY）吗？',
+    copy_queued: '小票 {id} 的副本正在 {p} 打印。',
+    not_printed: '小票 {id} 尚未打印（{s}）：无法补打副本。',
+    waiting: '{p} 上有 {n} 张等待',
+    held_title: '已暂停：需要您决定',
+    held_reason: '小票 {id} 已暂停：{r}',
+    cut_short: '打印被中断 {n} 次',
+    stale: '打印机{s}期间等待了 {m} 分钟，因此未自动补打',
     held_help: '“立即打印”会带标记打印；“暂不处理”只在此处隐藏。小票始终保留在日志中。',
-    released: '小票 {id} 正在重新打印。', pos_page: '此令牌（{n}）属于收银机：用于发送小票。控制台页面需要收银员或管理员令牌。',
-    needs_role: '此页面需要 {r} 角色。', recover: '恢复', timeline: '故障记录', since: '自',
-    queue: '等待', in_doubt: '待确认', held: '已暂停', paper_left: '剩余纸张', printed_n: '已打印',
-    copies: '副本', outages: '故障次数', mttr: '平均修复时间', recovered: '{p}：已发送恢复指令。',
-    add_token: '添加令牌', name: '名称', role: '角色', add: '添加', revoke: '吊销',
-    secret_once: '请立即复制此密钥：它只显示这一次。', revoked: '令牌 {n} 已吊销。',
-    revoke_q: '吊销令牌 {n}？使用它的设备将无法再打印。', stats: '日志', backup: '下载备份',
-    live: '实时', offline_events: '正在重新连接…', by: '由', copies_n: '{n} 份副本',
-    signed_out: '已退出。', session_over: '请重新登录。', all_printers_ok: '所有打印机就绪。',
-    state: '状态', at: '时间', cause: '原因', source: '来源', created_by: '创建者',
-    k_state: '状态', k_since: '开始于', k_queue: '队列', k_paper: '纸张', k_printed: '已打印',
-    k_outages: '故障', paper_left_m: '纸卷约剩 {m} 米', paper_used_m: '本卷已用 {m} 米',
+    released: '小票 {id} 正在重新打印。',
+    pos_page: '此令牌（{n}）属于收银机：用于发送小票。控制台页面需要收银员或管理员令牌。',
+    needs_role: '此页面需要 {r} 角色。',
+    recover: '恢复',
+    timeline: '故障记录',
+    since: '自',
+    queue: '等待',
+    in_doubt: '待确认',
+    held: '已暂停',
+    paper_left: '剩余纸张',
+    printed_n: '已打印',
+    copies: '副本',
+    outages: '故障次数',
+    mttr: '平均修复时间',
+    recovered: '{p}：已发送恢复指令。',
+    add_token: '添加令牌',
+    name: '名称',
+    role: '角色',
+    add: '添加',
+    revoke: '吊销',
+    secret_once: '请立即复制此密钥：它只显示这一次。',
+    revoked: '令牌 {n} 已吊销。',
+    revoke_q: '吊销令牌 {n}？使用它的设备将无法再打印。',
+    stats: '日志',
+    backup: '下载备份',
+    live: '实时',
+    offline_events: '正在重新连接…',
+    by: '由',
+    copies_n: '{n} 份副本',
+    signed_out: '已退出。',
+    session_over: '请重新登录。',
+    all_printers_ok: '所有打印机就绪。',
+    state: '状态',
+    at: '时间',
+    cause: '原因',
+    source: '来源',
+    created_by: '创建者',
+    k_state: '状态',
+    k_since: '开始于',
+    k_queue: '队列',
+    k_paper: '纸张',
+    k_printed: '已打印',
+    k_outages: '故障',
+    paper_left_m: '纸卷约剩 {m} 米',
+    paper_used_m: '本卷已用 {m} 米',
   },
 };
 const STATES = {
   en: {
-    online: 'ready', paper_near_end: 'paper low', paper_out: 'paper out', cover_open: 'cover open',
-    cutter_error: 'cutter error', mechanical_error: 'paper jam', auto_recoverable_error: 'too hot',
-    unrecoverable_error: 'hardware error', offline: 'not reachable', unknown: 'connecting',
-    queued: 'waiting', printing: 'printing', printed: 'printed', cancelled: 'cancelled',
-    held: 'held', failed: 'failed',
+    online: 'ready',
+    paper_near_end: 'paper low',
+    paper_out: 'paper out',
+    cover_open: 'cover open',
+    cutter_error: 'cutter error',
+    mechanical_error: 'paper jam',
+    auto_recoverable_error: 'too hot',
+    unrecoverable_error: 'hardware error',
+    offline: 'not reachable',
+    unknown: 'connecting',
+    queued: 'waiting',
+    printing: 'printing',
+    printed: 'printed',
+    cancelled: 'cancelled',
+    held: 'held',
+    failed: 'failed',
   },
   zh: {
-    online: '就绪', paper_near_end: '纸将用完', paper_out: '缺纸', cover_open: '盖子打开',
-    cutter_error: '切刀故障', mechanical_error: '卡纸', auto_recoverable_error: '过热',
-    unrecoverable_error: '硬件故障', offline: '无法连接', unknown: '连接中', queued: '等待中',
-    printing: '打印中', printed: '已打印', cancelled: '已取消', held: '已暂停', failed: '失败',
+    online: '就绪',
+    paper_near_end: '纸将用完',
+    paper_out: '缺纸',
+    cover_open: '盖子打开',
+    cutter_error: '切刀故障',
+    mechanical_error: '卡纸',
+    auto_recoverable_error: '过热',
+    unrecoverable_error: '硬件故障',
+    offline: '无法连接',
+    unknown: '连接中',
+    queued: '等待中',
+    printing: '打印中',
+    printed: '已打印',
+    cancelled: '已取消',
+    held: '已暂停',
+    failed: '失败',
   },
 };
 const RANK = { pos: 1, cashier: 2, admin: 3 };
@@ -116,19 +254,25 @@ function badge(state, look) {
   return el('span', { class: 'state ' + (look || state) }, stateWord(state));
 }
 /* A held print's reason in plain words: "held after 2 interrupted attempts in a row:
- * interrupted: fault:cover_open" reads "cut short 2 times (cover open)"; others as they are. */
+ * interrupted: fault:cover_open" reads "its printing was cut short 2× (cover open)", "stale:
+ * waited 3600 s through paper_out (…)" reads "it waited 60 min while the printer was: paper
+ * out"; any other reason as it is. */
 function heldWords(reason) {
+  const stale = /^stale: waited (\d+) s through ([a-z_ ]+?) \(/.exec(reason || '');
+  if (stale) {
+    return t('stale', { m: Math.max(1, Math.round(stale[1] / 60)), s: stateWord(stale[2]) });
+  }
   const m = /held after (\d+) interrupted/.exec(reason || '');
   if (!m) return reason || '';
   const fault = /fault:([a-z_]+)/.exec(reason);
   return t('cut_short', { n: m[1] }) + (fault ? ' (' + stateWord(fault[1]) + ')' : '');
 }
-function clock(iso) {
+function clock(iso, seconds) {
   if (!iso) return '';
   const d = new Date(iso);
   const today = new Date().toDateString() === d.toDateString();
   const hm = d.toLocaleTimeString(LANG === 'zh' ? 'zh-CN' : undefined,
-    { hour: '2-digit', minute: '2-digit' });
+    { hour: '2-digit', minute: '2-digit', second: seconds ? '2-digit' : undefined });
   return today ? hm : d.toLocaleDateString() + ' ' + hm;
 }
 
@@ -139,7 +283,11 @@ function bytes(n) {
 }
 
 class ApiError extends Error {
-  constructor(status, error) { super(error.message || error.code); this.status = status; this.code = error.code; }
+  constructor(status, error) {
+    super(error.message || error.code);
+    this.status = status;
+    this.code = error.code;
+  }
 }
 
 async function api(method, path, body) {
@@ -222,7 +370,8 @@ function signedIn() {
   bar.hidden = false;
   document.getElementById('who').textContent = me.name + ' · ' + me.role;
   const nav = document.getElementById('nav');
-  nav.replaceChildren(...offered().map((p) => el('a', { href: '#' + p.id, id: 'nav-' + p.id }, t(p.id))));
+  nav.replaceChildren(...offered().map(
+    (p) => el('a', { href: '#' + p.id, id: 'nav-' + p.id }, t(p.id))));
   openEvents();
   route();
 }
@@ -249,7 +398,9 @@ function route() {
   const id = location.hash.slice(1).split('/')[0];
   const page = PAGES.find((p) => p.id === id);
   listeners.length = 0;
-  for (const a of document.querySelectorAll('#nav a')) a.classList.toggle('on', a.id === 'nav-' + id);
+  for (const a of document.querySelectorAll('#nav a')) {
+    a.classList.toggle('on', a.id === 'nav-' + id);
+  }
   const main = document.getElementById('main');
   if (!page) { location.replace('#' + pages[0].id); return; }
   if (!pages.includes(page)) {
@@ -264,7 +415,7 @@ function route() {
 function openEvents() {
   if (events) events.close();
   events = new EventSource('/v1/events');
-  for (const type of ['receipt', 'printer', 'waiting']) {
+  for (const type of ['receipt', 'printer', 'waiting', 'held']) {
     events.addEventListener(type, (e) => {
       let data = {};
       try { data = JSON.parse(e.data); } catch (err) { return; }
@@ -317,8 +468,10 @@ async function drawReceipts(main) {
         r.copies ? el('span', { class: 'muted' }, ' ' + t('copies_n', { n: r.copies })) : '',
         r.submitted_by ? el('span', { class: 'muted' }, ' · ' + r.submitted_by) : ''),
       el('span', { class: 'acts' },
-        el('button', { type: 'button', class: 'second slip', onclick: () => showSlip(r) }, t('slip')),
-        el('button', { type: 'button', class: 'reprint', onclick: () => askReprint(r) }, t('reprint'))));
+        el('button', { type: 'button', class: 'second slip', onclick: () => showSlip(r) },
+          t('slip')),
+        el('button', { type: 'button', class: 'reprint', onclick: () => askReprint(r) },
+          t('reprint'))));
   }
   function put(r) {
     const old = shown.get(r.id);
@@ -349,7 +502,10 @@ async function drawReceipts(main) {
     for (const r of data.receipts.slice().reverse()) put(r);
     if (!data.receipts.length) list.append(el('li', { class: 'empty muted' }, t('none')));
   }
-  form.addEventListener('submit', (e) => { e.preventDefault(); load().catch((err) => notice(err.message, true)); });
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    load().catch((err) => notice(err.message, true));
+  });
 
   async function loadTill() {
     const data = await api('GET', '/v1/console/till');
@@ -358,7 +514,8 @@ async function drawReceipts(main) {
       : [el('p', { class: 'muted', id: 'all-ok' }, t('all_printers_ok'))]));
     const items = data.printers.flatMap((p) => p.held.map((h) => ({ ...h, printer: p.name })))
       .filter((h) => !leftAlone.has(h.print_id));
-    held.replaceChildren(...(items.length ? [el('section', { class: 'card alert', id: 'held-panel' },
+    held.replaceChildren(...(items.length ? [el('section',
+      { class: 'card alert', id: 'held-panel' },
       el('h2', {}, t('held_title')), el('p', { class: 'muted' }, t('held_help')),
       el('ul', { class: 'list' }, items.map(heldItem)))] : []));
   }
@@ -381,7 +538,8 @@ async function drawReceipts(main) {
       el('span', { class: 'acts' },
         el('button', { type: 'button', class: 'print-now', onclick: async () => {
           try {
-            await api('POST', '/v1/receipts/' + h.receipt_id + '/reprint', { reason: 'held: print now' });
+            await api('POST', '/v1/receipts/' + h.receipt_id + '/reprint',
+              { reason: 'held: print now' });
             notice(t('released', { id: h.receipt_id }));
           } catch (e) { notice(e.message, true); }
           loadTill().catch(() => {});
@@ -407,7 +565,8 @@ function showSlip(r) {
   dialog(el('h2', {}, '#' + r.id + (r.order_ref ? ' · ' + r.order_ref : '')),
     el('img', { class: 'slip', id: 'slip-image', alt: 'receipt ' + r.id,
       src: '/v1/receipts/' + r.id + '/preview?format=png' }),
-    el('div', { class: 'acts' }, el('button', { type: 'button', onclick: closeDialog }, t('close'))));
+    el('div', { class: 'acts' },
+      el('button', { type: 'button', onclick: closeDialog }, t('close'))));
 }
 
 async function askReprint(r) {
@@ -420,7 +579,8 @@ async function askReprint(r) {
   const printed = fresh.state === 'printed';
   dialog(el('h2', {}, '#' + fresh.id + (fresh.order_ref ? ' · ' + fresh.order_ref : '')),
     el('p', { class: 'warning', id: 'duplicate-warning' }, printed
-      ? t('printed_at', { t: clock(fresh.printed_at) }) : t('held_reason', { id: fresh.id, r: '' })),
+      ? t('printed_at', { t: clock(fresh.printed_at) })
+      : t('held_reason', { id: '#' + fresh.id, r: '' })),
     el('div', { class: 'acts' },
       el('button', { type: 'button', class: 'second', onclick: closeDialog }, t('cancel')),
       el('button', { type: 'button', id: 'confirm-reprint', onclick: async () => {
@@ -447,7 +607,7 @@ async function drawPrinters(main) {
     const ev = await api('GET', '/v1/printers/' + encodeURIComponent(name) + '/events?limit=50');
     box.replaceChildren(el('h2', {}, t('timeline')), el('table', { class: 'timeline' },
       el('tbody', {}, ev.events.map((e) => el('tr', {},
-        el('td', { class: 'num' }, clock(e.at)), el('td', {}, stateWord(e.state)),
+        el('td', { class: 'num' }, clock(e.at, true)), el('td', {}, stateWord(e.state)),
         el('td', { class: 'muted' }, e.cause || ''))))));
   }
   function card(p) {
@@ -458,14 +618,18 @@ async function drawPrinters(main) {
     const bad = p.state !== 'online' && p.state !== 'paper_near_end';
     const used = ((paper.used_since_roll_mm || 0) / 1000).toFixed(1);
     const kv = [
-      [t('k_state'), stateWord(p.state) + (p.category && p.category !== 'none' ? ' · ' + p.category : '')],
+      [t('k_state'), stateWord(p.state)
+        + (p.category && p.category !== 'none' ? ' · ' + p.category : '')],
       [t('k_since'), clock(p.since)],
-      [t('k_queue'), q.depth + ' ' + t('queue') + ' · ' + q.in_doubt + ' ' + t('in_doubt') + ' · ' + q.held + ' ' + t('held')],
+      [t('k_queue'), q.depth + ' ' + t('queue') + ' · ' + q.in_doubt + ' ' + t('in_doubt')
+        + ' · ' + q.held + ' ' + t('held')],
       [t('k_paper'), paper.roll_remaining_mm != null
-        ? t('paper_left_m', { m: (paper.roll_remaining_mm / 1000).toFixed(1) }) + (paper.low_estimate ? ' ⚠' : '')
+        ? t('paper_left_m', { m: (paper.roll_remaining_mm / 1000).toFixed(1) })
+          + (paper.low_estimate ? ' ⚠' : '')
         : t('paper_used_m', { m: used })],
       [t('k_printed'), h.printed + ' · ' + t('copies') + ' ' + h.copies_printed],
-      [t('k_outages'), (h.outages || 0) + (h.mttr_s != null ? ' · ' + t('mttr') + ' ' + Math.round(h.mttr_s) + ' s' : '')],
+      [t('k_outages'), (h.outages || 0)
+        + (h.mttr_s != null ? ' · ' + t('mttr') + ' ' + Math.round(h.mttr_s) + ' s' : '')],
     ];
     if (open.has(p.name)) fillTimeline(p.name, timeline).catch(() => {});
     return el('section', { class: 'card' + (bad ? ' alert' : ''), 'data-printer': p.name },
@@ -496,8 +660,10 @@ async function drawPrinters(main) {
 async function drawTokens(main) {
   const list = el('ul', { class: 'list', id: 'tokens' });
   const made = el('div', { id: 'new-secret' });
-  const name = el('input', { id: 'token-name', required: true, pattern: '[a-z0-9][a-z0-9_.\\-]{0,63}', maxlength: 64 });
-  const role = el('select', { id: 'token-role' }, ['pos', 'cashier', 'admin'].map((r) => el('option', { value: r }, r)));
+  const name = el('input', { id: 'token-name', required: true, maxlength: 64,
+    pattern: '[a-z0-9][a-z0-9_.\\-]{0,63}' });
+  const role = el('select', { id: 'token-role' },
+    ['pos', 'cashier', 'admin'].map((r) => el('option', { value: r }, r)));
   const form = el('form', { class: 'row card', id: 'add-token' },
     el('label', {}, t('name'), name), el('label', {}, t('role'), role),
     el('button', { type: 'submit' }, t('add')));
@@ -510,7 +676,8 @@ async function drawTokens(main) {
         el('span', { class: 'muted' }, ' · ' + t('source') + ' ' + tok.source +
           (tok.created_by ? ' · ' + t('created_by') + ' ' + tok.created_by : ''))),
       tok.source === 'config' ? '' : el('span', { class: 'acts' },
-        el('button', { type: 'button', class: 'danger revoke', onclick: () => askRevoke(tok.name) }, t('revoke'))))));
+        el('button', { type: 'button', class: 'danger revoke',
+          onclick: () => askRevoke(tok.name) }, t('revoke'))))));
   }
   function askRevoke(n) {
     dialog(el('p', { class: 'warning' }, t('revoke_q', { n })),
@@ -553,7 +720,8 @@ async function drawJournal(main) {
   main.append(el('h1', {}, t('stats')),
     el('section', { class: 'card' }, el('dl', { class: 'kv', id: 'journal-stats' },
       rows.flatMap(([k, v]) => [el('dt', {}, k), el('dd', { class: 'num' }, v)]))),
-    el('p', {}, el('a', { class: 'button', id: 'backup', href: '/v1/journal/backup', download: '' }, t('backup'))));
+    el('p', {}, el('a', { class: 'button', id: 'backup', href: '/v1/journal/backup',
+      download: '' }, t('backup'))));
 }
 
 document.addEventListener('DOMContentLoaded', start);
