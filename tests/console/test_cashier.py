@@ -52,6 +52,21 @@ def test_a_receipt_appears_live_its_slip_opens_and_a_reprint_warns_then_prints_a
     assert ids == sorted(ids, reverse=True), "newest first"
     screenshots(browser, "cashier-receipts")
 
+    # Search: by order ref, by what the receipt says, then back to today's.
+    def listed(d: webdriver.Chrome) -> list[int]:
+        return [int(e.get_attribute("data-id"))
+                for e in d.find_elements(By.CSS_SELECTOR, "#receipts li.receipt")]
+
+    browser.find_element(By.ID, "q-order").send_keys("T-0999")
+    click(browser, "#search button[type=submit]")
+    wait(browser, lambda d: listed(d) == [first["id"]], "the order's receipt alone")
+    browser.find_element(By.ID, "q-order").clear()
+    browser.find_element(By.ID, "q-text").send_keys("live-1")
+    click(browser, "#search button[type=submit]")
+    wait(browser, lambda d: listed(d) == [receipt["id"]], "the receipt with that text")
+    click(browser, "#search button.second")
+    wait(browser, lambda d: listed(d) == [receipt["id"], first["id"]], "today's again")
+
     # Its slip, as an image the daemon renders from the journal.
     click(browser, f'#receipts li[data-id="{receipt["id"]}"] button.slip')
     image = wait(browser, lambda d: d.find_element(By.ID, "slip-image"), "the slip image")
@@ -129,6 +144,15 @@ def test_a_held_receipt_prints_on_the_cashiers_word(
     wait(browser, lambda d: "T-3003" in text_of(d, held), "the held receipt, with its order")
     assert "cut short 1× (cover open)" in text_of(browser, held)
     screenshots(browser, "cashier-held")
+    # "Leave it" only hides it here: it stays held in the journal, nothing prints.
+    click(browser, f"{held} button.leave-it")
+    wait(browser, lambda d: not d.find_elements(By.CSS_SELECTOR, held), "left alone")
+    assert daemon.receipt(rid)["state"] == "held"
+    browser.refresh()  # left alone in this browser tab, across a reload
+    wait(browser, lambda d: "T-3003" in row(d, rid), "the list after the reload")
+    assert not browser.find_elements(By.CSS_SELECTOR, held)
+    browser.execute_script("sessionStorage.clear()")  # a new shift, a new tab
+    browser.refresh()
     click(browser, f"{held} button.print-now")
     daemon.wait_printed(rid, timeout=30)
     marked = [s for s in slips_with(emulator, "HELD-C") if is_marked(s)]

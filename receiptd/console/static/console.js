@@ -42,7 +42,7 @@ const WORDS = {
     held_title: 'Held: needs your decision',
     held_reason: 'Receipt {id} held: {r}',
     cut_short: 'its printing was cut short {n}×',
-    stale: 'it waited {m} min through “{s}” and was not printed late on its own',
+    stale: 'it waited {d} through “{s}” and was not printed late on its own',
     held_help:
       '“Print now” prints it marked; “Leave it” hides it here. It stays in the journal either' +
       ' way.',
@@ -126,7 +126,7 @@ const WORDS = {
     held_title: '已暂停：需要您决定',
     held_reason: '小票 {id} 已暂停：{r}',
     cut_short: '打印被中断 {n} 次',
-    stale: '打印机{s}期间等待了 {m} 分钟，因此未自动补打',
+    stale: '打印机{s}期间等待了 {d}，因此未自动补打',
     held_help: '“立即打印”会带标记打印；“暂不处理”只在此处隐藏。小票始终保留在日志中。',
     released: '小票 {id} 正在重新打印。',
     pos_page: '此令牌（{n}）属于收银机：用于发送小票。控制台页面需要收银员或管理员令牌。',
@@ -255,12 +255,14 @@ function badge(state, look) {
 }
 /* A held print's reason in plain words: "held after 2 interrupted attempts in a row:
  * interrupted: fault:cover_open" reads "its printing was cut short 2× (cover open)", "stale:
- * waited 3600 s through paper_out (…)" reads "it waited 60 min while the printer was: paper
- * out"; any other reason as it is. */
+ * waited 3600 s through paper_out (…)" reads "it waited 60 min through “paper out” …"; any
+ * other reason as it is. */
 function heldWords(reason) {
   const stale = /^stale: waited (\d+) s through ([a-z_ ]+?) \(/.exec(reason || '');
   if (stale) {
-    return t('stale', { m: Math.max(1, Math.round(stale[1] / 60)), s: stateWord(stale[2]) });
+    const secs = Number(stale[1]);
+    const took = secs < 120 ? secs + ' s' : Math.round(secs / 60) + ' min';
+    return t('stale', { d: took, s: stateWord(stale[2]) });
   }
   const m = /held after (\d+) interrupted/.exec(reason || '');
   if (!m) return reason || '';
