@@ -119,18 +119,19 @@ class Reprint(TypedDict):
 
 class PrinterView(TypedDict):
     """A printer as the token's role sees it: ``pos`` gets the first five keys, a cashier
-    also the hint and the queue, an admin the whole health view (more keys than listed)."""
+    also the hint and the held prints, an admin the whole health view (more keys than
+    listed)."""
 
     name: str
     state: str
     ready: NotRequired[bool]
     printing_held: NotRequired[bool]
-    held: NotRequired[Any]  # pos: a count; cashier and admin: the held prints
+    queue: dict[str, Any]  # depth and held (counts); for an admin also in_doubt, oldest
     since: NotRequired[str]
     category: NotRequired[str]
     hint: NotRequired[dict[str, str]]
     problems: NotRequired[list[dict[str, Any]]]
-    queue: NotRequired[dict[str, Any]]
+    held: NotRequired[list[dict[str, Any]]]  # the prints waiting for a person
 
 
 class Event(TypedDict):

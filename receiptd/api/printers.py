@@ -2,8 +2,8 @@
 of state changes (``receiptctl printers``, ``recover``, ``events``; ``doctor`` reads them too).
 
 Each role sees what it needs of a printer, read-only: the POS app whether its receipts print
-now (``state``, ``ready``, ``printing_held``); the cashier also why not and what to do
-(category, hint in en/zh, the queue, the receipts held for a decision); the admin everything
+now (``state``, ``ready``, ``printing_held``, how many wait); the cashier also why not and
+what to do (category, hint in en/zh, the receipts held for a decision); the admin everything
 (link, identity, counters, paper, history).
 """
 
@@ -35,9 +35,9 @@ def printer_view(backend: Backend, printer: str, caller: Caller) -> dict[str, An
         health = backend.printer_health(printer)
         return {**{k: health[k] for k in CASHIER_FIELDS if k in health}, "ready": ready,
                 "printing_held": not ready}
-    held = backend.journal().search.queue_stats(printer).held
+    stats = backend.journal().search.queue_stats(printer)
     return {"name": printer, "state": state.value, "ready": ready, "printing_held": not ready,
-            "held": held}
+            "queue": {"depth": stats.depth, "held": stats.held}}
 
 
 def printers_router(backend: Backend) -> APIRouter:

@@ -89,7 +89,7 @@ def cmd_printers(c: Client, a: argparse.Namespace) -> int:
         return 0
     # A pos token sees less of a printer than a cashier or an admin: show what there is.
     rows = [[p["name"], p["state"], p.get("since", "")[11:19],
-             str(p["queue"]["depth"]) if "queue" in p else "",
+             str(p["queue"]["depth"]),
              p["hint"]["en"] if "hint" in p else
              ("printing held" if p.get("printing_held") else "ready")] for p in printers]
     print(table(rows, ["PRINTER", "STATE", "SINCE", "QUEUE", "ADVICE"]))

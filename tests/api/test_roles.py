@@ -30,7 +30,7 @@ def test_each_role_sees_its_own_view_of_a_printer(
 
     mine = pos.get("/v1/printers/front").json()
     assert mine == {"name": "front", "state": "online", "ready": True, "printing_held": False,
-                    "held": 0}
+                    "queue": {"depth": 0, "held": 0}}
     assert pos.get("/v1/printers").json()["printers"] == [mine]
     theirs = cashier.get("/v1/printers/front").json()
     assert theirs["hint"]["en"] and theirs["hint"]["zh"] and theirs["queue"]["depth"] == 0

@@ -85,7 +85,7 @@ def test_a_receipt_stale_after_a_long_fault_is_held_then_printed_on_the_cashiers
             assert event and event[0]["order_ref"] == "S-1" and event[0]["reason"] == "stale"
             assert event[0]["hint"]["en"] and event[0]["hint"]["zh"]
             view = pos.get("/v1/printers/front").json()
-            assert view["ready"] is True and view["held"] == 2
+            assert view["ready"] is True and view["queue"]["held"] == 2
 
             # "Print now": the cashier's reprint releases the original, marked DELAYED.
             r = cashier.post(f"/v1/receipts/{stale['id']}/reprint", json={"reason": "print now"})
