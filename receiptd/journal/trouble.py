@@ -118,8 +118,9 @@ class TroubleStore(Store):
             )
             for p in rows:
                 conn.execute(
+                    # Why it waits first: that is what the cashier reads.
                     "UPDATE prints SET state = 'held', marker = ?, "
-                    "reason = coalesce(reason || '; ', '') || ? WHERE id = ?",
+                    "reason = ? || coalesce('; ' || reason, '') WHERE id = ?",
                     (DELAYED, reason, p["id"]),
                 )
                 conn.execute("UPDATE receipts SET state = 'held' WHERE id = ? "
