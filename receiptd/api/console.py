@@ -109,7 +109,10 @@ def console_router(backend: Backend) -> APIRouter:
         if found.role not in ROLE_RANK:
             raise Forbidden(f"token {found.name!r} is {found.role}: it cannot sign in to the "
                             "console")
-        sid, session = request.app.state.authenticator.sessions.open(found.name, found.role)
+        sessions = request.app.state.authenticator.sessions
+        if old := request.cookies.get(COOKIE):
+            sessions.close(old)  # signing in again replaces this browser's session
+        sid, session = sessions.open(found.name, found.role)
         response.set_cookie(COOKIE, sid, max_age=int(LIFETIME_S), path="/", httponly=True,
                             samesite="strict", secure=request.url.scheme == "https")
         response.headers["Cache-Control"] = "no-store"

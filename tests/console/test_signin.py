@@ -56,6 +56,13 @@ def test_the_cookie_is_httponly_strict_and_every_cookie_write_needs_its_csrf_tok
 
     cashier, csrf = session(daemon.url, TOKENS["cashier"])
     _, other_csrf = session(daemon.url, TOKENS["cashier"])
+    # Signing in again from the same browser replaces its session: the old cookie is dead.
+    again, _ = session(daemon.url, TOKENS["cashier"])
+    first = again.cookies["receiptd_session"]
+    assert again.post("/v1/session", json={"token": TOKENS["cashier"]}).status_code == 200
+    assert again.cookies["receiptd_session"] != first
+    r = httpx.get(f"{daemon.url}/v1/session", cookies={"receiptd_session": first}, timeout=10)
+    assert r.status_code == 401
     assert cashier.get("/v1/session").json()["csrf_token"] == csrf
     assert cashier.get(f"/v1/receipts/{rid}").status_code == 200  # reads need no CSRF token
     reprint = f"/v1/receipts/{rid}/reprint"
@@ -160,5 +167,25 @@ def test_a_page_of_another_origin_cannot_reprint_with_the_signed_in_cookie(
         browser.get(daemon.url + "/")
         wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, f'#receipts li[data-id="{rid}"]'),
              "the console, still signed in")
+    finally:
+        browser.quit()
+
+
+def test_a_daemon_restart_signs_the_browser_out_and_the_page_says_so(
+    emulator: Emulator, daemon_factory: Callable[..., DaemonProcess],
+) -> None:
+    """Sessions live in memory: after a restart the page, told by its event stream, asks for
+    the token again instead of going quietly stale."""
+    emulator.start_tcp()
+    daemon = daemon_factory({"front": emulator.tcp_url})
+    browser = chromium()
+    try:
+        sign_in(browser, daemon.url, TOKENS["cashier"])
+        wait(browser, lambda d: d.find_element(By.ID, "all-ok"), "the cashier's page")
+        daemon.restart()
+        wait(browser, lambda d: d.find_element(By.ID, "token").is_displayed(), "signed out")
+        assert "sign in again" in browser.find_element(By.ID, "sign-in-error").text
+        sign_in(browser, daemon.url, TOKENS["cashier"])
+        wait(browser, lambda d: d.find_element(By.ID, "all-ok"), "signed in again")
     finally:
         browser.quit()

@@ -417,6 +417,22 @@ function route() {
 function openEvents() {
   if (events) events.close();
   events = new EventSource('/v1/events');
+  // The browser reconnects by itself after a dropped stream (sending Last-Event-ID, so
+  // nothing is missed), but not after an answer that is not a stream: a session that ended
+  // (a daemon restart, a revoked token) or too many streams. Ask who we are, then retry.
+  events.onerror = () => {
+    if (events.readyState !== EventSource.CLOSED) return;
+    setTimeout(async () => {
+      if (!me) return;
+      try {
+        await api('GET', '/v1/session');
+        openEvents();
+      } catch (e) {
+        if (e.status === 401) signedOut(t('session_over'));
+        else if (me) setTimeout(openEvents, 5000);
+      }
+    }, 2000);
+  };
   for (const type of ['receipt', 'printer', 'waiting', 'held']) {
     events.addEventListener(type, (e) => {
       let data = {};
