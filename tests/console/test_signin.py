@@ -109,6 +109,10 @@ def test_revoking_a_token_ends_its_browser_sessions_at_once(
     r = anna.get("/v1/console/till")
     assert r.status_code == 401, r.text
     assert httpx.post(f"{daemon.url}/v1/session", json={"token": secret}).status_code == 401
+    # A scraper's token opens no console.
+    scraper = admin.post("/v1/tokens", json={"name": "prom", "role": "metrics"}).json()["secret"]
+    r = httpx.post(f"{daemon.url}/v1/session", json={"token": scraper})
+    assert r.status_code == 403 and "set-cookie" not in r.headers, r.text
 
 
 class _Attacker(http.server.BaseHTTPRequestHandler):
