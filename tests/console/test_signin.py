@@ -193,3 +193,41 @@ def test_a_daemon_restart_signs_the_browser_out_and_the_page_says_so(
         wait(browser, lambda d: d.find_element(By.ID, "all-ok"), "signed in again")
     finally:
         browser.quit()
+
+
+class OpenDaemon(DaemonProcess):
+    """The daemon with no token at all: the API, and so the console, open to every caller."""
+
+    def args(self) -> list[str]:
+        args = super().args()
+        while "--token" in args:
+            i = args.index("--token")
+            del args[i:i + 2]
+        return args
+
+
+def test_with_no_token_at_all_the_console_needs_no_sign_in_and_the_guard_still_holds(
+    emulator: Emulator, tmp_path: Path,
+) -> None:
+    emulator.start_tcp()
+    daemon = OpenDaemon(tmp_path, {"front": emulator.tcp_url})
+    browser = chromium()
+    try:
+        daemon.start()
+        r = httpx.get(f"{daemon.url}/v1/session", timeout=10)
+        assert r.status_code == 200, r.text
+        assert r.json() == {"name": "anonymous", "role": "admin", "csrf_token": None,
+                            "expires_at": None}
+        browser.get(daemon.url + "/")
+        wait(browser, lambda d: [a.text for a in d.find_elements(By.CSS_SELECTOR, "#nav a")]
+             == ["Receipts", "Printers", "Tokens", "Journal"], "the admin's pages, no sign-in")
+        # Open means every page of another site could write: the browser guard refuses it.
+        r = httpx.post(f"{daemon.url}/v1/printers/front/recover", timeout=10,
+                       headers={"Origin": "http://evil.example"})
+        assert r.status_code == 403 and r.json()["error"]["code"] == "cross_site_request"
+        r = httpx.get(f"{daemon.url}/v1/session", timeout=10,
+                      headers={"Host": f"evil.example:{daemon.port}"})
+        assert r.status_code == 403 and r.json()["error"]["code"] == "host_not_allowed"
+    finally:
+        browser.quit()
+        daemon.close()
