@@ -185,11 +185,13 @@ def console_router(backend: Backend) -> APIRouter:
         until: Annotated[IsoDatetime | None, Query(description="ISO-8601, exclusive")] = None,
         limit: Annotated[int, Query(ge=1, le=200)] = 50,
     ) -> ReceiptList:
-        """Newest first. With ``q``, the newest ``TEXT_SEARCH_SCAN`` receipts of the window
-        are read and those whose text contains ``q`` kept."""
+        """Newest first, sales only (not doctor's test prints). With ``q``, the newest
+        ``TEXT_SEARCH_SCAN`` receipts of the window are read and those whose text contains
+        ``q`` kept."""
         rows = backend.journal().search.find(
             printer=printer, order_ref=order_ref or None, since=since, until=until,
             limit=TEXT_SEARCH_SCAN if q else limit)
+        rows = [r for r in rows if r.source != "doctor"]  # a test print is not a sale
         if q:
             needle = q.casefold()
             rows = [r for r in rows if needle in receipt_text(r).casefold()][:limit]

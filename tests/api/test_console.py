@@ -30,10 +30,15 @@ def test_search_by_text_order_ref_and_time(
     a = daemon.submit({"document": doc, "order_ref": "A-1"})
     b = daemon.submit({"text": "Tea 3.20\nTOTAL 3.20\n", "order_ref": "B-2"})
     c = daemon.submit({"raw": base64.b64encode(b"Croissant 12.34\n").decode(), "order_ref": "C"})
-    for r in (a, b, c):
+    test_print = daemon.clients["admin"].post(
+        "/v1/printers/front/receipts", headers={"X-Receiptd-Source": "doctor"},
+        json={"text": "receiptd test print 12.34\n"})
+    assert test_print.status_code == 202, test_print.text
+    for r in (a, b, c, test_print.json()):
         daemon.wait_printed(r["id"])
     cashier = daemon.clients["cashier"]
     find = "/v1/console/receipts"
+    # Newest first, and doctor's test print is no sale: not in the cashier's list.
     assert ids(cashier.get(find)) == [c["id"], b["id"], a["id"]]
     # Text anywhere in a document or a plain-text receipt, case-insensitive; raw bytes are
     # not read as text.
