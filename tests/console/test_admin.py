@@ -116,6 +116,13 @@ def test_a_pos_token_sees_its_own_page_and_nothing_beyond(
     sign_in(browser, daemon.url, TOKENS["pos"], shot="sign-in")
     assert [a.text for a in browser.find_elements(By.CSS_SELECTOR, "#nav a")] == ["Till"]
     wait(browser, lambda d: d.find_element(By.ID, "pos-page"), "the till's own page")
+    # Its own page says whether its printer prints now, live.
+    wait(browser, lambda d: "ready" in text_of(d, '#till-printers [data-printer="front"]'),
+         "the till's printer, ready")
+    emulator.inject("paper_out")
+    wait(browser, lambda d: "paper out" in text_of(d, '#till-printers [data-printer="front"]'),
+         "the till's printer out of paper, live")
+    emulator.clear("paper_out")
     screenshots(browser, "pos-till")
     for page in ("receipts", "printers", "tokens", "journal"):
         browser.get(f"{daemon.url}/#{page}")

@@ -450,8 +450,18 @@ function debounce(f, ms) {
 /* --- pos: its own page only ---------------------------------------------------------------- */
 
 async function drawTill(main) {
+  const list = el('ul', { class: 'list', id: 'till-printers' });
   main.append(el('section', { class: 'card', id: 'pos-page' }, el('h1', {}, t('till')),
-    el('p', {}, t('pos_page', { n: me.name }))));
+    el('p', {}, t('pos_page', { n: me.name })), list));
+  async function load() {  // what a till may know: does its printer print now?
+    const data = await api('GET', '/v1/printers');
+    list.replaceChildren(...data.printers.map((p) => el('li', { 'data-printer': p.name },
+      el('span', { class: 'main' }, el('strong', {}, p.name), ' ',
+        badge(p.state, p.ready === false ? 'bad' : null),
+        p.held ? el('span', { class: 'muted' }, ' · ' + p.held + ' ' + t('held')) : ''))));
+  }
+  listeners.push(debounce(() => load().catch(() => {}), 200));
+  await load().catch(() => {});  // an older daemon keeps printers from a till: no list
 }
 
 /* --- cashier: receipts, waiting, held ------------------------------------------------------ */
