@@ -39,7 +39,7 @@ from receiptd.errors import (
     LinkTimeout,
 )
 from receiptd.events import EventBus
-from receiptd.journal import Journal, Print, utcnow
+from receiptd.journal import Journal, Print
 from receiptd.printer import PrinterSession
 from receiptd.render.profiles import Profile
 from receiptd.spool.prepare import Prepared, Unprintable, pieces, prepare
@@ -169,15 +169,8 @@ class Spooler:
         if not self._window:
             ready = self.board.wait_ready(0.5)
             self._waiting.update(journal, self.session.state)  # tell who waits, and why
-            if not ready:
-                self._stale.not_ready(self.session.state, utcnow())
-                return False
-            # The first take after a fault decides on stale prints (spool/stale.py); what it
-            # holds waits for a person, and the next step takes what is left.
-            held = self._stale.ready(journal, utcnow())
-            for job in held:
-                self._publish(journal, job.receipt_id, job)
-            return not held
+            # The first take after a fault decides on stale prints (spool/stale.py).
+            return self._stale.may_send(journal, ready, self.session.state, self._publish)
         if (
             self.board.current_generation() == self._window.generation
             and self.board.wait_ready(0)

@@ -10,12 +10,13 @@ time it came out, so nobody reads it as a new order.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import structlog
 
 from receiptd.events import EventBus
-from receiptd.journal import Journal, Print, format_ts
+from receiptd.journal import Journal, Print, format_ts, utcnow
 from receiptd.printer import PrinterState
 
 log = structlog.get_logger("receiptd.spooler")
@@ -47,6 +48,20 @@ class StaleHold:
     @property
     def enabled(self) -> bool:
         return self.hold_after > timedelta(0)
+
+    def may_send(self, journal: Journal, ready: bool, state: PrinterState,
+                 publish: Callable[[Journal, int, Print], None]) -> bool:
+        """The spooler's question before each send: False while the printer is not ready,
+        and on the first take after a fault that held stale prints (each is ``publish``ed;
+        the next take goes on with what is left)."""
+        now = utcnow()
+        if not ready:
+            self.not_ready(state, now)
+            return False
+        held = self.ready(journal, now)
+        for job in held:
+            publish(journal, job.receipt_id, job)
+        return not held
 
     def not_ready(self, state: PrinterState, now: datetime) -> None:
         """The spooler had a print to send and the printer could not take it."""
