@@ -180,8 +180,8 @@ def receipts_router(backend: Backend) -> APIRouter:
     def cancel(receipt_id: ReceiptId, caller: Admin) -> ReceiptOut:
         receipt = backend.journal().receipts.cancel(receipt_id, by=caller.name)
         backend.bus.publish("receipt", {"receipt_id": receipt.id, "printer": receipt.printer,
-                                        "state": receipt.state})
-        return receipt_out(receipt)
+                                        "state": receipt.state, "order_ref": receipt.order_ref})
+        return receipt_out(receipt, printer_state(backend, receipt.printer))
 
     # ``:path``: an order reference may contain "/" (sent as %2F, which arrives decoded).
     @router.get("/v1/orders/{order_ref:path}", response_model=OrderOut, responses=ERRORS,
