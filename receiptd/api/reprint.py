@@ -31,7 +31,8 @@ def reprint_receipt(backend: Backend, receipt_id: int, caller: Caller,
     receipt = journal.receipts.get(receipt_id)
     backend.wake(receipt.printer)
     backend.bus.publish("receipt", {"receipt_id": receipt.id, "printer": receipt.printer,
-                                    "state": receipt.state, "print_id": job.id,
+                                    "state": receipt.state, "order_ref": receipt.order_ref,
+                                    "print_id": job.id,
                                     "print_kind": job.kind, "print_state": job.state})
     return ReprintOut(receipt=receipt_out(receipt), print=print_out(job))
 

@@ -107,6 +107,7 @@ class Daemon:
                 "receipt_id": job.receipt_id, "printer": printer, "state": "queued",
                 "print_id": job.id, "print_kind": job.kind, "print_state": job.state,
                 "reason": job.reason,
+                "order_ref": self.journal().receipts.get(job.receipt_id).order_ref,
             })
         if released:
             self.wake(printer)
@@ -173,6 +174,7 @@ class Daemon:
                     window_prints=cfg.send_window_prints,
                     window_bytes=cfg.send_window_bytes,
                     max_attempts=cfg.max_print_attempts,
+                    hold_after_s=cfg.hold_after_s,
                 ),
                 on_beat=self._beat(f"spool-{name}"),
                 on_outcome=self._on_outcome,

@@ -115,10 +115,13 @@ class MaintenanceStore(Store):
             by_state[row["state"]] = row["n"]
         page_size, pages, free = self._pages()
         wal = Path(f"{self.path}-wal")
+        file_bytes = self.path.stat().st_size
+        wal_bytes = wal.stat().st_size if wal.exists() else 0
         return {
             "receipts": by_state,
-            "file_bytes": self.path.stat().st_size,
-            "wal_bytes": wal.stat().st_size if wal.exists() else 0,
+            "total_bytes": file_bytes + wal_bytes,  # on disk: the WAL holds the newest pages
+            "file_bytes": file_bytes,
+            "wal_bytes": wal_bytes,
             "page_size": page_size,
             "page_count": pages,
             "freelist_count": free,

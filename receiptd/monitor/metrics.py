@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 
@@ -41,11 +42,14 @@ class _Live(Collector):
             queued_at = stats.oldest_queued_at
             age = (utcnow() - queued_at).total_seconds() if queued_at else 0.0
             oldest.add_metric([name], max(0.0, age))
-        size = GaugeMetricFamily("receiptd_journal_bytes", "journal file size")
-        try:
-            size.add_metric([], os.path.getsize(self.fleet.config.daemon.journal))
-        except OSError:
-            size.add_metric([], 0)
+        size = GaugeMetricFamily("receiptd_journal_bytes",
+                                 "journal size on disk: the file and its WAL")
+        path = self.fleet.config.daemon.journal
+        total = 0
+        for part in (path, f"{path}-wal"):
+            with contextlib.suppress(OSError):
+                total += os.path.getsize(part)
+        size.add_metric([], total)
         yield from (state, connected, depth, oldest, doubt, size)
         yield from self._history(journal)
 
