@@ -95,6 +95,10 @@ class ReceiptOut(BaseModel):
     source: Source = Field(description="the door it came in by: the JSON API, a virtual "
                            "printer port, ePOS-Print, a CUPS queue, or receiptctl doctor's "
                            "test print")
+    source_detail: dict[str, Any] | None = Field(
+        None, description="what its door recorded: for a virtual port the peer, the commands "
+        "dropped and the questions answered, a resend's original; for ePOS-Print the "
+        "elements left out")
     order_ref: str | None
     idempotency_key: str | None
     submitted_by: str | None
@@ -156,7 +160,8 @@ def receipt_out(r: Receipt, printer_state: str | None = None,
                 warning: ReceiptWarning | None = None) -> ReceiptOut:
     return ReceiptOut(
         id=r.id, printer=r.printer, state=r.state, kind=r.kind, source=r.source,
-        order_ref=r.order_ref, idempotency_key=r.idempotency_key, submitted_by=r.submitted_by,
+        source_detail=r.source_detail, order_ref=r.order_ref,
+        idempotency_key=r.idempotency_key, submitted_by=r.submitted_by,
         created_at=_time(r.created_at), printed_at=_time(r.printed_at), copies=r.copies,
         prints=[print_out(p) for p in r.prints], printer_state=printer_state,
         held_reason=held_reason(r), warning=warning,

@@ -219,6 +219,10 @@ def test_forbidden_commands_are_dropped_and_recorded(
     assert receipt.source_detail is not None
     assert receipt.source_detail["dropped"] == {
         "GS ( E fn 1": 1, "DLE DC4 2": 1, "ESC =": 1, "GS ( k fn 82": 1}
+    # The cashier and the admin see the same through the API.
+    shown = vport_daemon.receipt(receipt.id)
+    assert (shown["source"], shown["source_detail"]["dropped"]) == (
+        "virtual_port", receipt.source_detail["dropped"])
     vport_daemon.wait_printed(receipt.id)
     assert len(slips_with(emulator, "RECEIPT DROP-1")) == 1
     state = vport_daemon.printer()["state"]
