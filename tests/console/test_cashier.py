@@ -86,7 +86,7 @@ def test_a_receipt_appears_live_its_slip_opens_and_a_reprint_warns_then_prints_a
                timeout=20, what="the COPY on the emulator's paper")
     copies = [s for s in slips_with(emulator, "LIVE-1") if is_marked(s)]
     assert len(copies) == 1 and any("COPY 1" in e.get("text", "") for e in copies[0])
-    wait(browser, lambda d: "1 copies" in row(d, receipt["id"]), "the copy counted, live")
+    wait(browser, lambda d: "COPY ×1" in row(d, receipt["id"]), "the copy counted, live")
     # The copy was asked for by the signed-in token.
     prints = daemon.receipt(receipt["id"])["prints"]
     assert prints[-1]["requested_by"].startswith("cashier"), prints

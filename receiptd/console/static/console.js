@@ -76,7 +76,7 @@ const WORDS = {
     live: 'live',
     offline_events: 'reconnecting…',
     by: 'by',
-    copies_n: '{n} copies',
+    copies_n: 'COPY ×{n}',
     signed_out: 'Signed out.',
     session_over: 'Please sign in again.',
     all_printers_ok: 'All printers ready.',
