@@ -28,12 +28,12 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
-from receiptd.api.auth import ROLE_RANK
+from receiptd.api.auth import ANONYMOUS, ROLE_RANK
 from receiptd.api.deps import Cashier, Pos, identify
 from receiptd.api.models import ERRORS, IsoDatetime, ReceiptList, receipt_out
 from receiptd.api.sessions import COOKIE, LIFETIME_S
 from receiptd.console import ASSETS, asset
-from receiptd.errors import Forbidden, NotFound
+from receiptd.errors import Conflict, Forbidden, NotFound
 from receiptd.intake.backend import Backend
 from receiptd.journal import Receipt, format_ts
 
@@ -106,6 +106,9 @@ def console_router(backend: Backend) -> APIRouter:
         ``SameSite=Strict``, ``Secure`` over HTTPS). Failed attempts count against the same
         budget as bearer requests."""
         found = await identify(request, f"Bearer {body.token}")
+        if found is ANONYMOUS:  # no token at all: every caller is admin, no sign-in to do
+            raise Conflict("no token exists yet, so the console is open without signing in; "
+                           "once a token is made, sign in with it", code="no_tokens")
         if found.role not in ROLE_RANK:
             raise Forbidden(f"token {found.name!r} is {found.role}: it cannot sign in to the "
                             "console")

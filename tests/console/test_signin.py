@@ -222,6 +222,11 @@ def test_with_no_token_at_all_the_console_needs_no_sign_in_and_the_guard_still_h
         assert r.status_code == 200, r.text
         assert r.json() == {"name": "anonymous", "role": "admin", "csrf_token": None,
                             "expires_at": None}
+        # Nothing to sign in with, and no session that would outlive the open mode as admin
+        # once the first token is made.
+        r = httpx.post(f"{daemon.url}/v1/session", json={"token": "anything"}, timeout=10)
+        assert r.status_code == 409 and r.json()["error"]["code"] == "no_tokens"
+        assert "set-cookie" not in r.headers
         browser.get(daemon.url + "/")
         wait(browser, lambda d: [a.text for a in d.find_elements(By.CSS_SELECTOR, "#nav a")]
              == ["Receipts", "Printers", "Tokens", "Journal"], "the admin's pages, no sign-in")
