@@ -12,6 +12,7 @@ import tomllib
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import unquote_plus
 
 from pydantic import (
     BaseModel,
@@ -225,7 +226,8 @@ def load_config(
 ) -> Config:
     """Read the file (if any) and apply command-line overrides.
 
-    ``printers`` are ``NAME=URL`` (added, or replacing the URL of a configured printer);
+    ``printers`` are ``NAME=URL`` (added, or replacing the URL of a configured printer); the
+    URL's query may also set ``profile``, ``double_byte`` and ``dialect`` (``escpos``);
     ``tokens`` are ``ROLE:SECRET`` (a token named after its role) or ``NAME:ROLE:SECRET``;
     ``virtual_printers`` are ``NAME=HOST:PORT`` (a virtual port for a configured printer).
     """
@@ -245,8 +247,16 @@ def load_config(
         name, sep, url = item.partition("=")
         if not sep or not url:
             raise ConfigError(f"--printer {item!r}: expected NAME=URL")
+        url, options = _printer_options(item, url)
         entry = dict(configured.get(name, {}))
         entry["url"] = url
+        if "profile" in options:
+            entry["profile"] = options["profile"]
+        if "double_byte" in options:
+            entry["profile_overrides"] = {**entry.get("profile_overrides", {}),
+                                          "double_byte": options["double_byte"]}
+        if options:
+            _check_printer_profile(item, entry, data.get("profiles"))
         configured[name] = entry
     for item in virtual_printers:
         name, sep, address = item.partition("=")
@@ -266,6 +276,66 @@ def load_config(
         token_list.append({"name": parts[0], "role": parts[1], "secret": parts[2]})
     data["tokens"] = token_list
     return build_config(data)
+
+
+#: Printer settings a ``--printer`` URL may carry in its query, next to the link's own keys.
+PRINTER_URL_KEYS = ("profile", "double_byte", "dialect")
+DIALECTS = ("escpos",)  # "star" is planned, not spoken yet
+
+
+def _printer_options(item: str, url: str) -> tuple[str, dict[str, str]]:
+    """Split ``--printer``'s URL into the link's URL and the printer-level settings.
+
+    Only whole ``key=value`` parts named in ``PRINTER_URL_KEYS`` are taken out; the link's own
+    parts stay as written, so ``serial:///dev/ttyUSB0?baudrate=38400&profile=TM-T20II`` hands
+    ``serial:///dev/ttyUSB0?baudrate=38400`` to the link. One line then sets up a printer a
+    config file would need a section for (a Chinese model's double-byte mode above all).
+    """
+    base, sep, query = url.partition("?")
+    fragment = ""
+    if "#" in query:  # left to the link's parser, which refuses fragments with its own words
+        query, _, fragment = query.partition("#")
+        fragment = "#" + fragment
+    if not sep:
+        return url, {}
+    kept: list[str] = []
+    options: dict[str, str] = {}
+    for part in query.split("&"):
+        key, _, value = part.partition("=")
+        key, value = unquote_plus(key), unquote_plus(value)
+        if key not in PRINTER_URL_KEYS:
+            kept.append(part)
+            continue
+        if key in options:
+            raise ConfigError(f"--printer {item!r}: {key} given twice")
+        if not value:
+            raise ConfigError(f"--printer {item!r}: {key}= is empty")
+        options[key] = value
+    dialect = options.pop("dialect", "escpos")
+    if dialect == "star":
+        raise ConfigError(
+            f"--printer {item!r}: dialect=star: Star printers in their own command mode are not "
+            "supported yet; use one in its ESC/POS emulation with dialect=escpos"
+        )
+    if dialect not in DIALECTS:
+        raise ConfigError(f"--printer {item!r}: dialect={dialect!r}: expected escpos")
+    query = "&".join(kept)
+    return base + ("?" + query if query else "") + fragment, options
+
+
+def _check_printer_profile(item: str, entry: dict[str, Any], custom: Any) -> None:
+    """Resolve the profile a ``--printer`` URL chose now, so its error names the item."""
+    from receiptd.render.profiles import resolve_profile
+
+    overrides = entry.get("profile_overrides", {})
+    name = entry.get("profile", PrinterConfig.model_fields["profile"].default)
+    if not isinstance(overrides, dict) or not isinstance(name, str):
+        return  # the file's own mistake; validation names its key
+    try:
+        resolve_profile(name, overrides, custom if isinstance(custom, dict) else {},
+                        where=f"printers.{item.partition('=')[0]}")
+    except ConfigError as exc:
+        raise ConfigError(f"--printer {item!r}: {exc}") from None
 
 
 def effective(config: Config) -> dict[str, Any]:
