@@ -40,6 +40,10 @@ from receiptd.printer.states import (
 ISSUED_KEPT = 1024
 
 
+#: The characters of a print's process ID: every one a process ID may hold but the space.
+_PRINT_PID_CHARS = protocol.PID_CHARS.replace(" ", "")
+
+
 class StateBoard:
     """One printer's state. Attributes are read and written under ``cond`` only."""
 
@@ -109,13 +113,14 @@ class StateBoard:
             self.cond.notify_all()
 
     def issue_process_id(self, print_id: int) -> str:
-        """A fresh process ID for ``print_id``: random, not the probe's, and unlike every ID
-        still remembered (issued or returned), so that no reply meant for another can match."""
+        """A fresh process ID for ``print_id``: random, without a space (the session's own
+        IDs, the probe's and the flow marks', end in one), and unlike every ID still
+        remembered (issued or returned), so that no reply meant for another can match."""
         with self.cond:
             while True:
-                pid = "".join(secrets.choice(protocol.PID_CHARS)
+                pid = "".join(secrets.choice(_PRINT_PID_CHARS)
                               for _ in range(protocol.PID_LENGTH))
-                if pid != protocol.PROBE_PID and pid not in self.issued and pid not in self.pids:
+                if pid not in self.issued and pid not in self.pids:
                     break
             self.issued[pid] = print_id
             while len(self.issued) > ISSUED_KEPT:

@@ -22,6 +22,7 @@ from receiptd import protocol
 from receiptd.errors import LinkClosed, LinkError, LinkTimeout
 from receiptd.links import Link
 from receiptd.printer.board import StateBoard
+from receiptd.printer.flow import FlowMarks
 from receiptd.printer.liveness import Ledger
 from receiptd.printer.queries import InfoQueries
 from receiptd.printer.states import (
@@ -80,6 +81,7 @@ class PrinterSession:
         # --- reader-thread-only state ---
         self._parser = protocol.StreamParser()
         self._ledger = Ledger()  # print data written vs proven read (liveness)
+        self._flow = FlowMarks()  # print data written vs proven printed (pacing)
         self._streaming = False  # a print's chunks are going out: no queries between them
         self._probe_sent = 0.0
         self._rx_seen = False  # this connection has delivered a reply
@@ -137,6 +139,28 @@ class PrinterSession:
             if query is not None:
                 self.write(query, timeout=self.settings.write_timeout_s, control=True)
 
+    def flow_mark(self) -> None:
+        """Between two of a print's commands, a process ID of the session's own: answered
+        once everything before it is printed (``flow``). Raises like ``write``."""
+        with self._write_lock:
+            with self.board.cond:
+                pid = self._flow.mark(self._ledger.written)
+            if pid is None:
+                return
+            try:
+                self.write(protocol.process_id(pid), timeout=self.settings.write_timeout_s,
+                           control=True)
+            except LinkError:
+                with self.board.cond:
+                    self._flow.unplace(pid)
+                raise
+
+    def wait_room(self, generation: int, timeout: float) -> str:
+        """Wait until the printer has printed enough that the next piece keeps its receive
+        buffer from filling (``flow``): ``"room"``, or as ``StateBoard.wait_until``."""
+        return self.board.wait_until(lambda: self._flow.has_room(self._ledger.written),
+                                     "room", generation, timeout)
+
     @contextlib.contextmanager
     def print_stream(self) -> Iterator[None]:
         """Hold the session's own queries back while a print's bytes go out in chunks.
@@ -172,6 +196,8 @@ class PrinterSession:
             self.write(protocol.clear_buffers(), timeout=1.0, control=True)
         except LinkError as exc:
             self._log.info("clear_buffers_failed", error=str(exc))
+        with self.board.cond:  # the flow marks in the buffer went with it
+            self._flow.reset(self._ledger.written)
 
     def recover(self, clear: bool = True) -> None:
         """Admin action: DLE ENQ recovery from a cutter error or jam."""
@@ -227,6 +253,8 @@ class PrinterSession:
         now = time.monotonic()
         self._parser = protocol.StreamParser()
         self._ledger.settle()
+        with self.board.cond:
+            self._flow.reset(self._ledger.written)
         self._info.forget()
         self._last_rx = now
         self._rx_seen = False
@@ -370,6 +398,10 @@ class PrinterSession:
                     with contextlib.suppress(LinkTimeout):
                         self.write(protocol.request_status_now(1), timeout=0.2, control=True)
             case protocol.ProcessIdReply(pid=pid):
+                with self.board.cond:
+                    if self._flow.answered(pid):
+                        self.board.cond.notify_all()
+                        return
                 if pid == _PROBE_PID:
                     self._confirm_by("process_id")
                 else:
@@ -392,6 +424,7 @@ class PrinterSession:
                 # would stop the polls for good (serial: no reconnect resets them).
                 self._ledger.settle()
                 with self.board.cond:
+                    self._flow.reset(self._ledger.written)
                     self.board.asb_seen = False  # the reset disabled ASB until the handshake
                 self._handshake()
             case protocol.BufferCleared():

@@ -342,16 +342,23 @@ class Spooler:
     def _send_chunks(self, payload: bytes, generation: int,
                      boundaries: Sequence[int]) -> Outcome:
         sent = 0
+        paced = self.board.confirmation == "process_id"  # flow marks get answers (``flow``)
         for end, mark in pieces(len(payload), boundaries):
             if self.board.current_generation() != generation:
                 return self._cut_short(sent, "printer reset or link lost")
             if not self.board.is_ready():
                 return self._cut_short(sent, f"fault:{self.session.state.value}")
+            room = self.session.wait_room(generation, self.settings.confirm_timeout_s) \
+                if paced else "room"
+            if room not in ("room", "timeout"):  # timeout: a mark lost; send on, unpaced
+                return self._cut_short(sent, room)
             try:
                 self.session.write(payload[sent:end])
                 sent = end
                 if mark:  # between two commands: the printer answers once it has read this far
                     self.session.progress_mark()
+                    if paced:  # ... and once it has printed this far
+                        self.session.flow_mark()
             except LinkTimeout as exc:
                 return self._cut_short(sent + exc.written, "write timed out")
             except LinkError as exc:

@@ -33,6 +33,8 @@ COUNTERS = re.compile(rb"(?:\x1d\x67\x32\x00..)+", re.S)
 PROLOGUE = b"\x1b@\x1bt"
 ASB = bytes.fromhex("1d 61 4e")
 PROCESS_ID = re.compile(rb"\x1d\x28\x48\x06\x00\x30\x30.{4}", re.S)
+# The session's flow marks (receiptd.printer.flow): its own process IDs, ending in a space.
+FLOW_MARK = re.compile(rb"\x1d\(H\x06\x0000[0-9]{3} ")
 
 
 def wire_daemon(factory: Factory, tmp_path: Path, printers: dict[str, str]) -> DaemonProcess:
@@ -51,7 +53,7 @@ def sent_payloads(daemon: DaemonProcess, url: str) -> list[bytes]:
         m = re.search(r" wire (\S+) > \d+ ([0-9a-f ]+)$", line)
         if m and m.group(1) == url:
             data = bytes.fromhex(m.group(2))
-            if data != POLL and not COUNTERS.fullmatch(data):
+            if data != POLL and not COUNTERS.fullmatch(data) and not FLOW_MARK.fullmatch(data):
                 writes.append(data)
     pieces = PROCESS_ID.split(b"".join(writes))[:-1]
     return [p[p.index(PROLOGUE):].removesuffix(ASB) for p in pieces if PROLOGUE in p]
