@@ -12,6 +12,7 @@ import structlog
 
 from receiptd import __version__
 from receiptd import log as logging_setup
+from receiptd.cli import discover
 from receiptd.config import Config, effective, load_config
 from receiptd.errors import ConfigError, JournalCorrupt, JournalUnavailable
 
@@ -43,6 +44,9 @@ def _parser() -> argparse.ArgumentParser:
                        "needed): exit 0 healthy, 3 damaged, 2 missing")
     p.add_argument("--journal", type=Path, help="journal file (default: the config's)")
     p.add_argument("--config", type=Path, help="TOML configuration file")
+    p = sub.add_parser("discover", help="list the printers this machine can reach (USB, "
+                       "serial, given network addresses) and print their config snippet")
+    discover.add_arguments(p)
     return parser
 
 
@@ -58,6 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "journal-check":
         return _journal_check(args)
+    if args.command == "discover":
+        return discover.main(args)
     try:
         config = _load(args)
     except ConfigError as exc:

@@ -1,0 +1,211 @@
+"""``receiptd discover`` against real parts: the fake pyusb backend (a printer-class device and
+a keyboard-like one), the emulator behind a pty and on loopback TCP; and the snippet it prints,
+loaded as the config file of a real daemon process, prints a receipt."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from receiptd.cli import discover
+from receiptd.cli.daemon import main
+from receiptd.config import load_config
+from receiptd.emulator import Emulator
+from receiptd.links import ENV_USB_BACKEND
+from receiptd.links import discover as find
+from receiptd.testing import fakeusb
+
+from ..support import DaemonProcess, sample_document, slips_with
+
+# -- a fake USB bus: the fake printer, and a device of another class --------------------------
+
+OTHER_VENDOR, OTHER_PRODUCT = 0x046D, 0xC31C  # a keyboard (HID, class 3)
+
+
+class TwoDevices(fakeusb.FakeUsbBackend):
+    """The fake printer plus a HID device that has no printer interface."""
+
+    def __init__(self) -> None:
+        super().__init__(target="", state_path="")
+        self.other = fakeusb._Device("other")
+
+    def enumerate_devices(self) -> list[Any]:
+        return [*super().enumerate_devices(), self.other]
+
+    def get_device_descriptor(self, dev: Any) -> Any:
+        desc = super().get_device_descriptor(fakeusb._Device(""))
+        if dev is not self.other:
+            return desc
+        return SimpleNamespace(**{**vars(desc), "idVendor": OTHER_VENDOR,
+                                  "idProduct": OTHER_PRODUCT, "iManufacturer": 0,
+                                  "iProduct": 0, "iSerialNumber": 0, "address": 9})
+
+    def get_interface_descriptor(self, dev: Any, intf: int, alt: int, config: int) -> Any:
+        desc = super().get_interface_descriptor(dev, intf, alt, config)
+        if dev is not self.other:
+            return desc
+        return SimpleNamespace(**{**vars(desc), "bInterfaceClass": 3})
+
+
+def two_devices() -> TwoDevices:
+    """``RECEIPTD_USB_BACKEND=tests.cli.test_discover:two_devices``"""
+    return TwoDevices()
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
+    capsys.readouterr()
+    code = main(["discover", *args])
+    return code, capsys.readouterr().out
+
+
+def found(capsys: pytest.CaptureFixture[str], *args: str, kind: str) -> list[dict[str, Any]]:
+    code, out = run(capsys, "--json", *args)
+    assert code == 0
+    return [row for row in json.loads(out)["found"] if row["kind"] == kind]
+
+
+@pytest.fixture
+def fake_bus(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(ENV_USB_BACKEND, "tests.cli.test_discover:two_devices")
+
+
+@pytest.fixture
+def emu() -> Iterator[Emulator]:
+    emulator = Emulator(speed_mm_s=2000.0)
+    try:
+        yield emulator
+    finally:
+        emulator.stop()
+
+
+# -- USB -----------------------------------------------------------------------------------------
+
+
+def test_usb_lists_printer_class_devices_only(fake_bus: None,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    [row] = found(capsys, kind="usb")
+    assert row["url"] == "usb://04b8:0e28?serial=FAKE0001"
+    assert (row["maker"], row["model"], row["serial"]) == ("EPSON", "TM-T88V (fake USB)",
+                                                           "FAKE0001")
+    assert row["printer"] and row["profile"] == "TM-T88V"  # guessed from the product string
+
+
+def test_usb_all_shows_other_devices_as_such(fake_bus: None,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    rows = found(capsys, "--all", kind="usb")
+    assert [(r["url"], r["printer"], r["status"]) for r in rows] == [
+        ("usb://04b8:0e28?serial=FAKE0001", True, "printer class"),
+        ("usb://046d:c31c", False, "not a printer"),
+    ]
+    code, out = run(capsys, "--all", "--toml")
+    assert code == 0
+    assert "usb://046d:c31c" not in out  # never configured as a printer
+    assert 'url = "usb://04b8:0e28?serial=FAKE0001"' in out
+
+
+def test_usb_url_from_discovery_is_one_the_link_accepts(fake_bus: None,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    [row] = found(capsys, kind="usb")
+    config = load_config(printers=[f"front={row['url']}"])
+    assert config.printers["front"].url == row["url"]
+
+
+# -- serial: a pty with the emulator behind it -----------------------------------------------------
+
+
+def test_serial_probe_reads_status_and_identity(emu: Emulator,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    path = emu.start_pty()
+    [row] = [r for r in found(capsys, "--serial", path, "--baud", "9600", kind="serial")
+             if path in r["url"]]
+    assert row["url"] == f"serial://{path}?baudrate=9600"
+    assert (row["maker"], row["model"], row["serial"]) == ("EPSON", "TM-T88V", "RCPTEMU0001")
+    assert row["status"] == "online" and row["profile"] == "TM-T88V"
+
+
+def test_serial_probe_of_a_silent_port_is_bounded(capsys: pytest.CaptureFixture[str]) -> None:
+    master, slave = os.openpty()  # a port nobody answers on
+    try:
+        path = os.ttyname(slave)
+        started = time.monotonic()
+        rows = found(capsys, "--serial", path, "--baud", "9600", "--baud", "19200",
+                     "--timeout", "0.2", kind="serial")
+        elapsed = time.monotonic() - started
+    finally:
+        os.close(master)
+        os.close(slave)
+    [row] = [r for r in rows if path in r["url"]]
+    assert not row["printer"] and row["status"] == "no answer to DLE EOT"
+    assert elapsed < 2.0  # two rates, 0.2 s each, plus opening
+    assert path not in run(capsys, "--serial", path, "--toml")[1]
+
+
+# -- network: only the addresses given -------------------------------------------------------------
+
+
+def test_host_probe_and_unreachable_host(emu: Emulator,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    port = emu.start_tcp()
+    rows = found(capsys, "--host", f"127.0.0.1:{port}", "--host", "127.0.0.1:1", kind="tcp")
+    assert [(r["url"], r["printer"]) for r in rows] == [
+        (f"tcp://127.0.0.1:{port}", True), ("tcp://127.0.0.1:1", False)]
+    assert rows[0]["model"] == "TM-T88V" and rows[0]["status"] == "online"
+    assert "refused" in rows[1]["status"]
+
+
+def test_no_network_probe_unless_asked(emu: Emulator,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    emu.start_tcp()
+    assert found(capsys, kind="tcp") == []
+
+
+def test_scan_finds_the_emulator_and_refuses_big_ranges(
+        emu: Emulator, capsys: pytest.CaptureFixture[str]) -> None:
+    port = emu.start_tcp()
+    rows = found(capsys, "--scan", "127.0.0.0/29", "--port", str(port), kind="tcp")
+    assert [r["url"] for r in rows] == [f"tcp://127.0.0.1:{port}"]
+    capsys.readouterr()
+    assert main(["discover", "--scan", "10.0.0.0/23"]) == 2
+    assert "at most a /24" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="at most a /24"):
+        find.scan("10.0.0.0/23")
+
+
+def test_bad_host_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(capsys, "--host", "printer:http")[0] == 2
+
+
+def test_table_and_snippet_for_a_model_without_profile() -> None:
+    rows = [discover.Found("tcp", "tcp://10.0.0.7:9100", True, "ACME", "Mystery 80",
+                           status="online")]
+    discover._name(rows)
+    snippet = discover.toml_snippet(rows)
+    assert snippet.startswith("[printers.mystery-80]\nurl = \"tcp://10.0.0.7:9100\"\n")
+    assert "# profile: none guessed (ACME Mystery 80)" in snippet
+    assert "Mystery 80" in discover.table(rows)
+    assert discover.guess_profile("EPSON TM-T20II") == "TM-T20II"
+
+
+# -- the snippet is a working config ---------------------------------------------------------------
+
+
+def test_snippet_starts_the_daemon_and_prints(
+    emu: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    daemon_factory: Callable[..., DaemonProcess],
+) -> None:
+    port = emu.start_tcp()
+    code, snippet = run(capsys, "--host", f"127.0.0.1:{port}", "--toml")
+    assert code == 0
+    config = tmp_path / "receiptd.toml"
+    config.write_text(snippet)
+    daemon = daemon_factory({}, extra_args=["--config", str(config)])
+    receipt = daemon.submit({"document": sample_document("FOUND-1")}, printer="tm-t88v")
+    daemon.wait_printed(receipt["id"])
+    assert len(slips_with(emu, "FOUND-1")) == 1
