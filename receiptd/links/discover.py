@@ -158,9 +158,19 @@ def probe_link(link: Link, timeout: float = 0.5) -> Probe:
         status = reader.ask(protocol.dle_eot(1), _status_byte)
         if status is None:
             return Probe(link.url, reachable=True)
-        ids = [reader.ask(protocol.identity(n), _id_byte) for n in (1, 2)]
-        texts = {key: reader.ask(protocol.identity(n), _info_text) or None
-                 for n, key in _TEXT_QUERIES}
+        # GS I waits behind whatever the printer has not processed, and an offline printer
+        # processes nothing: after the first unanswered question the others would be too.
+        ids: list[int | None] = [None, None]
+        texts: dict[str, str | None] = {}
+        for i, n in enumerate((1, 2)):
+            ids[i] = reader.ask(protocol.identity(n), _id_byte)
+            if ids[i] is None:
+                break
+        for n, key in _TEXT_QUERIES if ids[0] is not None else ():
+            text = reader.ask(protocol.identity(n), _info_text)
+            if text is None:
+                break
+            texts[key] = text or None
         return Probe(link.url, reachable=True,
                      answer=PrinterAnswer(status, ids[0], ids[1], **texts))
     except LinkClosed as exc:

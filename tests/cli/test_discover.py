@@ -160,6 +160,22 @@ def test_host_probe_and_unreachable_host(emu: Emulator,
     assert "refused" in rows[1]["status"]
 
 
+def test_offline_printer_is_found_without_waiting_for_each_question(
+        emu: Emulator, capsys: pytest.CaptureFixture[str]) -> None:
+    """Cover open: the status still answers (real time), GS I waits behind the fault, so the
+    probe stops at the first unanswered identity question."""
+    port = emu.start_tcp()
+    emu.inject("cover_open")
+    started = time.monotonic()
+    [row] = found(capsys, "--host", f"127.0.0.1:{port}", "--timeout", "0.3", kind="tcp")
+    assert time.monotonic() - started < 1.5  # status, then one unanswered GS I
+    assert row["printer"] and row["status"].startswith("offline")
+    assert row["model"] is None and row["profile"] is None
+    snippet = run(capsys, "--host", f"127.0.0.1:{port}", "--timeout", "0.3", "--toml")[1]
+    assert snippet.startswith(f'[printers.network]\nurl = "tcp://127.0.0.1:{port}"\n')
+    assert "# profile: none guessed (no model given)" in snippet
+
+
 def test_no_network_probe_unless_asked(emu: Emulator,
                                        capsys: pytest.CaptureFixture[str]) -> None:
     emu.start_tcp()
