@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
 from pathlib import Path
+
+from receiptd.testing.cups import CupsdProcess
 
 CUPSD = "/usr/sbin/cupsd"
 LPADMIN = "/usr/sbin/lpadmin"
@@ -56,7 +57,7 @@ def ensure_installed() -> None:
                            f"{', '.join(absent)}")
 
 
-class PrivateCups:
+class PrivateCups(CupsdProcess):
     def __init__(self, port: int, queue: str = "bench") -> None:
         self.port = port
         self.queue = queue
@@ -131,22 +132,3 @@ JobRetryInterval 1
                             "-v", device_uri, "-m", "raw"], capture_output=True, text=True)
         if r.returncode != 0:
             raise RuntimeError(f"lpadmin: {r.stderr.strip()} (exit {r.returncode})")
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
-
-    def log(self) -> str:
-        path = self.root / "log" / "error_log"
-        return path.read_text(errors="replace")[-3000:] if path.exists() else ""
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        shutil.rmtree(self.root, ignore_errors=True)

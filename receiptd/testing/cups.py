@@ -39,7 +39,37 @@ def unavailable() -> str | None:
     return None
 
 
-class PrivateCups:
+class CupsdProcess:
+    """A cupsd of our own under ``root``: its process, its log, stopping it and removing
+    everything it wrote. Shared by this module's ``PrivateCups`` and the benchmark's."""
+
+    root: Path
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def full_log(self) -> str:
+        path = self.root / "log" / "error_log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def log(self) -> str:
+        return self.full_log()[-6000:]
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+class PrivateCups(CupsdProcess):
     def __init__(self, env: dict[str, str] | None = None) -> None:
         self.root = Path(tempfile.mkdtemp(prefix="receiptd-cups-"))
         self.root.chmod(0o755)  # the backend may run as lp, and must reach its config
@@ -182,25 +212,3 @@ PreserveJobFiles Yes
         runs the backend again with the same job id and job-uuid."""
         self.run("lp", "-i", str(job_id), "-H", "restart")
 
-    def full_log(self) -> str:
-        path = self.root / "log" / "error_log"
-        return path.read_text(errors="replace") if path.exists() else ""
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
-
-    def log(self) -> str:
-        path = self.root / "log" / "error_log"
-        return path.read_text(errors="replace")[-6000:] if path.exists() else ""
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        shutil.rmtree(self.root, ignore_errors=True)
