@@ -6,7 +6,8 @@ and serial ports are listed; serial ports are only opened with ``--probe`` or ``
 addresses given with ``--host``, or across an explicit ``--scan`` range (a /24 at most).
 
 The output ends with a ``[printers.NAME]`` snippet ready to paste into the config file; the
-profile is guessed from the model the printer names, and where no guess fits a comment says so.
+profile is guessed from the model the printer names, and where no guess fits a comment says so;
+a double-byte character set the printer names as its font becomes ``double_byte``.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ class Found:
     serial: str | None = None
     status: str = ""  # what was asked and heard: "online", "offline", "no answer", an error
     profile: str | None = None
+    font: str | None = None
+    double_byte: str | None = None  # guessed from the font the printer names
     name: str = ""
 
 
@@ -143,7 +146,26 @@ def _from_probe(kind: str, probe: find.Probe) -> Found:
         return Found(kind, probe.url, False, status=status)
     status = "online" if answer.online else "offline (cover, paper or button)"
     return Found(kind, probe.url, True, answer.maker, answer.model, answer.serial, status,
-                 guess_profile(answer.model))
+                 guess_profile(answer.model), answer.font, guess_double_byte(answer.font))
+
+
+# Words a printer's GS I 69 font answer uses for its double-byte set -> profile double_byte.
+_DOUBLE_BYTE_WORDS = (
+    (("gb18030", "gb2312", "gbk", "simplified chinese"), "gb18030"),
+    (("big5", "traditional chinese"), "big5"),
+    (("shift_jis", "shift-jis", "sjis", "japanese", "kanji"), "shift_jis"),
+    (("ksc5601", "ks c 5601", "korean"), "ksc5601"),
+)
+
+
+def guess_double_byte(font: str | None) -> str | None:
+    """The ``double_byte`` setting a font name points to (a Chinese, Japanese or Korean model
+    names its set), or None for single-byte fonts such as ``PC437``."""
+    lowered = (font or "").lower()
+    for words, setting in _DOUBLE_BYTE_WORDS:
+        if any(word in lowered for word in words):
+            return setting
+    return None
 
 
 def guess_profile(model: str | None) -> str | None:
@@ -209,6 +231,9 @@ def toml_snippet(found: list[Found]) -> str:
             lines.append(f"profile = {_quote(row.profile)}  # guessed from {said}")
         else:
             lines.append(f"# profile: none guessed ({said}); set the model's, see README")
+        if row.double_byte:
+            lines += [f"[printers.{row.name}.profile_overrides]",
+                      f"double_byte = {_quote(row.double_byte)}  # its font: {row.font}"]
         parts.append("\n".join(lines) + "\n")
     return "\n".join(parts)
 

@@ -7,7 +7,7 @@ the addresses it is given; a range (``scan``) is refused beyond 256 addresses.
 
 A probe asks what every ESC/POS printer answers: ``DLE EOT 1`` (one status byte, proof that an
 ESC/POS printer listens), then ``GS I 1`` and ``GS I 2`` (model and type bytes) and
-``GS I 66/67/68/65`` (maker, model, serial, firmware as text). A printer that answers the
+``GS I 66/67/68/65/69`` (maker, model, serial, firmware, font as text). A printer that answers the
 status but not the identity is still found, with what it did say.
 """
 
@@ -47,7 +47,7 @@ DEFAULT_PORT = 9100
 MAX_SCAN = 256  # addresses: a /24 at most
 USUAL_BAUDS = (38400, 19200, 9600, 115200)  # the first is the common receipt-printer default
 USB_CLASS_PRINTER = 7
-_TEXT_QUERIES = ((66, "maker"), (67, "model"), (68, "serial"), (65, "firmware"))
+_TEXT_QUERIES = ((66, "maker"), (67, "model"), (68, "serial"), (65, "firmware"), (69, "font"))
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,7 @@ class PrinterAnswer:
     model: str | None = None
     serial: str | None = None
     firmware: str | None = None
+    font: str | None = None  # GS I 69: the printer's character set, e.g. a double-byte one
 
     @property
     def online(self) -> bool:

@@ -18,6 +18,7 @@ from receiptd.cli import discover
 from receiptd.cli.daemon import main
 from receiptd.config import load_config
 from receiptd.emulator import Emulator
+from receiptd.emulator.config import Identity
 from receiptd.links import ENV_USB_BACKEND
 from receiptd.links import discover as find
 from receiptd.testing import fakeusb
@@ -225,3 +226,37 @@ def test_snippet_starts_the_daemon_and_prints(
     receipt = daemon.submit({"document": sample_document("FOUND-1")}, printer="tm-t88v")
     daemon.wait_printed(receipt["id"])
     assert len(slips_with(emu, "FOUND-1")) == 1
+
+
+def test_snippet_of_a_chinese_model_prints_chinese_as_text(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    daemon_factory: Callable[..., DaemonProcess],
+) -> None:
+    """A printer naming a GB18030 font: the snippet sets double_byte, so the daemon sends
+    Chinese as double-byte text, not as images, with no setting typed by hand."""
+    identity = Identity(model="TM-T20II", font="Simplified Chinese GB18030")
+    emu = Emulator(speed_mm_s=2000.0, columns=48, cjk="gb18030", identity=identity)
+    port = emu.start_tcp()
+    try:
+        code, snippet = run(capsys, "--host", f"127.0.0.1:{port}", "--toml")
+        assert code == 0
+        assert 'double_byte = "gb18030"' in snippet and 'profile = "TM-T20II"' in snippet
+        config = tmp_path / "receiptd.toml"
+        config.write_text(snippet)
+        daemon = daemon_factory({}, extra_args=["--config", str(config)])
+        receipt = daemon.submit({"document": {"blocks": [
+            {"type": "text", "text": "FOUND-CJK 收银小票"}, {"type": "cut"}]}},
+            printer="tm-t20ii")
+        daemon.wait_printed(receipt["id"])
+        [slip] = slips_with(emu, "FOUND-CJK")
+        assert not [e for e in slip if e["type"] == "image"]
+        assert "FOUND-CJK 收银小票" in [e["text"] for e in slip if e["type"] == "text"]
+    finally:
+        emu.stop()
+
+
+@pytest.mark.parametrize(("font", "setting"), [
+    ("PC437", None), ("Simplified Chinese GB18030", "gb18030"), ("BIG5", "big5"),
+    ("Japanese Kanji", "shift_jis"), ("Korean KSC5601", "ksc5601"), (None, None)])
+def test_double_byte_guess_from_font(font: str | None, setting: str | None) -> None:
+    assert discover.guess_double_byte(font) == setting
