@@ -68,6 +68,17 @@ def main(args: argparse.Namespace) -> int:
     if not 0.05 <= args.timeout <= 10:
         print("receiptd discover: --timeout must be from 0.05 to 10 seconds", file=sys.stderr)
         return 2
+    if not 0 < args.port < 65536 or any(b <= 0 for b in args.baud):
+        print("receiptd discover: --port must be 1-65535 and --baud positive", file=sys.stderr)
+        return 2
+    try:
+        return _discover(args)
+    except ConfigError as exc:  # a --serial path the link refuses, say
+        print(f"receiptd discover: {exc}", file=sys.stderr)
+        return 2
+
+
+def _discover(args: argparse.Namespace) -> int:
     try:
         hosts = [find.parse_host(h) for h in args.host]
     except ValueError as exc:

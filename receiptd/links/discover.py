@@ -214,13 +214,17 @@ def probe_host(host: str, port: int = DEFAULT_PORT, *, connect_timeout: float = 
 def probe_serial(device: str, bauds: Iterable[int] = USUAL_BAUDS, *,
                  timeout: float = 0.5) -> Probe:
     """Ask a serial port at each baud rate in turn; the first that answers wins."""
-    last = Probe(f"serial://{device}", error="no baud rate to try")
+    tried = []
     for baud in bauds:
-        url = f"serial://{device}?baudrate={baud}"
-        last = probe_link(link_for_url(url), timeout)
-        if last.answer is not None or not last.reachable:
-            return last  # an answer, or a port that cannot be opened at all
-    return last
+        probe = probe_link(link_for_url(f"serial://{device}?baudrate={baud}"), timeout)
+        if probe.answer is not None or not probe.reachable:
+            return probe  # an answer, or a port that cannot be opened at all
+        if probe.error:
+            return Probe(f"serial://{device}", error=probe.error, reachable=True)
+        tried.append(str(baud))
+    rates = ", ".join(tried) or "no rate"
+    return Probe(f"serial://{device}", error=f"no answer to DLE EOT at {rates} baud",
+                 reachable=bool(tried))
 
 
 def scan(cidr: str, port: int = DEFAULT_PORT, *, connect_timeout: float = 0.3,

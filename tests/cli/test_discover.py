@@ -143,7 +143,8 @@ def test_serial_probe_of_a_silent_port_is_bounded(capsys: pytest.CaptureFixture[
         os.close(master)
         os.close(slave)
     [row] = [r for r in rows if path in r["url"]]
-    assert not row["printer"] and row["status"] == "no answer to DLE EOT"
+    assert row["url"] == f"serial://{path}"  # no baud rate that worked to name
+    assert not row["printer"] and row["status"] == "no answer to DLE EOT at 9600, 19200 baud"
     assert elapsed < 2.0  # two rates, 0.2 s each, plus opening
     assert path not in run(capsys, "--serial", path, "--toml")[1]
 
@@ -195,8 +196,16 @@ def test_scan_finds_the_emulator_and_refuses_big_ranges(
         find.scan("10.0.0.0/23")
 
 
-def test_bad_host_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
-    assert run(capsys, "--host", "printer:http")[0] == 2
+@pytest.mark.parametrize("args", [("--host", "printer:http"), ("--scan", "nonsense"),
+                                  ("--scan", "10.0.0.0/8"), ("--port", "0", "--scan", "::1"),
+                                  ("--serial", "ttyS1"), ("--baud", "0", "--serial", "/dev/x"),
+                                  ("--timeout", "60")])
+def test_bad_arguments_are_refused(capsys: pytest.CaptureFixture[str],
+                                   args: tuple[str, ...]) -> None:
+    capsys.readouterr()
+    assert main(["discover", *args]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith("receiptd discover: ")
 
 
 def test_table_and_snippet_for_a_model_without_profile() -> None:
