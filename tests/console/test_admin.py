@@ -5,7 +5,7 @@ sees: its own page, nothing more."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import httpx
 import pytest
@@ -15,18 +15,9 @@ from selenium.webdriver.common.by import By
 from receiptd.emulator import Emulator
 
 from ..support import TOKENS, DaemonProcess, sample_document
-from .browser import chromium, click, fetch, screenshots, sign_in, text_of, wait
+from .browser import click, fetch, screenshots, sign_in, text_of, wait
 
 pytestmark = pytest.mark.timeout(180)
-
-
-@pytest.fixture
-def browser() -> Iterator[webdriver.Chrome]:
-    driver = chromium()
-    try:
-        yield driver
-    finally:
-        driver.quit()
 
 
 def test_admin_recovers_a_jam_and_reads_the_fault_timeline(

@@ -4,7 +4,7 @@ first), see why receipts wait, and release a held receipt on the cashier's word.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,15 +17,6 @@ from ..support import TOKENS, DaemonProcess, is_marked, sample_document, slips_w
 from .browser import chromium, click, screenshots, sign_in, text_of, wait
 
 pytestmark = pytest.mark.timeout(180)
-
-
-@pytest.fixture
-def browser() -> Iterator[webdriver.Chrome]:
-    driver = chromium()
-    try:
-        yield driver
-    finally:
-        driver.quit()
 
 
 def row(driver: webdriver.Chrome, receipt_id: int) -> str:

@@ -4,7 +4,7 @@ live in plain words, and printed, marked DELAYED, on the cashier's word."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -14,18 +14,9 @@ from selenium.webdriver.common.by import By
 from receiptd.emulator import Emulator
 
 from ..support import TOKENS, DaemonProcess, sample_document, slips_with, wait_until
-from .browser import chromium, click, screenshots, sign_in, text_of, wait
+from .browser import click, screenshots, sign_in, text_of, wait
 
 pytestmark = pytest.mark.timeout(180)
-
-
-@pytest.fixture
-def browser() -> Iterator[webdriver.Chrome]:
-    driver = chromium()
-    try:
-        yield driver
-    finally:
-        driver.quit()
 
 
 def test_a_receipt_held_stale_after_a_long_fault_prints_on_the_cashiers_word(
