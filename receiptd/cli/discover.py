@@ -84,16 +84,17 @@ def _discover(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"receiptd discover: --host {exc}", file=sys.stderr)
         return 2
+    try:
+        find.scan_range(args.scan or "127.0.0.1/32")  # refused before anything is probed
+    except ValueError as exc:
+        print(f"receiptd discover: --scan {exc}", file=sys.stderr)
+        return 2
     notes: list[str] = []
     found = _usb(args.all, notes) + _serial(args, notes)
     for host, port in hosts:
         found.append(_from_probe("tcp", find.probe_host(host, port, timeout=args.timeout)))
     if args.scan:
-        try:
-            probes = find.scan(args.scan, args.port, timeout=args.timeout)
-        except ValueError as exc:
-            print(f"receiptd discover: --scan {exc}", file=sys.stderr)
-            return 2
+        probes = find.scan(args.scan, args.port, timeout=args.timeout)
         found += [_from_probe("tcp", p) for p in probes]
         notes.append(f"scanned {args.scan} at port {args.port}: {len(probes)} answered")
     _name(found)

@@ -39,6 +39,7 @@ __all__ = [
     "probe_link",
     "probe_serial",
     "scan",
+    "scan_range",
     "serial_ports",
     "usb_devices",
 ]
@@ -227,17 +228,22 @@ def probe_serial(device: str, bauds: Iterable[int] = USUAL_BAUDS, *,
                  reachable=bool(tried))
 
 
-def scan(cidr: str, port: int = DEFAULT_PORT, *, connect_timeout: float = 0.3,
-         timeout: float = 0.5, workers: int = 32) -> list[Probe]:
-    """Probe every address of ``cidr`` (at most ``MAX_SCAN``) at once; only those that
-    accepted a connection are returned, in address order."""
+def scan_range(cidr: str) -> list[str]:
+    """The addresses ``scan`` would probe; ValueError for a bad range or one over a /24."""
     network = ipaddress.ip_network(cidr, strict=False)
     if network.num_addresses > MAX_SCAN:
         raise ValueError(f"{cidr}: {network.num_addresses} addresses; scan at most a /24 "
                          f"({MAX_SCAN} addresses)")
-    hosts = list(network.hosts()) or [network.network_address]
+    return [str(ip) for ip in network.hosts()] or [str(network.network_address)]
+
+
+def scan(cidr: str, port: int = DEFAULT_PORT, *, connect_timeout: float = 0.3,
+         timeout: float = 0.5, workers: int = 32) -> list[Probe]:
+    """Probe every address of ``cidr`` (at most ``MAX_SCAN``), ``workers`` at a time; those that
+    accepted a connection are returned, in address order."""
+    hosts = scan_range(cidr)
     with ThreadPoolExecutor(max_workers=max(1, min(workers, len(hosts)))) as pool:
-        probes = pool.map(lambda ip: probe_host(str(ip), port, connect_timeout=connect_timeout,
+        probes = pool.map(lambda ip: probe_host(ip, port, connect_timeout=connect_timeout,
                                                 timeout=timeout), hosts)
         return [p for p in probes if p.reachable]
 
