@@ -1,4 +1,4 @@
-"""``receiptd``: run the daemon, or print the effective configuration."""
+"""``receiptd``: run the daemon, print the effective configuration, or find printers."""
 
 from __future__ import annotations
 
@@ -30,7 +30,8 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--listen", help="HOST:PORT for HTTP, '' to disable")
         p.add_argument("--unix-socket", type=Path, help="Unix socket path for the API")
         p.add_argument("--printer", action="append", default=[], metavar="NAME=URL",
-                       help="add or override a printer (repeatable)")
+                       help="add or override a printer (repeatable); the URL may add "
+                       "?profile=...&double_byte=...&dialect=escpos")
         p.add_argument("--token", action="append", default=[], metavar="[NAME:]ROLE:SECRET",
                        help="add an API token (repeatable)")
         p.add_argument("--virtual-printer", action="append", default=[],
