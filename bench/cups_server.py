@@ -12,7 +12,6 @@ import os
 import shutil
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 from receiptd.testing.cups import CupsdProcess
@@ -116,17 +115,7 @@ JobRetryInterval 1
 
     def start(self, device_uri: str) -> None:
         self._write_config()
-        etc = self.root / "etc"
-        self.proc = subprocess.Popen(
-            [CUPSD, "-f", "-c", str(etc / "cupsd.conf"), "-s", str(etc / "cups-files.conf")],
-            stdout=subprocess.DEVNULL, stderr=(self.root / "log" / "stderr").open("wb"),
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + 15
-        while not self.socket.exists():
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"private cupsd did not start: {self.log()}")
-            time.sleep(0.02)
+        self.launch(timeout=15.0)
         # lpadmin warns that raw queues are deprecated: we know, so stderr counts only on failure.
         r = subprocess.run([LPADMIN, "-h", f"127.0.0.1:{self.port}", "-p", self.queue, "-E",
                             "-v", device_uri, "-m", "raw"], capture_output=True, text=True)

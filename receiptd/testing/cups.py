@@ -43,8 +43,23 @@ class CupsdProcess:
     """A cupsd of our own under ``root``: its process, its log, stopping it and removing
     everything it wrote. Shared by this module's ``PrivateCups`` and the benchmark's."""
 
-    root: Path
+    root: Path  # etc/ (cupsd.conf, cups-files.conf) and log/ under it
+    socket: Path  # cupsd's Unix socket: there once it listens
     proc: subprocess.Popen[bytes] | None = None
+
+    def launch(self, timeout: float) -> None:
+        """Start cupsd on the configuration under ``root``; return once its socket exists."""
+        etc = self.root / "etc"
+        self.proc = subprocess.Popen(
+            [CUPSD, "-f", "-c", str(etc / "cupsd.conf"), "-s", str(etc / "cups-files.conf")],
+            stdout=subprocess.DEVNULL, stderr=(self.root / "log" / "stderr").open("wb"),
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout
+        while not self.socket.exists():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"private cupsd did not start: {self.log()}")
+            time.sleep(0.02)
 
     @property
     def pid(self) -> int:
@@ -140,17 +155,7 @@ PreserveJobFiles Yes
     def start(self) -> None:
         self._write_config()
         self.install_backend()
-        etc = self.root / "etc"
-        self.proc = subprocess.Popen(
-            [CUPSD, "-f", "-c", str(etc / "cupsd.conf"), "-s", str(etc / "cups-files.conf")],
-            stdout=subprocess.DEVNULL, stderr=(self.root / "log" / "stderr").open("wb"),
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + 20
-        while not self.socket.exists():
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"private cupsd did not start: {self.log()}")
-            time.sleep(0.05)
+        self.launch(timeout=20.0)
 
     def add_queue(self, queue: str, device_uri: str) -> None:
         # lpadmin warns that raw queues are deprecated: stderr counts only on failure.
