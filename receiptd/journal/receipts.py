@@ -35,7 +35,7 @@ from receiptd.journal.records import (
     Print,
     Receipt,
 )
-from receiptd.journal.trouble import TroubleStore, count, insert_print
+from receiptd.journal.trouble import TroubleStore, count, insert_print, mark_failed
 
 
 class ReceiptStore(TroubleStore):
@@ -102,7 +102,7 @@ class ReceiptStore(TroubleStore):
                                       paper_mm, source, source_detail)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
-                (printer, "failed" if failed else "queued", kind, profile, request_hash,
+                (printer, "queued", kind, profile, request_hash,
                  idempotency_key, order_ref, submitted_by, now, paper_mm, source, detail),
             )
             assert cur.lastrowid is not None
@@ -112,12 +112,10 @@ class ReceiptStore(TroubleStore):
                 (receipt_id, content_json, sqlite3.Binary(rendered)),
             )
             print_id = insert_print(conn, receipt_id=receipt_id, printer=printer,
-                                    kind="original", attempt=1, created_at=now)
+                                    kind="original", attempt=1, created_at=now, reason=failed)
             if failed:  # as fail_print() leaves a print, in the same transaction
-                conn.execute(
-                    "UPDATE prints SET state = 'failed', reason = ?, finished_at = ?, "
-                    "outcome = ? WHERE id = ?", (failed, now, f"failed: {failed}", print_id))
-                count(conn, printer, "failed", 1)
+                mark_failed(conn, print_id=print_id, receipt_id=receipt_id, printer=printer,
+                            reason=failed, now=now)
             # A test print is not a sale: counted apart (receiptd_receipts_submitted_total
             # counts what the shop sold).
             count(conn, printer, "test_prints" if source == "doctor" else "submitted", 1)
@@ -338,17 +336,11 @@ class ReceiptStore(TroubleStore):
                              (receipt_id,))
             if any(p["state"] == "sending" for p in prints):
                 return None
-            now, outcome = db.now(), f"failed: {reason}"
+            now = db.now()
             failed = [p for p in prints if p["state"] in ("queued", "held")]
             for p in failed:
-                conn.execute(
-                    "UPDATE prints SET state = 'failed', finished_at = ?, outcome = ? "
-                    "WHERE id = ?", (now, outcome, p["id"]))
-                count(conn, p["printer"], "failed", 1)
-            if failed:
-                conn.execute(
-                    "UPDATE receipts SET state = 'failed' WHERE id = ? "
-                    "AND state IN ('queued', 'printing', 'held')", (receipt_id,))
+                mark_failed(conn, print_id=p["id"], receipt_id=receipt_id,
+                            printer=p["printer"], reason=reason, now=now)
             return [load_print(db, p["id"]) for p in failed]
 
     @guarded

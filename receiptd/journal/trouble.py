@@ -51,6 +51,22 @@ def insert_print(
     return cur.lastrowid
 
 
+def mark_failed(conn: sqlite3.Connection, *, print_id: int, receipt_id: int, printer: str,
+                reason: str, now: str) -> None:
+    """``→ failed``, inside the caller's transaction: the print, with the reason; its receipt
+    too unless it already printed; the printer's counter."""
+    conn.execute(
+        "UPDATE prints SET state = 'failed', finished_at = ?, outcome = ? WHERE id = ?",
+        (now, f"failed: {reason}", print_id),
+    )
+    conn.execute(
+        "UPDATE receipts SET state = 'failed' WHERE id = ? "
+        "AND state IN ('queued', 'printing', 'held')",
+        (receipt_id,),
+    )
+    count(conn, printer, "failed", 1)
+
+
 class TroubleStore(Store):
     """The failed and held transitions of ``journal.receipts``."""
 
@@ -65,16 +81,8 @@ class TroubleStore(Store):
             if p["state"] not in ("queued", "sending", "held"):
                 raise Conflict(f"print {print_id} is {p['state']}: it cannot fail now",
                                code="not_pending")
-            conn.execute(
-                "UPDATE prints SET state = 'failed', finished_at = ?, outcome = ? WHERE id = ?",
-                (db.now(), f"failed: {reason}", print_id),
-            )
-            conn.execute(
-                "UPDATE receipts SET state = 'failed' WHERE id = ? "
-                "AND state IN ('queued', 'printing', 'held')",
-                (p["receipt_id"],),
-            )
-            count(conn, p["printer"], "failed", 1)
+            mark_failed(conn, print_id=print_id, receipt_id=p["receipt_id"],
+                        printer=p["printer"], reason=reason, now=db.now())
             return load_print(db, print_id)
 
     @guarded
