@@ -13,9 +13,16 @@ from receiptd.errors import NotFound
 from receiptd.journal.db import JournalDb
 from receiptd.journal.records import Print, Receipt, print_from, receipt_from
 
-#: A receipt row with its body (content and rendered bytes live apart, written once).
-RECEIPTS = ("SELECT r.*, b.content, b.rendered FROM receipts AS r "
-            "LEFT JOIN receipt_bodies AS b ON b.receipt_id = r.id")
+
+def select_receipts(index: str = "") -> str:
+    """``SELECT`` of receipt rows ``r`` with their bodies (content and rendered bytes live
+    apart, written once), reading ``receipts`` through ``index`` when one is named."""
+    indexed = f" INDEXED BY {index}" if index else ""
+    return ("SELECT r.*, b.content, b.rendered FROM receipts AS r"
+            f"{indexed} LEFT JOIN receipt_bodies AS b ON b.receipt_id = r.id")
+
+
+RECEIPTS = select_receipts()
 
 
 def print_row(db: JournalDb, print_id: int) -> sqlite3.Row:

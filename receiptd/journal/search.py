@@ -11,14 +11,11 @@ from datetime import datetime
 from typing import Any
 
 from receiptd.journal.db import Store, guarded
-from receiptd.journal.reads import RECEIPTS, load_print, load_receipts
+from receiptd.journal.reads import RECEIPTS, load_print, load_receipts, select_receipts
 from receiptd.journal.records import MAX_PAGE, Print, QueueStats, Receipt, format_ts, print_from
 
-_BODIES = "LEFT JOIN receipt_bodies AS b ON b.receipt_id = r.id"
-RECEIPTS_BY_PRINTER = ("SELECT r.*, b.content, b.rendered FROM receipts AS r "
-                       f"INDEXED BY receipts_printer {_BODIES}")
-RECEIPTS_BY_ORDER = ("SELECT r.*, b.content, b.rendered FROM receipts AS r "
-                     f"INDEXED BY receipts_order_ref {_BODIES}")
+RECEIPTS_BY_PRINTER = select_receipts("receipts_printer")
+RECEIPTS_BY_ORDER = select_receipts("receipts_order_ref")
 
 
 class SearchStore(Store):
