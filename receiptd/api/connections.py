@@ -13,7 +13,12 @@ protocol with three rules on top:
 * **a full house sheds the idle first**: a new connection over a limit closes the oldest
   connection that is not in the middle of a request (still sending its headers, or idle
   between requests), from the address holding the most; only when every connection is busy
-  with a request is the new one refused (503 ``too_many_connections``).
+  with a request is the new one refused (503 ``too_many_connections``);
+* **a newcomer waits its turn before it is refused**: connections accepted in one round have
+  bytes the event loop has not read yet, so they cannot be told from whole requests and are
+  not shed. A connection that finds no room waits, unread, for up to ``ADMIT_WAIT_S`` while
+  the loop reads its neighbours, and asks again every ``ADMIT_RETRY_S`` (at most
+  ``ADMIT_WAITING`` wait at once; more are refused at once).
 
 A till that sends a whole request at once is therefore always served, however many
 half-open connections someone else holds. Event streams are limited separately
@@ -42,6 +47,11 @@ MAX_CONNECTIONS = 512
 FD_RESERVE = 256
 HEAD_TIMEOUT_S = 10.0
 REQUEST_TIMEOUT_S = 30.0
+#: How long a connection that found no room waits for one, how often it asks again, and how
+#: many may wait at once.
+ADMIT_WAIT_S = 1.0
+ADMIT_RETRY_S = 0.02
+ADMIT_WAITING = 64
 #: How often the guard reports what it shed (one line per period, not one per connection).
 REPORT_EVERY_S = 10.0
 
@@ -67,6 +77,7 @@ class ConnectionGuard:
     limits: Limits = field(default_factory=Limits)
     clients: dict[str, list[GuardedH11Protocol]] = field(default_factory=dict)
     count: int = 0
+    waiting: int = 0
     shed: Counter[str] = field(default_factory=Counter)
     _reporting: bool = False
 
@@ -86,11 +97,13 @@ class ConnectionGuard:
 
     def release(self, conn: GuardedH11Protocol) -> None:
         mine = self.clients.get(conn.client_key)
-        if mine is not None and conn in mine:
+        if mine is None:
+            return
+        if conn in mine:
             mine.remove(conn)
             self.count -= 1
-            if not mine:
-                del self.clients[conn.client_key]
+        if not mine:
+            del self.clients[conn.client_key]
 
     def note(self, what: str, loop: asyncio.AbstractEventLoop) -> None:
         """Count something shed; reported once per ``REPORT_EVERY_S``."""
@@ -129,16 +142,43 @@ class GuardedH11Protocol(H11Protocol):
         self.waiting_since = self.loop.time()
         self._deadline: asyncio.TimerHandle | None = None
         self._deadline_kind = ""
-        if not self.guard.admit(self):
-            self.guard.note("refused", self.loop)
-            self._answer(503, "too_many_connections",
-                         "the daemon has no connection to spare; retry in a moment")
-            self.transport.close()
-            return
-        self._follow()
+        self._admission: asyncio.TimerHandle | None = None
+        if self.guard.admit(self):
+            self._follow()
+        elif self.guard.waiting < ADMIT_WAITING:
+            self.guard.waiting += 1
+            self.transport.pause_reading()
+            self._admission = self.loop.call_later(ADMIT_RETRY_S, self._ask_again,
+                                                   self.loop.time() + ADMIT_WAIT_S)
+        else:
+            self._refuse()
+
+    def _ask_again(self, until: float) -> None:
+        if self.guard.admit(self):
+            self._stop_waiting()
+            self.transport.resume_reading()
+            self._follow()
+        elif self.loop.time() < until:
+            self._admission = self.loop.call_later(ADMIT_RETRY_S, self._ask_again, until)
+        else:
+            self._stop_waiting()
+            self._refuse()
+
+    def _stop_waiting(self) -> None:
+        if self._admission is not None:
+            self._admission.cancel()
+            self._admission = None
+            self.guard.waiting -= 1
+
+    def _refuse(self) -> None:
+        self.guard.note("refused", self.loop)
+        self._answer(503, "too_many_connections",
+                     "the daemon has no connection to spare; retry in a moment")
+        self.transport.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
+        self._stop_waiting()
         self.guard.release(self)
         super().connection_lost(exc)
 
