@@ -5,6 +5,10 @@ Automatic Status Back, reads the reply stream, polls DLE EOT while idle so a sil
 noticed, reconnects with a capped backoff, and turns what the printer says into one explicit
 state. The spooler asks it to send bytes and to wait for process-ID confirmations. It never
 touches the journal: state changes leave through its ``changes`` queue.
+
+What the printer's language changes (ESC/POS or Star Line Mode: parser, status question, what
+ends a print and how it is proven printed) comes from its ``printer.dialect``; a Star print is
+proven by the ETB counter (``printer.etb``) and handed to the board as its process ID.
 """
 
 from __future__ import annotations
@@ -22,8 +26,9 @@ from receiptd import protocol
 from receiptd.errors import LinkClosed, LinkError, LinkTimeout
 from receiptd.links import Link
 from receiptd.printer.board import StateBoard
+from receiptd.printer.dialect import STAR, dialect_for
+from receiptd.printer.etb import EtbTrack
 from receiptd.printer.flow import FlowMarks
-from receiptd.printer.liveness import Ledger
 from receiptd.printer.queries import InfoQueries
 from receiptd.printer.states import (
     FAULT_STATES,
@@ -32,6 +37,7 @@ from receiptd.printer.states import (
     Transition,
     state_from_flags,
 )
+from receiptd.protocol import star
 
 log = structlog.get_logger("receiptd.printer")
 
@@ -65,6 +71,7 @@ class PrinterSession:
         settings: SessionSettings | None = None,
         on_beat: Callable[[], None] | None = None,
         last_seq: int = 0,
+        dialect: str = "escpos",
     ) -> None:
         self.name = name
         self.link = link
@@ -79,8 +86,12 @@ class PrinterSession:
         # Set by the daemon: told of each error the session survived (health shows them).
         self.on_error: Callable[[str], None] = lambda error: None
         # --- reader-thread-only state ---
-        self._parser = protocol.StreamParser()
-        self._ledger = Ledger()  # print data written vs proven read (liveness)
+        self.dialect = dialect_for(dialect)
+        self._star = self.dialect.name == STAR
+        self._parser = self.dialect.parser()
+        self._ledger = self.dialect.ledger()  # print data written vs proven read (liveness)
+        self._etb = EtbTrack()  # Star: the ETBs written and proven (board's lock)
+        self._etb_status = False  # Star: the status being handled was sent for an ETB
         self._flow = FlowMarks()  # print data written vs proven printed (pacing)
         self._streaming = False  # a print's chunks are going out: no queries between them
         self._probe_sent = 0.0
@@ -142,6 +153,9 @@ class PrinterSession:
     def flow_mark(self) -> None:
         """Between two of a print's commands, a process ID of the session's own: answered
         once everything before it is printed (``flow``). Raises like ``write``."""
+        if self._star:
+            self._star_flow_mark()
+            return
         with self._write_lock:
             with self.board.cond:
                 pid = self._flow.mark(self._ledger.written)
@@ -153,6 +167,50 @@ class PrinterSession:
             except LinkError:
                 with self.board.cond:
                     self._flow.unplace(pid)
+                raise
+
+    def print_trailer(self, pid: str) -> bytes:
+        """What ends the payload of the print that ``pid`` (``StateBoard.issue_process_id``)
+        will confirm; the spooler appends it to the print's bytes."""
+        return self.dialect.print_trailer(pid)
+
+    def print_sent(self, pid: str) -> None:
+        """All of the print's payload went out. A Star printer gets its ETB now, numbered
+        among the others, so the counter it reports can be matched to ``pid``. Raises
+        ``LinkError`` when the ETB cannot go out (the print is then in doubt)."""
+        if not self._star:
+            return
+        with self._write_lock:
+            with self.board.cond:
+                mark = self._etb.place("print", pid)
+            if mark is None:
+                raise LinkClosed(f"printer {self.name}: no room for another ETB mark")
+            try:
+                self.write(star.etb(), timeout=self.settings.write_timeout_s, control=True)
+            except LinkError as exc:
+                if not isinstance(exc, LinkTimeout) or exc.written == 0:
+                    with self.board.cond:
+                        self._etb.unplace(mark)
+                raise
+
+    def _star_flow_mark(self) -> None:
+        """A Star flow mark: an ETB of the session's own (the counter proves it printed)."""
+        with self._write_lock:
+            with self.board.cond:
+                pid = self._flow.mark(self._ledger.written)
+                if pid is None:
+                    return
+                mark = self._etb.place("flow", pid)
+                if mark is None:
+                    self._flow.unplace(pid)
+                    return
+            try:
+                self.write(star.etb(), timeout=self.settings.write_timeout_s, control=True)
+            except LinkError as exc:
+                if not isinstance(exc, LinkTimeout) or exc.written == 0:
+                    with self.board.cond:
+                        self._flow.unplace(pid)
+                        self._etb.unplace(mark)
                 raise
 
     def wait_room(self, generation: int, timeout: float) -> str:
@@ -191,7 +249,14 @@ class PrinterSession:
                                      timeout)
 
     def clear_buffers(self) -> None:
-        """Throw away what the printer still holds of an interrupted print (DLE DC4 8)."""
+        """Throw away what the printer still holds of an interrupted print (DLE DC4 8).
+
+        Star Line Mode has no real-time buffer clear (``CAN`` waits its turn in the buffer and
+        resets the ETB counter there): the printer keeps what it holds, paced to a small
+        stretch by the flow marks, and its ETBs stay counted."""
+        if self._star:
+            self._log.info("clear_buffers_unsupported", dialect=STAR)
+            return
         try:
             self.write(protocol.clear_buffers(), timeout=1.0, control=True)
         except LinkError as exc:
@@ -201,6 +266,9 @@ class PrinterSession:
 
     def recover(self, clear: bool = True) -> None:
         """Admin action: DLE ENQ recovery from a cutter error or jam."""
+        if self._star:  # Star Line Mode has no DLE ENQ: ask for the status it is in now
+            self.write(self.dialect.status_now(), timeout=1.0, control=True)
+            return
         self.write(protocol.recover(2 if clear else 1), timeout=1.0, control=True)
         self.write(protocol.request_status_now(1), timeout=1.0, control=True)
         if clear:
@@ -251,7 +319,7 @@ class PrinterSession:
 
     def _connected_loop(self) -> None:
         now = time.monotonic()
-        self._parser = protocol.StreamParser()
+        self._parser = self.dialect.parser()
         self._ledger.settle()
         with self.board.cond:
             self._flow.reset(self._ledger.written)
@@ -262,6 +330,7 @@ class PrinterSession:
             self.board.asb_seen = False
             # Another printer may answer on this address now: ask again how to confirm.
             self.board.confirmation = "unknown"
+            self._etb.forget()
         self.board.new_generation(connected=True, counter="reconnects")
         self._log.info("printer_connected", url=self.link.url)
         self._handshake()
@@ -312,6 +381,15 @@ class PrinterSession:
         return min(QUIET_MAX_S, max(QUIET_MIN_S, due - now + QUIET_MIN_S))
 
     def _handshake(self) -> None:
+        if self._star:
+            # Status on, one status now, the version, then the counter's probe (``etb``).
+            with self.board.cond:
+                probe = self._etb.probe()
+            hello = (star.enable_asb() + self._ledger.queries() + star.version_request()
+                     + probe)
+            self.write(hello, timeout=self.settings.write_timeout_s, control=True)
+            self._last_poll = self._probe_sent = time.monotonic()
+            return
         hello = protocol.enable_asb() + self._ledger.queries() + self._info.identity()
         hello += self._info.maintenance(time.monotonic())
         hello += protocol.process_id(_PROBE_PID)
@@ -320,7 +398,7 @@ class PrinterSession:
 
     def _reprobe(self) -> None:
         """Ask for the probe again if its answer has not come: a buffer clear drops it."""
-        if self.board.confirmation != "unknown" or self._streaming:
+        if self.board.confirmation != "unknown" or self._streaming or self._star:
             return
         with contextlib.suppress(LinkError):
             self.write(protocol.process_id(_PROBE_PID), timeout=1.0, control=True)
@@ -330,8 +408,8 @@ class PrinterSession:
         # GS g 2 is answered when reached in the buffer: ask only while ready and idle, and
         # write it under the write lock after checking idleness, so it never lands inside a
         # print (the spooler marks itself busy before its first byte).
-        if not self._info.maintenance_due(now) or not self.is_ready():
-            return
+        if self._star or not self._info.maintenance_due(now) or not self.is_ready():
+            return  # Star Line Mode has no maintenance counters to ask for
         self._info.forget()  # any still open were lost (buffer cleared): start afresh
         with self._write_lock:
             if not self.is_idle():
@@ -366,12 +444,23 @@ class PrinterSession:
 
     # ------------------------------------------------------------------ reply handling
 
-    def _handle(self, event: protocol.Event) -> None:
+    def _handle(self, event: protocol.Event | star.StarEvent) -> None:
         match event:
             case protocol.AsbStatus(flags=flags):
                 with self.board.cond:
                     self.board.asb_seen = True
+                if self._star:
+                    self._star_answered()
                 self._apply(flags)
+            case star.EtbCounter(value=value, executed=executed):
+                self._etb_status = executed
+                self._etb_reported(value)
+            case star.VersionReply(text=text):
+                with self.board.cond:
+                    self.board.identity["firmware"] = text
+                    model = text.split(" Ver")[0].strip()
+                    if model:
+                        self.board.identity["model"] = model
             case protocol.RealTimeStatus(value=value):
                 asked = self._ledger.answered()
                 if asked is None:
@@ -434,6 +523,44 @@ class PrinterSession:
                     self.board.counters["garbage_bytes"] += len(data)
             case _:
                 pass
+
+    def _star_answered(self) -> None:
+        """A Star status: it answers the oldest status question, unless an ETB sent it."""
+        if self._etb_status:
+            self._etb_status = False
+            return
+        asked = self._ledger.answered()
+        if asked is None:
+            return
+        with self.board.cond:
+            if asked[1] > self._ledger.proven:
+                self._ledger.proven = asked[1]
+                self.board.cond.notify_all()
+
+    def _etb_reported(self, value: int) -> None:
+        board = self.board
+        with board.cond:
+            report = self._etb.reported(value)
+            for mark in report.done:
+                if mark.kind == "flow" and self._flow.answered(mark.key):
+                    board.cond.notify_all()
+        if report.jump:
+            # The counter moved further than our ETBs explain: the printer was reset or
+            # someone else printed. Nothing in flight can be proven any more: learn afresh.
+            self._log.warning("etb_counter_jump", value=value)
+            board.new_generation(counter="power_on")
+            self._ledger.settle()
+            with board.cond:
+                self._flow.reset(self._ledger.written)
+                self._etb.forget()
+                board.confirmation = "unknown"
+            self._handshake()
+            return
+        if report.learned:
+            self._confirm_by("process_id")
+        for mark in report.done:
+            if mark.kind == "print":
+                board.process_id_returned(mark.key)
 
     def _apply(self, flags: protocol.StatusFlags) -> None:
         with self.board.cond:

@@ -30,7 +30,6 @@ from collections.abc import Callable, Sequence
 
 import structlog
 
-from receiptd import protocol
 from receiptd.errors import (
     Conflict,
     JournalCorrupt,
@@ -208,8 +207,8 @@ class Spooler:
             return
         receipt, data = ready.receipt, ready.data
         pid = self.board.issue_process_id(job.id)
-        # ESC @ in the body may reset ASB on some models: re-arm it before the marker.
-        payload = data + protocol.enable_asb() + protocol.process_id(pid)
+        # What proves this print printed ends it (ESC/POS: ASB re-armed and the process ID).
+        payload = data + self.session.print_trailer(pid)
         if not self._window.has_room(len(payload)):
             self._await_window(journal, or_new_work=False)  # the job stays queued
             return
@@ -223,6 +222,11 @@ class Spooler:
         self._publish(journal, receipt.id, job)
         started = time.monotonic()
         sent = self._send(payload, generation, ready.boundaries)
+        if not sent.reason:
+            try:  # a Star printer's ETB goes out now, numbered among the session's own
+                self.session.print_sent(pid)
+            except LinkError as exc:
+                sent = Outcome(printed=False, reason=f"link error: {exc}")
         if sent.reason == "nothing sent":
             journal.receipts.unstart_print(job.id, reason="link failed before the first byte")
             log_.info("print_not_started")

@@ -1,0 +1,92 @@
+"""printer.etb: the Star ETB counter as proof of printing, through its wrap and its probe."""
+
+from __future__ import annotations
+
+from receiptd.printer.etb import FLOW_OPEN, MAX_OPEN, EtbTrack, Mark
+from receiptd.protocol import star
+
+
+def learned() -> EtbTrack:
+    track = EtbTrack()
+    probe = track.probe()
+    r = probe.count(star.ETB)
+    assert probe.startswith(star.clear_etb_counter())
+    for value in range(1, r + 1):
+        report = track.reported(value)
+    assert report.learned and track.learned
+    return track
+
+
+def test_probe_is_learned_only_from_its_own_run() -> None:
+    track = EtbTrack()
+    r = track.probe().count(star.ETB)
+    # Stale values (a dead process's ETBs still in the buffer) teach nothing.
+    for value in (7, 8, 9, r):
+        assert not track.reported(value).learned
+    assert track.place("print", "AAAA") is None  # nothing confirmable before the probe
+    for value in range(1, r):
+        assert not track.reported(value).learned
+        assert not track.reported(value).learned  # a status inquiry repeats the value
+    assert track.reported(r).learned
+
+
+def test_a_broken_run_starts_over() -> None:
+    track = EtbTrack()
+    r = track.probe().count(star.ETB)
+    track.reported(1)
+    track.reported(5)  # not the probe's
+    assert not track.reported(r).learned
+    for value in range(1, r + 1):
+        report = track.reported(value)
+    assert report.learned
+
+
+def test_each_print_is_confirmed_by_its_own_advance_across_the_wrap() -> None:
+    track = learned()
+    value = track.executed % star.ETB_MODULUS
+    for n in range(80):  # well past two wraps of the 5-bit counter
+        mark = track.place("print", f"P{n:03d}")
+        assert mark is not None
+        value = (value + 1) % star.ETB_MODULUS
+        report = track.reported(value)
+        assert report.done == [mark]
+        assert not track.reported(value).done  # the same value again proves nothing new
+
+
+def test_one_status_can_prove_several() -> None:
+    track = learned()
+    marks = [track.place("flow", "001 "), track.place("print", "AAAA"),
+             track.place("print", "BBBB")]
+    base = track.executed % 32
+    assert track.reported((base + 2) % 32).done == marks[:2]
+    assert track.reported((base + 3) % 32).done == marks[2:]
+
+
+def test_an_advance_no_etb_explains_is_a_jump() -> None:
+    track = learned()
+    track.place("print", "AAAA")
+    base = track.executed % 32
+    assert track.reported((base + 2) % 32).jump
+    fresh = learned()
+    assert fresh.reported((fresh.executed + 5) % 32).jump  # a reset moved it, not us
+
+
+def test_open_marks_stay_below_the_wrap() -> None:
+    track = learned()
+    flows = [track.place("flow", f"{n:03d} ") for n in range(MAX_OPEN)]
+    assert sum(m is not None for m in flows) == FLOW_OPEN
+    prints = [track.place("print", f"P{n:03d}") for n in range(MAX_OPEN)]
+    assert sum(m is not None for m in prints) == MAX_OPEN - FLOW_OPEN
+    assert track.written - track.executed < star.ETB_MODULUS
+
+
+def test_unplace_only_the_newest() -> None:
+    track = learned()
+    a = track.place("print", "AAAA")
+    b = track.place("print", "BBBB")
+    assert isinstance(a, Mark) and isinstance(b, Mark)
+    track.unplace(a)  # not the newest: it went out, it stays counted
+    assert track.written == b.ordinal
+    track.unplace(b)
+    assert track.written == a.ordinal
+    assert track.reported((track.executed + 1) % 32).done == [a]
