@@ -89,6 +89,10 @@ class RetentionConfig(_Strict):
 class PrinterConfig(_Strict):
     url: str = Field(description="tcp://HOST:PORT, serial:///dev/ttyUSB0?baudrate=38400, usb://VID:PID")
     profile: str = Field("TM-T88V", description="printer profile name")
+    dialect: Literal["escpos", "star"] = Field(
+        "escpos", description="the printer's command language: escpos (Epson and its "
+        "emulations) or star (Star Line Mode; prints are proven by its ETB counter)",
+    )
     profile_overrides: dict[str, Any] = Field(
         default_factory=dict, description="profile fields to change for this printer"
     )
@@ -145,6 +149,18 @@ class PrinterConfig(_Strict):
             return None
         parse_listen(value)
         return value
+
+    @model_validator(mode="after")
+    def _star(self) -> PrinterConfig:
+        if self.dialect != "star":
+            return self
+        if self.virtual_port:
+            raise ValueError("virtual_port: a virtual port takes raw ESC/POS, which a printer "
+                             "with dialect = \"star\" does not speak")
+        if self.send_window_prints > STAR_WINDOW_PRINTS:
+            raise ValueError(f"send_window_prints: at most {STAR_WINDOW_PRINTS} for a printer "
+                             "with dialect = \"star\" (its ETB counter wraps at 32)")
+        return self
 
 
 class TokenConfig(_Strict):
@@ -227,7 +243,8 @@ def load_config(
     """Read the file (if any) and apply command-line overrides.
 
     ``printers`` are ``NAME=URL`` (added, or replacing the URL of a configured printer); the
-    URL's query may also set ``profile``, ``double_byte`` and ``dialect`` (``escpos``);
+    URL's query may also set ``profile``, ``double_byte`` and ``dialect`` (``escpos`` or
+    ``star``);
     ``tokens`` are ``ROLE:SECRET`` (a token named after its role) or ``NAME:ROLE:SECRET``;
     ``virtual_printers`` are ``NAME=HOST:PORT`` (a virtual port for a configured printer).
     """
@@ -252,6 +269,8 @@ def load_config(
         entry["url"] = url
         if "profile" in options:
             entry["profile"] = options["profile"]
+        if "dialect" in options:
+            entry["dialect"] = options.pop("dialect")
         if "double_byte" in options:
             entry["profile_overrides"] = {**entry.get("profile_overrides", {}),
                                           "double_byte": options["double_byte"]}
@@ -280,7 +299,10 @@ def load_config(
 
 #: Printer settings a ``--printer`` URL may carry in its query, next to the link's own keys.
 PRINTER_URL_KEYS = ("profile", "double_byte", "dialect")
-DIALECTS = ("escpos",)  # "star" is planned, not spoken yet
+DIALECTS = ("escpos", "star")
+#: A Star printer proves prints by a 5-bit ETB counter shared with the session's flow marks
+#: (``printer.etb``): at most this many prints may await it at once.
+STAR_WINDOW_PRINTS = 12
 
 
 def _printer_options(item: str, url: str) -> tuple[str, dict[str, str]]:
@@ -311,14 +333,9 @@ def _printer_options(item: str, url: str) -> tuple[str, dict[str, str]]:
         if not value:
             raise ConfigError(f"--printer {item!r}: {key}= is empty")
         options[key] = value
-    dialect = options.pop("dialect", "escpos")
-    if dialect == "star":
-        raise ConfigError(
-            f"--printer {item!r}: dialect=star: Star printers in their own command mode are not "
-            "supported yet; use one in its ESC/POS emulation with dialect=escpos"
-        )
+    dialect = options.get("dialect", "escpos")
     if dialect not in DIALECTS:
-        raise ConfigError(f"--printer {item!r}: dialect={dialect!r}: expected escpos")
+        raise ConfigError(f"--printer {item!r}: dialect={dialect!r}: expected escpos or star")
     query = "&".join(kept)
     return base + ("?" + query if query else "") + fragment, options
 
