@@ -160,6 +160,7 @@ class Daemon:
                 ),
                 on_beat=self._beat(f"printer-{name}"),
                 last_seq=self.journal().events.last_seq(name),
+                dialect=cfg.dialect,
             )
             reporter = StateReporter(
                 name, session.changes, self.journal,
