@@ -25,6 +25,7 @@ import sqlite3
 from collections.abc import Mapping
 
 from receiptd.errors import Conflict
+from receiptd.journal import bodies
 from receiptd.journal.db import guarded
 from receiptd.journal.groupcommit import group_for
 from receiptd.journal.reads import load_print, load_receipt, print_row, receipt_row
@@ -109,7 +110,7 @@ class ReceiptStore(TroubleStore):
             receipt_id = cur.lastrowid
             conn.execute(
                 "INSERT INTO receipt_bodies (receipt_id, content, rendered) VALUES (?, ?, ?)",
-                (receipt_id, content_json, sqlite3.Binary(rendered)),
+                (receipt_id, bodies.pack(content_json, rendered), sqlite3.Binary(rendered)),
             )
             print_id = insert_print(conn, receipt_id=receipt_id, printer=printer,
                                     kind="original", attempt=1, created_at=now, reason=failed)

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from receiptd.journal import bodies
+
 RECEIPT_STATES = ("queued", "printing", "printed", "cancelled", "held", "failed")
 RECEIPT_KINDS = ("document", "text", "raw")
 #: The doors a receipt comes in by: the JSON API, a virtual printer port (raw ESC/POS as an
@@ -201,7 +203,8 @@ def receipt_from(row: sqlite3.Row, prints: Sequence[Print]) -> Receipt:
         printer=row["printer"],
         state=row["state"],
         kind=row["kind"],
-        content=row["content"] or "",  # no body: damaged, failed by the spooler
+        # no body: damaged, failed by the spooler
+        content=bodies.unpack(row["content"] or "", _blob(row["rendered"])),
         rendered=_blob(row["rendered"]),
         profile=row["profile"],
         request_hash=row["request_hash"],

@@ -3,6 +3,8 @@ receipt came from, and receipts journaled as already failed."""
 
 from __future__ import annotations
 
+import base64
+import json
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -180,3 +182,34 @@ def test_a_test_print_is_not_counted_as_a_sale(j: Journal) -> None:
     submit(j, source="doctor")
     counters = j.search.counters("front")
     assert (counters["submitted"], counters["test_prints"]) == (1, 1)
+
+
+def stored_content(j: Journal, receipt_id: int) -> str:
+    row = j.conn.execute("SELECT content FROM receipt_bodies WHERE receipt_id = ?",
+                         (receipt_id,)).fetchone()
+    return str(row[0])
+
+
+def test_a_raw_receipts_bytes_are_stored_once(j: Journal) -> None:
+    """A raw receipt's rendering ends with the very bytes its content carries in base64: the
+    content is stored as a pointer into the rendering and read back as the same JSON value."""
+    content_json = json.dumps({"raw": base64.b64encode(BIG).decode()}, separators=(",", ":"))
+    r = submit(j, kind="raw", rendered=b"\x1b@\x1bt\x10" + BIG, content_json=content_json)
+    assert stored_content(j, r.id) == f'{{"raw_tail":{len(BIG)}}}'
+    assert j.receipts.get(r.id).content == content_json
+    size = j.conn.execute("SELECT sum(length(content) + length(rendered)) "
+                          "FROM receipt_bodies").fetchone()[0]
+    assert size < len(BIG) + 64
+
+
+@pytest.mark.parametrize("content_json", [
+    '{"raw":"QUJD"}',            # bytes the rendering does not end with
+    '{"raw":"QUJDRA"}',          # base64 that re-encoding would not give back (no padding)
+    '{"raw":"QUJDRA==","x":1}',  # more than raw
+    '{"text":"ABCD"}',
+])
+def test_content_that_is_not_the_renderings_tail_is_kept_as_it_came(
+        j: Journal, content_json: str) -> None:
+    r = submit(j, kind="raw", rendered=b"\x1b@xyzABCD", content_json=content_json)
+    assert stored_content(j, r.id) == content_json
+    assert j.receipts.get(r.id).content == content_json
