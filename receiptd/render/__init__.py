@@ -14,6 +14,10 @@ One module a step, each using only those above it:
 * ``sections`` — a rendering: prologue + marker section + body; ``with_marker``
   marks a journaled rendering again without the document; ``markers`` —
   the words of a copy's or a reprint's marker.
+
+A profile's ``dialect`` (``escpos``, the default; ``star``; ``star_raster``) picks the
+command set: ``star`` writes Star Line Mode and ``star_raster`` raster lines only
+(``star``), framed by ``star_sections`` and measured by ``star_paper``.
 """
 
 from receiptd.render.items import (
@@ -31,6 +35,7 @@ from receiptd.render.items import (
 from receiptd.render.layout import layout, marker_lines
 from receiptd.render.markers import copy_marker, interrupted_marker
 from receiptd.render.paper import marker_paper_mm, paper_length_mm
+from receiptd.render.profiles import DIALECTS, with_dialect
 from receiptd.render.raster import CHAR_DOTS, defang, line_bitmap, qr_bitmap, raster, to_bitmap
 from receiptd.render.sections import (
     MARKER_DELIMITER,
@@ -47,6 +52,7 @@ from receiptd.render.text import clean_text, text_width, wrap
 __all__ = [
     "CHAR_DOTS",
     "CUT_FEED_LINES",
+    "DIALECTS",
     "MARKER_DELIMITER",
     "BarcodeItem",
     "CutItem",
@@ -76,6 +82,7 @@ __all__ = [
     "split_marker",
     "text_width",
     "to_bitmap",
+    "with_dialect",
     "with_marker",
     "wrap",
 ]

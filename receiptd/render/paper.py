@@ -14,6 +14,8 @@ there while a long receipt streams.
 
 A marker's share is its lines alone (``marker_paper_mm``), so a marked reprint's estimate is
 the journaled estimate plus the marker's, without the document.
+
+Bytes for a Star profile (``profile.dialect``) are walked as Star commands (``star_paper``).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from receiptd.render.items import (
 )
 from receiptd.render.layout import layout, marker_lines
 from receiptd.render.profiles import Profile
+from receiptd.render.star_paper import star_boundaries, star_paper_mm
 
 __all__ = [
     "PAPER_LIMIT_CODE",
@@ -337,6 +340,8 @@ def _walk(data: bytes, w: _Walk) -> Iterator[int]:
 def raw_paper_mm(data: bytes, profile: Profile) -> float:
     """Paper raw ESC/POS takes, in mm, from every command that feeds or prints (see the
     module docstring). A command of unknown length ends the estimate there."""
+    if profile.dialect != "escpos":
+        return star_paper_mm(data, profile)
     walk = _start(profile)
     try:
         for _ in _walk(data, walk):
@@ -351,6 +356,8 @@ def command_boundaries(data: bytes, profile: Profile) -> list[int]:
     """Offsets in ``data`` that lie between two commands (after a line feed or a complete
     ESC/GS/FS command) outside Kanji mode: a real-time status query written there is not
     taken as part of any command. Stops at the first command of unknown length."""
+    if profile.dialect != "escpos":
+        return star_boundaries(data, profile)
     out: list[int] = []
     walk = _start(profile)
     try:

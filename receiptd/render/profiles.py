@@ -25,6 +25,10 @@ DOUBLE_BYTE_CODECS: dict[str, str] = {
     "ksc5601": "euc_kr",
 }
 LINE_MM_DEFAULT = 25.4 / 6  # ESC 2: 1/6 inch, the power-on line spacing of Epson-class printers
+# The command set a printer is spoken to in: ESC/POS, Star Line Mode, or Star raster only
+# (Star Graphic mode: TSP100-class printers that print nothing but raster lines).
+DIALECTS = ("escpos", "star", "star_raster")
+STAR_VENDOR = "Star Micronics"
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,8 @@ class Profile:
     on the fly when the printer has one that holds them, or print as ``?``.
     ``double_byte`` names the printer's Kanji-mode character set (``FS &``), if it has one:
     East Asian wide characters are then sent in it; without it they print as ``??``.
+    ``dialect`` is one of ``DIALECTS``: the Star ones need a Star capabilities profile (its
+    code page numbers are Star's ``ESC GS t`` numbers) and no ``double_byte`` set.
     """
 
     name: str
@@ -52,6 +58,7 @@ class Profile:
     double_byte: str | None = None
     columns_b: int = 0  # 0: derived as columns * 4 // 3 (font B is 9 dots against A's 12)
     dpi: int = 203
+    dialect: str = "escpos"
 
     def __post_init__(self) -> None:
         if self.columns_b == 0:
@@ -166,6 +173,10 @@ def _check(key: str, value: Any, base: dict[str, Any], where: str) -> Any:
         if value not in DOUBLE_BYTE_CODECS:
             raise bad(f"must be \"none\" or one of {sorted(DOUBLE_BYTE_CODECS)}")
         return value
+    if key == "dialect":
+        if value not in DIALECTS:
+            raise bad(f"must be one of {', '.join(DIALECTS)}")
+        return value
     if key == "encoding":
         if not isinstance(value, str):
             raise bad("must be a code page name")
@@ -231,7 +242,38 @@ def get_profile(
         )
     if profile.double_byte_codec:
         codecs.lookup(profile.double_byte_codec)
+    _check_dialect(profile, prefix)
     return profile
+
+
+def _check_dialect(profile: Profile, prefix: str) -> None:
+    if profile.dialect == "escpos":
+        return
+    vendor = CAPABILITIES["profiles"][profile.escpos_profile].get("vendor")
+    if vendor != STAR_VENDOR:
+        raise ConfigError(
+            f"{prefix}dialect: {profile.dialect} needs a Star profile (its code pages are "
+            f"numbered as Star's), not {profile.escpos_profile!r}: use TSP600, TUP500 or "
+            "SP2000 (with columns and width_dots as your model has them)")
+    if profile.double_byte:
+        raise ConfigError(
+            f"{prefix}double_byte: not supported with dialect {profile.dialect}; such text "
+            "is printed as an image drawn with a font")
+
+
+def with_dialect(profile: Profile, dialect: str, *, where: str = "") -> Profile:
+    """``profile`` spoken to in ``dialect`` (one of ``DIALECTS``). ``where`` is the printer's
+    key path for error messages (``printers.front``). Raises ``ConfigError`` for an unknown
+    dialect, or a Star one on a profile that cannot have it."""
+    if dialect == profile.dialect:
+        return profile
+    prefix = f"{where}." if where else ""
+    if dialect not in DIALECTS:
+        raise ConfigError(
+            f"{prefix}dialect: must be one of {', '.join(DIALECTS)} (got {dialect!r})")
+    changed = dataclasses.replace(profile, dialect=dialect)
+    _check_dialect(changed, prefix)
+    return changed
 
 
 def resolve_profile(

@@ -20,6 +20,9 @@ Every rendering is three parts, concatenated::
 
 So a journaled rendering can be marked without the document (``with_marker``): a reprint
 prints the bytes that were checked at submission, even after the profile has changed.
+
+A profile whose ``dialect`` is a Star one (``star``, ``star_raster``) gets Star bytes in the
+same three parts, with the same properties (``star_sections``); ``escpos`` is the default.
 """
 
 from __future__ import annotations
@@ -27,11 +30,13 @@ from __future__ import annotations
 import functools
 
 from receiptd.document import Content
+from receiptd.render import star_sections
 from receiptd.render.escpos import constants
 from receiptd.render.items import Item
 from receiptd.render.layout import layout, marker_lines
 from receiptd.render.paper import items_paper_mm
 from receiptd.render.profiles import Profile
+from receiptd.render.star import new_writer
 from receiptd.render.writer import KANJI_OFF, Writer
 
 __all__ = [
@@ -56,7 +61,9 @@ def prologue(profile: Profile) -> bytes:
     """``ESC @``, the profile's code page (``ESC t n``), and on double-byte printers the
     Kanji code system (``FS C 1`` for Shift_JIS; Chinese and Korean models have one fixed
     set) and Kanji mode off (``FS .``). Note: ``ESC @`` also cancels ``GS a`` (ASB) on many
-    printers."""
+    printers. A Star profile has its own (``star_sections.prologue``)."""
+    if profile.dialect != "escpos":
+        return star_sections.prologue(profile)
     code_page = bytes([profile.code_pages[profile.encoding]])
     out: bytes = constants.HW_INIT + constants.CODEPAGE_CHANGE + code_page
     if profile.double_byte == "shift_jis":
@@ -69,7 +76,10 @@ def prologue(profile: Profile) -> bytes:
 
 
 def marker_section(marker: str | None, profile: Profile) -> bytes:
-    """The bytes of a marker (empty for ``None``), framed by ``MARKER_DELIMITER``."""
+    """The bytes of a marker (empty for ``None``), framed by ``MARKER_DELIMITER`` (by
+    ``star_sections.delimiter`` on a Star profile)."""
+    if profile.dialect != "escpos":
+        return star_sections.marker_section(marker, profile)
     if marker is None:
         return b""
     writer = Writer(profile)
@@ -86,7 +96,7 @@ def render_body(content: Content, profile: Profile) -> bytes:
 def _write(items: list[Item] | None, content: Content, profile: Profile) -> bytes:
     if items is None:
         return content.raw_bytes()
-    writer = Writer(profile)
+    writer = Writer(profile) if profile.dialect == "escpos" else new_writer(profile)
     for item in items:
         writer.item(item)
     return writer.finish()
@@ -101,7 +111,8 @@ def render_measured(content: Content, profile: Profile) -> tuple[bytes, float]:
 
 
 def render(content: Content, profile: Profile, *, marker: str | None = None) -> bytes:
-    """ESC/POS bytes for ``content`` on a ``profile`` printer, with an optional marker
+    """Printer bytes for ``content`` on a ``profile`` printer (ESC/POS, or Star commands
+    for a Star ``profile.dialect``), with an optional marker
     (``copy_marker``/``interrupted_marker``) printed above the receipt.
 
     ``render(c, p, marker=m) == prologue(p) + marker_section(m, p) + render_body(c, p)``.
@@ -131,6 +142,8 @@ def _section_end(rest: bytes, profile: Profile) -> int:
 
     Raw content may itself start with ``ESC ! 0``, so the delimiter alone does not make a
     marker section: it must open with the first rule and close after the last one."""
+    if profile.dialect != "escpos":
+        return star_sections.section_end(rest, profile)
     opening, closing = _rules(profile)
     if not rest.startswith(opening):
         return 0
@@ -159,7 +172,8 @@ def split_marker(data: bytes, profile: Profile) -> tuple[bytes, bytes, bytes]:
     not a whole marker section (a cut-off section, or a raw body that starts with
     ``ESC ! 0``: ``with_marker`` takes that for the body)."""
     head, section, body = _split(data, profile)
-    if not section and body.startswith(MARKER_DELIMITER):
+    mark = MARKER_DELIMITER if profile.dialect == "escpos" else star_sections.delimiter(profile)
+    if not section and body.startswith(mark):
         raise ValueError("unterminated marker section")
     return head, section, body
 
