@@ -1,4 +1,5 @@
-"""A virtual Epson-class (TM-T88) receipt printer with fault injection.
+"""A virtual Epson-class (TM-T88) receipt printer with fault injection; ``dialect="star"`` makes
+it a Star TSP100-class printer in Star Line Mode instead (docs/STAR.md).
 
 In-process use (tests)::
 
@@ -24,9 +25,15 @@ from receiptd.emulator import control
 from receiptd.emulator.engine import Engine
 from receiptd.emulator.model import EmulatorError, Fault, Identity, PrinterConfig, PrinterModel
 from receiptd.emulator.server import PtyTransport, TcpTransport
+from receiptd.emulator.star_model import StarPrinterModel
 from receiptd.emulator.transcript import Transcript
 
-__all__ = ["Emulator", "EmulatorError", "Fault", "Identity", "PrinterConfig", "Transcript"]
+__all__ = ["DIALECTS", "Emulator", "EmulatorError", "Fault", "Identity", "PrinterConfig",
+           "Transcript"]
+
+# The command languages the emulated printer speaks: ESC/POS (Epson TM-T88 class) or Star Line
+# Mode (Star TSP100 / mC-Print class, docs/STAR.md).
+DIALECTS: dict[str, type[PrinterModel]] = {"escpos": PrinterModel, "star": StarPrinterModel}
 
 
 class Emulator:
@@ -42,12 +49,16 @@ class Emulator:
         cjk: str = "gb18030",
         identity: Identity | None = None,
         process_id: bool = True,
+        dialect: str = "escpos",
+        star_version: str = PrinterConfig.star_version,
     ) -> None:
+        if dialect not in DIALECTS:
+            raise EmulatorError(f"dialect={dialect!r}: use one of {sorted(DIALECTS)}")
         config = PrinterConfig(buffer_size=buffer_size, speed_mm_s=speed_mm_s, columns=columns,
                                bytes_per_s=bytes_per_s, overheat_s=overheat_s,
                                power_off_s=power_off_s, cjk=cjk, identity=identity or Identity(),
-                               process_id=process_id)
-        self.model = PrinterModel(config, now=Engine.now())
+                               process_id=process_id, dialect=dialect, star_version=star_version)
+        self.model = DIALECTS[dialect](config, now=Engine.now())
         self.engine = Engine(self.model)
         self.engine.start()
         self.tcp: TcpTransport | None = None

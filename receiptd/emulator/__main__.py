@@ -54,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="double-byte character set of Kanji mode (FS &): gb18030 "
                             "(Chinese), big5 (Taiwan), shift_jis (Japan), ksc5601 (Korea); "
                             "default %(default)s")
+    serve.add_argument("--dialect", default="escpos", choices=("escpos", "star"),
+                       help="command language: escpos (Epson TM-T88 class) or star (Star Line "
+                            "Mode, TSP100 / mC-Print class); default %(default)s")
     serve.add_argument("--transcript", default="-", metavar="FILE",
                        help="append readable transcript lines here ('-': stdout)")
 
@@ -67,7 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def serve(args: argparse.Namespace) -> int:
     emu = Emulator(speed_mm_s=args.speed, buffer_size=args.buffer, columns=args.columns,
-                   power_off_s=args.power_off, overheat_s=args.overheat, cjk=args.cjk)
+                   power_off_s=args.power_off, overheat_s=args.overheat, cjk=args.cjk,
+                   dialect=args.dialect)
     out: TextIO = sys.stdout if args.transcript == "-" else open(  # noqa: SIM115
         args.transcript, "a", encoding="utf-8")
     write_lock = threading.Lock()

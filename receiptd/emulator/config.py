@@ -32,3 +32,5 @@ class PrinterConfig:
     cjk: str = "gb18030"  # double-byte encoding in FS & mode until FS C selects another
     identity: Identity = field(default_factory=Identity)
     process_id: bool = True  # False: GS ( H fn 48 is consumed but never answered (older models)
+    dialect: str = "escpos"  # "star": Star Line Mode (receiptd.emulator.star_model)
+    star_version: str = "TSP143IIIU Ver1.0"  # the Star dialect's ESC # * answer

@@ -172,7 +172,7 @@ class PrinterModel:
             if space == 0:
                 # A full buffer still executes a real-time command (Epson: "even when the
                 # receive buffer is full"); anything else waits in the host's send queue.
-                k = realtime_length(data[taken:])
+                k = self._realtime_length(data[taken:])
                 if k == 0 or taken + k > allowed:
                     break
                 buf.scanner.reset()
@@ -206,6 +206,10 @@ class PrinterModel:
         self.status.host_connected()
 
     # == real-time commands (on arrival) =======================================================
+
+    def _realtime_length(self, data: bytes | bytearray) -> int:
+        """Length of a real-time command at the head of bytes a full buffer cannot take."""
+        return realtime_length(data)
 
     def _realtime(self, seq: bytes, now: float) -> None:
         fn, status = seq[1], self.status

@@ -1,0 +1,145 @@
+"""A Star TSP100 / mC-Print class printer in Star Line Mode: the ESC/POS model's body with a Star
+command decoder, interpreter and status.
+
+Everything that is not the dialect is shared with ``PrinterModel``: the receive buffer and its
+backpressure, print timing, the transcript, faults and their triggers, power cycles. What
+differs: the bytes are framed by ``star_commands`` (real-time ``ENQ``, ``EOT``, ``ESC ACK SOH``
+and ``ESC ACK CAN`` are answered on arrival, where a command starts), the commands are run by
+``StarInterpreter`` and the status is Star's (``StarStatus``: ASB, ENQ/EOT bytes, ETB counter).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from receiptd.emulator.commands import Command
+from receiptd.emulator.config import PrinterConfig
+from receiptd.emulator.faults import FaultControl
+from receiptd.emulator.model import PrinterModel
+from receiptd.emulator.receive import ReceiveBuffer
+from receiptd.emulator.star_commands import (
+    ASB_REQUEST,
+    ENQ,
+    EOT,
+    RESET,
+    StarFramer,
+    decode,
+    realtime_length,
+)
+from receiptd.emulator.star_interpreter import StarInterpreter
+from receiptd.emulator.star_status import StarStatus
+from receiptd.emulator.status import Fault
+from receiptd.emulator.transcript import Transcript
+
+
+class StarReceiveBuffer(ReceiveBuffer):
+    """The receive buffer, with Star framing on arrival and the Star decoder at the head."""
+
+    def __init__(self, size: int, transcript: Transcript, raster: Callable[[], bool]) -> None:
+        super().__init__(size, transcript)
+        self.framer = StarFramer()
+        self._raster = raster  # whether the interpreter is in raster mode now
+
+    def receive(self, chunk: bytes, on_realtime: Callable[[bytes], None]) -> None:
+        """Buffer ``chunk``; real-time commands are run and kept out of the buffer."""
+        done = 0
+        for end, seq in self.framer.push(chunk):
+            start = end - len(seq)
+            if start < 0:  # it began in an earlier chunk: those bytes are the buffer's tail
+                del self.data[start:]
+                start = 0
+            self.data += chunk[done:max(done, start)]
+            done = end
+            on_realtime(seq)
+        self.data += chunk[done:]
+
+    def next_command(self, dbcs: str | None) -> Command | None:
+        del dbcs  # Star Line Mode text is single-byte here
+        if self.current is None:
+            cmd = decode(self.data, self._raster())
+            if cmd is None:
+                if len(self.data) >= self.size:
+                    cmd = Command("unknown", bytes(self.data[:2]))
+                    del self.data[:1]
+                    self.transcript.add({"type": "unknown", "bytes": cmd.header.hex(" ").upper()})
+                return None
+            del self.data[: len(cmd.header)]
+            self.current = cmd
+        cmd = self.current
+        need = cmd.payload_len - len(self.payload)
+        if need > 0:
+            take = self.data[:need]
+            self.payload += take
+            del self.data[: len(take)]
+            if len(self.payload) < cmd.payload_len:
+                return None
+        return cmd
+
+    def discard(self) -> None:
+        """Throw away what is buffered, keeping the framing of bytes still arriving."""
+        self.data.clear()
+        self.current = None
+        self.payload = bytearray()
+
+    def clear(self) -> None:
+        super().clear()
+        self.framer.reset()
+
+
+class StarPrinterModel(PrinterModel):
+    dialect = "star"
+
+    def __init__(self, config: PrinterConfig | None = None, now: float | None = None) -> None:
+        super().__init__(config, now)
+        cfg, transcript = self.config, self.transcript
+        self.status = StarStatus(transcript)
+        self.star_interpreter = StarInterpreter(cfg, transcript, self.paper, self.status)
+        self.interpreter = self.star_interpreter
+        self.star_buffer = StarReceiveBuffer(cfg.buffer_size, transcript,
+                                             lambda: self.star_interpreter.raster)
+        self.buffer = self.star_buffer
+        self.fault_control = FaultControl(cfg, transcript, self.status, self.paper, self.buffer,
+                                          self.interpreter)
+
+    @property
+    def star_status(self) -> StarStatus:
+        assert isinstance(self.status, StarStatus)
+        return self.status
+
+    # == real-time commands (on arrival) =======================================================
+
+    def _realtime_length(self, data: bytes | bytearray) -> int:
+        """A full buffer still answers a real-time command, if one starts here."""
+        return realtime_length(data) if self.star_buffer.framer.at_boundary else 0
+
+    def _realtime(self, seq: bytes, now: float) -> None:
+        status = self.star_status
+        if seq == bytes([ENQ]):
+            status.send(status.enq(self.buffer.used > 0))
+        elif seq == bytes([EOT]):
+            status.send(status.eot())
+        elif seq == ASB_REQUEST:
+            status.send_asb()
+        elif seq == RESET:
+            self.printer_reset(now)
+
+    def printer_reset(self, now: float) -> None:
+        """ESC ACK CAN: buffers, print modes, raster mode, ASB and the ETB counter go back to
+        their power-on state; a cutter error or jam is recovered. Paper and cover stay."""
+        self.star_buffer.discard()
+        self.interpreter.clear_line()
+        self.interpreter.reset()
+        self.star_status.reset()
+        self.transcript.event("reset")
+        for fault in sorted(self.status.faults & {Fault.CUTTER_ERROR, Fault.JAM}):
+            self.fault_control.clear_fault(fault, now, why="reset")
+
+    # == inspection ============================================================================
+
+    def snapshot(self) -> dict[str, Any]:
+        snap = super().snapshot()
+        snap["dialect"] = self.dialect
+        snap["etb_counter"] = self.star_status.etb_counter
+        snap["raster"] = self.star_interpreter.raster
+        return snap
