@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from receiptd.document import Content
 from receiptd.document.raw import check_raw
-from receiptd.errors import NotFound
+from receiptd.errors import InvalidDocument, NotFound
 from receiptd.intake.backend import Backend
 from receiptd.journal import Receipt
 from receiptd.render import render_measured
@@ -41,6 +41,16 @@ def require_printer(backend: Backend, printer: str) -> str:
     return printer
 
 
+def check_dialect_takes_raw(backend: Backend, printer: str) -> None:
+    """Raw content is ESC/POS: ``422 dialect_mismatch`` for a printer that speaks another
+    language (``dialect = "star"``), which would print those bytes as garbage."""
+    dialect = backend.config.printers[printer].dialect
+    if dialect != "escpos":
+        raise InvalidDocument(
+            f"printer {printer!r} speaks {dialect}, not ESC/POS: raw ESC/POS cannot be "
+            "printed there; send a document instead", code="dialect_mismatch")
+
+
 def accept(backend: Backend, printer: str, content: Content,
            origin: Origin) -> tuple[Receipt, bool]:
     """Journal ``content`` for ``printer``; returns (receipt, created). ``created`` is False
@@ -48,6 +58,7 @@ def accept(backend: Backend, printer: str, content: Content,
     require_printer(backend, printer)
     profile = backend.profile(printer)
     if content.kind == "raw":
+        check_dialect_takes_raw(backend, printer)
         check_raw(content.raw_bytes())
     # One layout proves it printable before it is accepted, and measures its paper.
     rendered, paper_mm = render_measured(content, profile)

@@ -249,13 +249,11 @@ class PrinterSession:
                                      timeout)
 
     def clear_buffers(self) -> None:
-        """Throw away what the printer still holds of an interrupted print (DLE DC4 8).
-
-        Star Line Mode has no real-time buffer clear (``CAN`` waits its turn in the buffer and
-        resets the ETB counter there): the printer keeps what it holds, paced to a small
-        stretch by the flow marks, and its ETBs stay counted."""
+        """Throw away what the printer still holds of an interrupted print (DLE DC4 8; on a
+        Star printer ``ESC ACK CAN``, which also resets its ETB counter and turns ASB off:
+        the session greets it again and learns the counter afresh)."""
         if self._star:
-            self._log.info("clear_buffers_unsupported", dialect=STAR)
+            self._star_reset()
             return
         try:
             self.write(protocol.clear_buffers(), timeout=1.0, control=True)
@@ -266,13 +264,33 @@ class PrinterSession:
 
     def recover(self, clear: bool = True) -> None:
         """Admin action: DLE ENQ recovery from a cutter error or jam."""
-        if self._star:  # Star Line Mode has no DLE ENQ: ask for the status it is in now
-            self.write(self.dialect.status_now(), timeout=1.0, control=True)
+        if self._star:  # no DLE ENQ: ESC ACK CAN leaves a cutter error or jam (and clears)
+            self._star_reset()
             return
         self.write(protocol.recover(2 if clear else 1), timeout=1.0, control=True)
         self.write(protocol.request_status_now(1), timeout=1.0, control=True)
         if clear:
             self._reprobe()  # DLE ENQ 2 threw away a probe that was waiting in the buffer
+
+    def _star_reset(self) -> None:
+        """ESC ACK CAN (real time): the printer drops its buffers, its ETB counter and ASB.
+        Nothing written before can prove a print any more; prints wait until the counter is
+        learned again (``confirmation`` is ``unknown`` until then)."""
+        with self._write_lock:
+            try:
+                self.write(star.printer_reset(), timeout=1.0, control=True)
+            except LinkError as exc:
+                self._log.info("clear_buffers_failed", error=str(exc))
+                return
+            self._ledger.settle()
+            with self.board.cond:
+                self._flow.reset(self._ledger.written)
+                self._etb.forget()
+                self.board.asb_seen = False
+                self.board.confirmation = "unknown"
+                self.board.cond.notify_all()
+            with contextlib.suppress(LinkError):
+                self._handshake()
 
     def request_maintenance(self) -> None:
         """Ask for fresh GS g 2 counters at the next idle moment (e.g. after a print)."""

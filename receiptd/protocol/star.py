@@ -27,6 +27,7 @@ ESC: Final = 0x1B
 RS: Final = 0x1E
 ACK: Final = 0x06
 SOH: Final = 0x01
+CAN: Final = 0x18
 ETB: Final = 0x17
 LF: Final = 0x0A
 NUL: Final = 0x00
@@ -67,6 +68,13 @@ def status_request() -> bytes:
     """ESC ACK SOH: the printer answers with one automatic status block, real time (executed
     on reception, not taken from the receive buffer)."""
     return bytes((ESC, ACK, SOH))
+
+
+def printer_reset() -> bytes:
+    """ESC ACK CAN: real-time printer reset. On arrival the printer drops its receive and
+    print buffers, and its print modes, automatic-status setting and ETB counter go back to
+    their power-on values; a cutter error or jam is left. No status is sent for it."""
+    return bytes((ESC, ACK, CAN))
 
 
 def version_request() -> bytes:

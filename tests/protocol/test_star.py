@@ -37,6 +37,7 @@ def test_commands_match_the_specification() -> None:
     assert star.status_request() == H("1b 06 01")
     assert star.version_request() == H("1b 23 2a 0a 00")
     assert star.init() == H("1b 40")
+    assert star.printer_reset() == H("1b 06 18")
 
 
 @pytest.mark.parametrize(("length", "header"), [
