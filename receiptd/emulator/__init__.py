@@ -70,6 +70,9 @@ class Emulator:
     def start_tcp(self, host: str = "127.0.0.1", port: int = 0) -> int:
         """Listen for the host like a printer's port 9100; returns the port."""
         if self.tcp is None:
+            if isinstance(self.model, StarPrinterModel):  # a LAN printer: ASB always on
+                with self.engine.lock:
+                    self.model.ethernet_link()
             self.tcp = TcpTransport(self.engine, host, port)
             self.tcp.start()
         return int(self.tcp.port)

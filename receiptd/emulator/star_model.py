@@ -29,7 +29,6 @@ from receiptd.emulator.star_commands import (
 )
 from receiptd.emulator.star_interpreter import StarInterpreter
 from receiptd.emulator.star_status import StarStatus
-from receiptd.emulator.status import Fault
 from receiptd.emulator.transcript import Transcript
 
 
@@ -125,15 +124,19 @@ class StarPrinterModel(PrinterModel):
             self.printer_reset(now)
 
     def printer_reset(self, now: float) -> None:
-        """ESC ACK CAN: buffers, print modes, raster mode, ASB and the ETB counter go back to
-        their power-on state; a cutter error or jam is recovered. Paper and cover stay."""
+        """ESC ACK CAN: the receive buffer, the line being composed, print modes, raster mode,
+        ASB and the ETB counter go back to their power-on state. Faults stay as they are (an
+        error still needs its recovery; paper and cover are what they are); no status is sent."""
+        del now
         self.star_buffer.discard()
         self.interpreter.clear_line()
         self.interpreter.reset()
         self.star_status.reset()
         self.transcript.event("reset")
-        for fault in sorted(self.status.faults & {Fault.CUTTER_ERROR, Fault.JAM}):
-            self.fault_control.clear_fault(fault, now, why="reset")
+
+    def ethernet_link(self) -> None:
+        """The host talks over the LAN (the TCP transport): ASB is always on."""
+        self.star_status.set_ethernet()
 
     # == inspection ============================================================================
 

@@ -85,6 +85,19 @@ class StarStatus(PrinterStatus):
         super().__init__(transcript)
         self.etb_counter = 0
         self.etb_executed = False
+        # A LAN printer: ASB is always on and ESC RS a n does not turn it off ("The command is
+        # ignored (set to enable auto-status) when using Ethernet or wireless LAN").
+        self.ethernet = False
+
+    def set_ethernet(self) -> None:
+        """The printer has a LAN interface: ASB on from now on (no block is sent for it)."""
+        self.ethernet = True
+        self._asb_power_on_value()
+
+    def _asb_power_on_value(self) -> None:
+        """ASB as at power on: on for a LAN printer, off otherwise (the memory switch)."""
+        self.asb_mask = 1 if self.ethernet else 0
+        self.asb_sent = self._view() if self.ethernet else None
 
     def asb_bytes(self) -> bytes:
         return asb_block(self.faults, self.offline, self.etb_executed, self.etb_counter)
@@ -102,8 +115,9 @@ class StarStatus(PrinterStatus):
         self.asb_sent = self._view()
 
     def enable_asb(self, mask: int) -> None:
-        """ESC RS a n: ASB on (bit 0 of n set) or off; one block now when turned on."""
-        self.asb_mask = 1 if mask & 0x01 else 0
+        """ESC RS a n: ASB on (bit 0 of n set) or off, and one block now when it is on. A LAN
+        printer keeps ASB on whatever n says (and still sends the block)."""
+        self.asb_mask = 1 if mask & 0x01 or self.ethernet else 0
         self.asb_sent = self._view()
         if self.asb_mask:
             self.send_asb()
@@ -144,17 +158,18 @@ class StarStatus(PrinterStatus):
         self.etb_executed = False
 
     def power_on(self) -> None:
-        """A new slip; no power-on notice (ASB is off until the host turns it on again)."""
+        """A new slip; no power-on notice. ASB is back at its power-on value: on for a LAN
+        printer, off on the serial port until the host turns it on again."""
         self.powered = True
         self.transcript.new_slip()
         self.transcript.event("power_on")
         self.notice_pending = False
         self.was_offline = self.offline
+        self._asb_power_on_value()
 
     def reset(self) -> None:
         """ESC ACK CAN / ESC ? LF NUL: the printer restarts without losing power: the ASB
         setting and the ETB counter go back to their power-on values."""
-        self.asb_mask = 0
-        self.asb_sent = None
         self.etb_counter = 0
         self.etb_executed = False
+        self._asb_power_on_value()

@@ -152,14 +152,18 @@ def test_status_bytes_in_each_fault(emu: Emulator, host: Host, fault: str | None
     assert emu.snapshot()["dialect"] == "star"
 
 
-def test_status_on_request_while_asb_is_off(emu: Emulator, host: Host) -> None:
+def test_asb_stays_on_over_the_lan(emu: Emulator, host: Host) -> None:
+    # "The command is ignored (set to enable auto-status) when using Ethernet": the TCP port is
+    # the printer's LAN interface, so blocks come unasked without ESC RS a 1 ...
     emu.inject("paper_out")
-    host.send(ENQ + EOT + ASB_REQUEST)
-    assert host.read(2) == b"\x08\x18"
     assert read_asb(host) == asb(s1=0x08, s4=0x08)
-    emu.clear("paper_out")  # ASB is off: nothing is sent unasked
-    host.send(EOT)
-    assert host.read(1) == b"\x10"
+    host.send(ESC + b"\x1ea\x00")  # ... and ESC RS a 0 leaves ASB on (one block answers it,
+    emu.clear("paper_out")  # once the printer reads it: not while it is out of paper)
+    assert read_asb(host) == IDLE
+    assert read_asb(host) == IDLE
+    emu.inject("cover_open")
+    assert read_asb(host) == asb(s1=0x28)
+    assert emu.snapshot()["asb"] == 1
 
 
 def test_fault_clears_send_a_block_and_overheat_recovers_by_itself(emu: Emulator,
@@ -206,19 +210,16 @@ def test_etb_waits_behind_a_slow_print(emu: Emulator, host: Host) -> None:
     assert asb_now(host) == IDLE  # received, not reached
     assert emu.snapshot()["etb_counter"] == 0
     emu.clear("slow")
-    emu.wait(lambda e: e.snapshot()["etb_counter"] == 1)
-    assert asb_now(host) == asb(s1=0x02, etb=1)  # ASB off: the ETB bit waits for a request
-    assert asb_now(host) == asb(etb=1)
+    assert read_asb(host) == asb(s1=0x02, etb=1)  # sent when reached
+    assert emu.transcript.texts() == ["slow line"]
+    assert asb_now(host) == asb(etb=1)  # the ETB bit was cleared once sent
 
 
 def test_etb_counter_wraps_at_32_and_esc_rs_e_clears_it_without_a_block(emu: Emulator,
                                                                         host: Host) -> None:
     host.send(ETB * 33)
-    emu.wait(lambda e: e.snapshot()["etb_counter"] == 1 and e.snapshot()["buffer"]["used"] == 0)
-    host.send(ASB_ON)
-    assert read_asb(host) == asb(s1=0x02, etb=1)
-    host.send(ETB * 30)
-    assert [read_asb(host) for _ in range(30)][-1] == asb(s1=0x02, etb=31)
+    blocks = [read_asb(host) for _ in range(33)]
+    assert blocks == [asb(s1=0x02, etb=(i + 1) % 32) for i in range(33)]
     host.send(ETB_INIT)
     emu.wait(lambda e: e.snapshot()["etb_counter"] == 0)
     host.send(ASB_REQUEST + EOT)
@@ -244,7 +245,7 @@ def test_power_cycle_resets_the_etb_counter_and_asb(emu: Emulator, host: Host) -
     host2 = Host(emu.tcp.port if emu.tcp else 0)
     try:
         assert asb_now(host2) == IDLE  # counter 0 again
-        assert emu.snapshot()["asb"] == 0  # ASB is off until the host turns it on
+        assert emu.snapshot()["etb_counter"] == 0
         assert emu.transcript.events()[-2:] == ["power_off", "power_on"]
     finally:
         host2.close()
@@ -296,21 +297,23 @@ def test_error_on_cut_stops_before_the_cut_and_recovery_makes_it(emu: Emulator, 
     assert kinds == ["text", "event", "event", "cut", "text"]
 
 
-def test_esc_ack_can_resets_the_printer_and_clears_a_cutter_error(emu: Emulator,
-                                                                  host: Host) -> None:
-    host.send(ASB_ON + ETB)
-    assert read_asb(host) == IDLE
+def test_esc_ack_can_resets_the_printer_on_arrival(emu: Emulator, host: Host) -> None:
+    host.send(INIT + b"\x0e" + ETB)  # double width on; the counter goes to 1
     assert read_asb(host) == asb(s1=0x02, etb=1)
     emu.arm("cutter_error", on_cut=True)
     host.send(b"x\n" + FULL_CUT + b"lost\n")
     assert read_asb(host) == asb(s1=0x08, s2=0x08, etb=1)
-    host.send(RESET)  # on arrival, though printing is stopped
+    host.send(RESET)  # run on arrival, though printing is stopped
     emu.wait(lambda e: "reset" in e.transcript.events())
-    assert asb_now(host) == IDLE  # no error, counter 0; ASB is off after the reset
+    assert asb_now(host) == asb(s1=0x08, s2=0x08)  # counter 0; the error is still there
+    assert emu.command("recover") == "ok"
+    assert read_asb(host) == IDLE
     host.send(b"fresh\n")
     emu.wait(lambda e: "fresh" in e.transcript.texts())
-    assert "lost" not in emu.transcript.texts()
-    assert emu.snapshot()["faults"] == []
+    entries = emu.transcript.entries()
+    assert [e.get("text") for e in entries if e["type"] == "text"] == ["x", "fresh"]
+    assert entries[-1]["size"] == [1, 1]  # the print mode was reset too
+    assert all(e["type"] != "cut" for e in entries)  # the cut was in the dropped buffer
 
 
 def test_unrecoverable_error_only_ends_with_a_power_cycle(emu: Emulator, host: Host) -> None:
@@ -476,11 +479,16 @@ def test_pty_serial_port_asb_and_unplug(tmp_path: Path) -> None:
         e.start_pty(link)
         fd = _open_pty(link)
         try:
+            os.write(fd, ETB + EOT)  # the serial port: ASB is off until ESC RS a 1
+            assert _pty_read(fd, 1) == b"\x10"  # only the EOT answer: no block for the ETB
+            e.wait(lambda emu: emu.snapshot()["etb_counter"] == 1)
+            os.write(fd, ASB_REQUEST)
+            assert _pty_read(fd, 9).hex(" ") == asb(s1=0x02, etb=1)
             os.write(fd, ASB_ON + b"serial hello\n" + ETB)
-            assert _pty_read(fd, 18).hex(" ") == IDLE + " " + asb(s1=0x02, etb=1)
+            assert _pty_read(fd, 18).hex(" ") == asb(etb=1) + " " + asb(s1=0x02, etb=2)
             assert "serial hello" in e.transcript.texts()
             e.inject("paper_out")
-            assert _pty_read(fd, 9).hex(" ") == asb(s1=0x08, s4=0x08, etb=1)
+            assert _pty_read(fd, 9).hex(" ") == asb(s1=0x08, s4=0x08, etb=2)
         finally:
             os.close(fd)
         e.unplug_pty()
