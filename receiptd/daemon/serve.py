@@ -1,7 +1,14 @@
 """Serving: the listening sockets, uvicorn, and the READY / STATUS / WATCHDOG ticker.
 
-READY goes to systemd only after the journal is open and the API listens. SIGTERM stops
-accepting, lets each spooler finish the print in hand, then stops the printer sessions.
+READY goes to systemd only after the journal is open and the API listens. Before READY the
+journal gets only its cheap look (``journal.check.quick_open``: header, schema version, the
+root of every b-tree); the full integrity check reads every page, so it runs after READY in a
+low-priority thread, one table at a time (``JournalChecker``), and reports to the health view,
+``/healthz``, the ``journal_check`` log event and the ``receiptd_journal_check_*`` metrics. If it
+finds damage, the daemon stops accepting (``JournalGate``: 503 ``journal_corrupt`` on every
+write, ``/healthz`` too; the virtual printer ports close) and keeps printing what it accepted.
+SIGTERM stops accepting, lets each spooler finish the print in hand, then stops the printer
+sessions.
 
 Connections are bounded (``receiptd.api.connections``) by what the process may open: the soft
 file-descriptor limit is raised to the hard one where allowed (the unit sets both with
@@ -13,14 +20,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import resource
 import signal
 import socket
+import sqlite3
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import structlog
 import uvicorn
@@ -30,6 +41,8 @@ from receiptd.api.connections import ConnectionGuard, Limits, guarded_protocol, 
 from receiptd.config import Config, parse_listen
 from receiptd.daemon import sdnotify
 from receiptd.daemon.wiring import Daemon
+from receiptd.journal.check import IntegrityCheck
+from receiptd.monitor.health import JOURNAL_DAMAGED_CODE, JournalCheckReport
 from receiptd.vport import VirtualPorts
 
 log = structlog.get_logger("receiptd.daemon")
@@ -106,9 +119,12 @@ def serve(daemon: Daemon) -> None:
     app = create_app(daemon)
     if daemon.test_hooks:
         daemon.test_hooks.install(app)
+    report = daemon.health.journal_check
+    daemon.metrics_registry.registry.register(report)  # receiptd_journal_check_*
+    gate = JournalGate(app, report, str(daemon.config.daemon.journal))
     limits = connection_limits()
     server = _Server(uvicorn.Config(
-        app, log_config=None, access_log=False, lifespan="off",
+        gate, log_config=None, access_log=False, lifespan="off",
         timeout_graceful_shutdown=5,
         http=guarded_protocol(ConnectionGuard(limits)), ws="none",
         # Also how many connections one accept round takes before the limits see them.
@@ -116,24 +132,150 @@ def serve(daemon: Daemon) -> None:
     ))
 
     vports = VirtualPorts(daemon)
+    checker = JournalChecker(daemon)
 
     async def main() -> None:
         # Virtual printer ports listen before the ready line, which names their addresses.
         virtual = await vports.start()
-        ticker = asyncio.create_task(_tick(daemon, server, sockets, virtual))
+        ports_open = True
+        loop = asyncio.get_running_loop()
+
+        async def close_ports() -> None:
+            nonlocal ports_open
+            if ports_open:
+                ports_open = False
+                await vports.stop()
+                log.warning("virtual_ports_closed", reason=JOURNAL_DAMAGED_CODE)
+
+        checker.on_damage = lambda: asyncio.run_coroutine_threadsafe(close_ports(), loop)
+        ticker = asyncio.create_task(_tick(daemon, server, sockets, virtual, checker))
         try:
             await server.serve(sockets=sockets)
         finally:
             ticker.cancel()
-            await vports.stop()
+            checker.stop()
+            await close_ports()
 
     try:
         asyncio.run(main())
     finally:
         sdnotify.stopping()
         log.info("draining")
+        checker.stop()
         daemon.stop_workers()
         log.info("stopped")
+
+
+#: The background check's niceness (the most polite: the submits and the prints come first).
+CHECK_NICENESS = 19
+
+
+class JournalChecker:
+    """The full journal integrity check, after READY, in a thread of its own at the lowest
+    CPU priority, one table at a time (``journal.check.IntegrityCheck``). Its result goes to
+    ``daemon.health.journal_check``, and to the log as one ``journal_check`` event
+    (``result``: ok / damaged / failed). Damage calls ``on_damage`` (the virtual printer ports
+    close); the ``JournalGate`` reads the report and refuses new work from then on."""
+
+    def __init__(self, daemon: Daemon) -> None:
+        self.daemon = daemon
+        self.report: JournalCheckReport = daemon.health.journal_check
+        self.on_damage: Callable[[], object] = lambda: None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="journal-check",
+                                            daemon=True)
+            self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        with contextlib.suppress(OSError, AttributeError):  # nice is per thread on Linux
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), CHECK_NICENESS)
+        if self.daemon.test_hooks is not None:
+            self.daemon.test_hooks.wait_check_release(self._stop)
+        if self._stop.is_set():
+            return
+        path = Path(self.daemon.config.daemon.journal)
+        self.report.begin()
+        log.info("journal_check_started", path=str(path))
+        try:
+            problems = IntegrityCheck(path).run(on_chunk=self.report.progress, stop=self._stop)
+        except (sqlite3.Error, OSError) as exc:
+            self.report.fail(f"{type(exc).__name__}: {exc}")
+            log.warning("journal_check", result="failed", error=str(exc),
+                        seconds=self.report.seconds,
+                        hint="the check could not read the journal; the daemon goes on")
+            return
+        except Exception as exc:  # a bug in the check must not take the daemon down
+            self.report.fail(f"{type(exc).__name__}: {exc}")
+            log.exception("journal_check", result="failed", seconds=self.report.seconds)
+            return
+        if self._stop.is_set() and not problems:
+            return  # stopped half-way: no verdict
+        self.report.finish(problems)
+        if problems:
+            log.error("journal_check", result="damaged", code=JOURNAL_DAMAGED_CODE,
+                      problems=problems, seconds=self.report.seconds,
+                      error=self.report.message(str(path)))
+            self.on_damage()
+        else:
+            log.info("journal_check", result="ok", seconds=self.report.seconds,
+                     tables=self.report.chunks_total)
+
+
+_Scope = MutableMapping[str, Any]
+_Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+_Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+
+#: Methods that only read: they still pass once the journal is found damaged.
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+#: Writes that only read the journal (the admin's own full check).
+READ_ONLY_POSTS = frozenset({"/v1/journal/check"})
+
+
+class JournalGate:
+    """In front of the API. While the journal is healthy (or not yet checked) it passes every
+    request through untouched. Once the background check found damage, nothing new is
+    accepted: every write answers 503 with the stable code ``journal_corrupt`` and the
+    operator's sentence, and ``/healthz`` answers 503 with the same code, so a load balancer,
+    systemd's probes and ``receiptctl doctor`` see it. Reads still answer."""
+
+    def __init__(self, app: Callable[[_Scope, _Receive, _Send], Awaitable[None]],
+                 report: JournalCheckReport, path: str) -> None:
+        self.app = app
+        self.report = report
+        self.path = path
+
+    async def __call__(self, scope: _Scope, receive: _Receive, send: _Send) -> None:
+        if scope["type"] == "http" and self.report.damaged:
+            method, route = scope["method"], scope["path"]
+            error = {"code": JOURNAL_DAMAGED_CODE, "message": self.report.message(self.path)}
+            if route == "/healthz":
+                from receiptd import __version__
+
+                await _answer(send, 503, {"status": "error", "version": __version__,
+                                          "error": error})
+                return
+            if method not in READ_METHODS and route not in READ_ONLY_POSTS:
+                await _answer(send, 503, {"error": error})
+                return
+        await self.app(scope, receive, send)
+
+
+async def _answer(send: _Send, status: int, body: dict[str, Any]) -> None:
+    data = json.dumps(body).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(data)).encode()),
+                            (b"retry-after", b"3600")]})
+    await send({"type": "http.response.body", "body": data})
 
 
 #: The listen backlog: connections the kernel holds before we accept them.
@@ -172,13 +314,14 @@ def bound_address(sock: socket.socket) -> str:
 
 
 async def _tick(daemon: Daemon, server: uvicorn.Server, sockets: list[socket.socket],
-                virtual_ports: dict[str, str]) -> None:
+                virtual_ports: dict[str, str], checker: JournalChecker) -> None:
     while not server.started:
         await asyncio.sleep(0.01)
     log.info("ready", listen=[bound_address(s) for s in sockets],
              printers=list(daemon.config.printers), virtual_ports=virtual_ports,
              seconds=round(time.time() - daemon.started_at, 3))
     sdnotify.ready()
+    checker.start()  # the full journal check: after READY, in the background
     daemon.notify_status()
     while True:
         daemon.watchdog.maybe_notify()

@@ -1,4 +1,5 @@
-"""The watchdog test's hook: on SIGUSR2, one named worker hangs for good.
+"""The tests' hooks: on SIGUSR2, one named worker hangs for good; the background journal
+check waits at its start until SIGUSR1.
 
 A worker thread that stops in its loop is the fault systemd's watchdog is there for, and it is
 the one thing a test cannot cause from outside: SIGSTOP stops every thread at once, and a hung
@@ -16,6 +17,11 @@ There is no route, and nothing here touches a file or the network: the checks of
 that the boot test makes run in its own probe, under the unit's sandbox
 (``ci/boot-test.sh``), not in the daemon. Without the variable no handler is installed (SIGUSR2
 keeps its default action) and heartbeats are not wrapped.
+
+``RECEIPTD_TEST_HOLD_CHECK=1`` (with ``RECEIPTD_TEST_HOOKS=1``; ``RECEIPTD_TEST_HANG`` may then
+be left out) holds the journal integrity check that runs after READY at its start, until the
+daemon gets SIGUSR1: a test sees the daemon serve while the check has not read a page yet, and
+can damage the file before the check reads it, with no timing involved.
 """
 
 from __future__ import annotations
@@ -35,6 +41,9 @@ from receiptd.errors import ConfigError
 ENV = "RECEIPTD_TEST_HOOKS"
 HANG_ENV = "RECEIPTD_TEST_HANG"
 HANG_SIGNAL = signal.SIGUSR2
+HOLD_CHECK_ENV = "RECEIPTD_TEST_HOLD_CHECK"
+RELEASE_CHECK_SIGNAL = signal.SIGUSR1
+HOLD_POLL_S = 0.02
 WORKER_KINDS = ("printer", "state", "spool")
 
 log = structlog.get_logger("receiptd.testhooks")
@@ -58,14 +67,16 @@ class TestHooks:
         env = os.environ if environ is None else environ
         known = workers(config)
         self.worker = env.get(HANG_ENV, "")
-        if self.worker not in known:
+        self.hold_check = env.get(HOLD_CHECK_ENV) == "1"
+        if self.worker not in known and not (self.hold_check and HANG_ENV not in env):
             raise ConfigError(f"{ENV}=1: {HANG_ENV}={self.worker!r} names no worker; "
                               f"one of {known}")
         # Set from the signal handler, read by the worker: a plain flag, never a lock (the
         # handler runs on the main thread between two bytecodes, perhaps inside a lock).
         self._hang = False
-        log.warning("test_hooks_enabled", worker=self.worker, signal=HANG_SIGNAL.name,
-                    hint=f"{ENV}=1: never set this in production")
+        self._check_released = not self.hold_check
+        log.warning("test_hooks_enabled", worker=self.worker or None, signal=HANG_SIGNAL.name,
+                    hold_check=self.hold_check, hint=f"{ENV}=1: never set this in production")
 
     def wrap_beat(self, worker: str, beat: Callable[[], None]) -> Callable[[], None]:
         """The worker's heartbeat; the named worker's blocks its thread once SIGUSR2 came."""
@@ -87,7 +98,22 @@ class TestHooks:
         add no route to the API."""
         if threading.current_thread() is not threading.main_thread():
             raise RuntimeError("test hooks must be installed from the main thread")
-        signal.signal(HANG_SIGNAL, self._on_signal)
+        if self.worker:
+            signal.signal(HANG_SIGNAL, self._on_signal)
+        if self.hold_check:
+            signal.signal(RELEASE_CHECK_SIGNAL, self._on_release_check)
+
+    def wait_check_release(self, stop: threading.Event) -> None:
+        """The journal check's thread: wait here until SIGUSR1 (or the daemon stops)."""
+        if self._check_released:
+            return
+        log.warning("test_hook_check_held", signal=RELEASE_CHECK_SIGNAL.name)
+        while not self._check_released and not stop.wait(HOLD_POLL_S):
+            pass
+        log.warning("test_hook_check_released")
+
+    def _on_release_check(self, signum: int, frame: FrameType | None) -> None:
+        self._check_released = True
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         self._hang = True

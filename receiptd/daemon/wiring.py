@@ -27,6 +27,7 @@ from receiptd.daemon.testhooks import TestHooks
 from receiptd.daemon.testhooks import enabled as test_hooks_enabled
 from receiptd.events import EventBus
 from receiptd.journal import Journal, Print
+from receiptd.journal.check import quick_open
 from receiptd.journal.diskguard import check_writable
 from receiptd.journal.retention import Retention
 from receiptd.links import link_for_url
@@ -80,7 +81,9 @@ class Daemon:
         """This thread's own journal connection (SQLite connections are never shared)."""
         journal: Journal | None = getattr(self._local, "journal", None)
         if journal is None or journal.closed:  # closed: a worker started again
-            journal = Journal(self.config.daemon.journal,
+            # check=False: open_journal() looked at the file before the first open
+            # (journal.check.quick_open); the full check runs after READY (daemon.serve).
+            journal = Journal(self.config.daemon.journal, check=False,
                               reserve_bytes=self.config.daemon.journal_reserve_bytes)
             self._local.journal = journal
             with self._journals_lock:
@@ -138,7 +141,11 @@ class Daemon:
     # ------------------------------------------------------------------ life cycle
 
     def open_journal(self) -> None:
-        """Open (and migrate) the journal and requeue prints a dead process left in doubt."""
+        """Look at the journal read-only (header, schema version, every b-tree's root: a
+        damaged file is refused untouched), open (and migrate) it and requeue prints a dead
+        process left in doubt. The full integrity check is not here: it reads every page, so
+        it runs after READY, in the background (``daemon.serve``)."""
+        quick_open(Path(self.config.daemon.journal))
         Path(self.config.daemon.journal).parent.mkdir(parents=True, exist_ok=True)
         check_writable(Path(self.config.daemon.journal))
         limits = {name: p.max_print_attempts for name, p in self.config.printers.items()}

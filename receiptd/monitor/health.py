@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Protocol
@@ -202,6 +202,108 @@ class WorkerRecord:
     at: float = 0.0  # Unix time of the last error
 
 
+#: The stable error code of a journal the background check found damaged (the API's 503s,
+#: ``/healthz``, the log event, the metric all say it).
+JOURNAL_DAMAGED_CODE = "journal_corrupt"
+
+
+class JournalCheckReport:
+    """What the background journal integrity check found, for health, metrics and the log.
+
+    ``state``: ``pending`` (not started: the daemon is READY before it runs), ``running``,
+    ``ok``, ``damaged`` (the daemon stops accepting new work), or ``failed`` (the check itself
+    could not read the file: not proof of damage, reported as such). Written by the check's
+    thread, read anywhere: each field is replaced whole under a lock.
+    """
+
+    STATES = ("pending", "running", "ok", "damaged", "failed")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.state = "pending"
+        self.started_at: float | None = None
+        self.finished_at: float | None = None
+        self.chunks_done = 0
+        self.chunks_total = 0
+        self.current: str | None = None
+        self.problems: list[str] = []
+        self.error: str | None = None
+
+    @property
+    def damaged(self) -> bool:
+        return self.state == "damaged"
+
+    @property
+    def seconds(self) -> float | None:
+        if self.started_at is None:
+            return None
+        return round((self.finished_at or time.time()) - self.started_at, 3)
+
+    def begin(self) -> None:
+        with self._lock:
+            self.state, self.started_at = "running", time.time()
+
+    def progress(self, done: int, total: int, current: str) -> None:
+        with self._lock:
+            self.chunks_done, self.chunks_total, self.current = done, total, current
+
+    def finish(self, problems: list[str]) -> None:
+        with self._lock:
+            self.problems = list(problems)
+            self.state = "damaged" if problems else "ok"
+            self.finished_at, self.current = time.time(), None
+            if not problems:
+                self.chunks_done = self.chunks_total
+
+    def fail(self, error: str) -> None:
+        with self._lock:
+            self.state, self.error = "failed", error
+            self.finished_at, self.current = time.time(), None
+
+    def message(self, path: str) -> str:
+        """The operator's sentence for a damaged journal."""
+        shown = "; ".join(self.problems[:3])
+        return (f"journal {path} is damaged ({shown}): receiptd accepts nothing new until it is "
+                "replaced; receipts already accepted are kept and still print. Stop receiptd "
+                f"and run `receiptd journal-check --journal {path}`")
+
+    def as_dict(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "state": self.state,
+                "code": JOURNAL_DAMAGED_CODE if self.state == "damaged" else None,
+                "started_at": iso(self.started_at) if self.started_at else None,
+                "finished_at": iso(self.finished_at) if self.finished_at else None,
+                "seconds": self.seconds,
+                "chunks_done": self.chunks_done,
+                "chunks_total": self.chunks_total,
+                "checking": self.current,
+                "problems": list(self.problems),
+                "error": self.error,
+            }
+
+    def collect(self) -> Iterator[Any]:
+        """``receiptd_journal_check_*`` for Prometheus (a collector of the daemon's registry)."""
+        from prometheus_client.core import GaugeMetricFamily
+
+        state = GaugeMetricFamily("receiptd_journal_check_state",
+                                  "background journal integrity check: 1 for its state",
+                                  labels=["state"])
+        for name in self.STATES:
+            state.add_metric([name], 1.0 if self.state == name else 0.0)
+        yield state
+        yield GaugeMetricFamily("receiptd_journal_check_problems",
+                                "problems the last journal integrity check found",
+                                value=float(len(self.problems)))
+        yield GaugeMetricFamily("receiptd_journal_check_seconds",
+                                "how long the journal integrity check ran (so far)",
+                                value=float(self.seconds or 0.0))
+        yield GaugeMetricFamily("receiptd_journal_check_progress_ratio",
+                                "share of the journal's tables checked",
+                                value=(self.chunks_done / self.chunks_total
+                                       if self.chunks_total else 0.0))
+
+
 class HealthState:
     """The daemon's health bookkeeping: one history per printer, presence probes, STATUS=."""
 
@@ -211,6 +313,7 @@ class HealthState:
         self.presence = Presence()
         self.last_status: str | None = None
         self.workers: dict[str, WorkerRecord] = {}
+        self.journal_check = JournalCheckReport()
 
     def worker_error(self, worker: str, error: str, *, restarted: bool = False) -> None:
         """A worker survived an error (``restarted``: its thread died and was started again)."""
@@ -356,4 +459,7 @@ def status_line(fleet: Fleet) -> str:
             paper_low = bool(history.roll(used, roll)["low_estimate"])
         parts.append(status_part(name, snap, stats.depth, stats.in_doubt, paper_low,
                                  stats.held))
-    return "; ".join(parts) or "no printers configured"
+    line = "; ".join(parts) or "no printers configured"
+    if fleet.health.journal_check.damaged:
+        line = "JOURNAL DAMAGED, not accepting: " + line
+    return line
