@@ -36,10 +36,11 @@ from receiptd.monitor.health import HealthState
 from receiptd.monitor.metrics import Metrics
 from receiptd.monitor.reporter import StateReporter
 from receiptd.printer import PrinterSession, SessionSettings
+from receiptd.printer.dialect import printer_profile, session_dialect
 from receiptd.printer.liveness import slowest_intake
 from receiptd.printer.states import Snapshot
 from receiptd.render import glyphs
-from receiptd.render.profiles import Profile, resolve_profile
+from receiptd.render.profiles import Profile
 from receiptd.spool.spooler import Outcome, Spooler, SpoolSettings
 
 log = structlog.get_logger("receiptd.daemon")
@@ -58,8 +59,7 @@ class Daemon:
         self._journals: list[Journal] = []
         self._journals_lock = threading.Lock()
         self.profiles: dict[str, Profile] = {
-            name: resolve_profile(p.profile, p.profile_overrides, config.profiles,
-                                  where=f"printers.{name}")
+            name: printer_profile(name, p, config.profiles)
             for name, p in config.printers.items()
         }
         self.sessions: dict[str, PrinterSession] = {}
@@ -167,7 +167,7 @@ class Daemon:
                 ),
                 on_beat=self._beat(f"printer-{name}"),
                 last_seq=self.journal().events.last_seq(name),
-                dialect=cfg.dialect,
+                dialect=session_dialect(self.profiles[name]),
             )
             reporter = StateReporter(
                 name, session.changes, self.journal,
