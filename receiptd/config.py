@@ -189,11 +189,14 @@ class Config(_Strict):
     @model_validator(mode="after")
     def _printer_profiles(self) -> Config:
         # Resolved here so that a bad profile stops the daemon at start, naming its key.
-        from receiptd.render.profiles import resolve_profile
+        from receiptd.render.profiles import resolve_profile, with_dialect
 
         for name, printer in self.printers.items():
-            resolve_profile(printer.profile, printer.profile_overrides, self.profiles,
-                            where=f"printers.{name}")
+            profile = resolve_profile(printer.profile, printer.profile_overrides, self.profiles,
+                                      where=f"printers.{name}")
+            if printer.dialect != "escpos" and profile.dialect == "escpos":
+                # A Star printer needs a Star profile (its code pages are Star's numbers).
+                with_dialect(profile, printer.dialect, where=f"printers.{name}.dialect")
         return self
 
 

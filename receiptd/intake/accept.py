@@ -43,8 +43,9 @@ def require_printer(backend: Backend, printer: str) -> str:
 
 def check_dialect_takes_raw(backend: Backend, printer: str) -> None:
     """Raw content is ESC/POS: ``422 dialect_mismatch`` for a printer that speaks another
-    language (``dialect = "star"``), which would print those bytes as garbage."""
-    dialect = backend.config.printers[printer].dialect
+    language (``dialect = "star"``), which would print those bytes as garbage. The virtual
+    port (raw ESC/POS too) is refused for such a printer in the configuration."""
+    dialect = backend.profile(printer).dialect  # star, or star_raster for raster-only models
     if dialect != "escpos":
         raise InvalidDocument(
             f"printer {printer!r} speaks {dialect}, not ESC/POS: raw ESC/POS cannot be "

@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Final, Protocol
+from typing import Any, Final, Protocol
 
 from receiptd import protocol
+from receiptd.config import PrinterConfig
 from receiptd.printer.liveness import Ledger, Question
 from receiptd.protocol import star
+from receiptd.render.profiles import Profile, resolve_profile, with_dialect
 
 ESCPOS: Final = "escpos"
 STAR: Final = "star"
@@ -96,3 +98,21 @@ def dialect_for(name: str) -> Dialect:
     if name == STAR:
         return Star()
     raise ValueError(f"unknown printer dialect {name!r}: expected one of {DIALECTS}")
+
+
+def printer_profile(name: str, printer: PrinterConfig,
+                    custom: dict[str, dict[str, Any]]) -> Profile:
+    """The profile a printer is rendered for: its configured profile, in its dialect (a
+    ``dialect = "star"`` printer gets Star bytes, ``render.profiles.with_dialect``). A
+    profile that names a Star dialect itself (``star_raster``) keeps it."""
+    profile = resolve_profile(printer.profile, printer.profile_overrides, custom,
+                              where=f"printers.{name}")
+    if printer.dialect == ESCPOS or profile.dialect != ESCPOS:
+        return profile
+    return with_dialect(profile, printer.dialect, where=f"printers.{name}.dialect")
+
+
+def session_dialect(profile: Profile) -> str:
+    """What the session speaks to a printer rendered for ``profile``: every Star rendering
+    (Line Mode or raster lines) shares Star's status, ETB counter and version reply."""
+    return ESCPOS if profile.dialect == ESCPOS else STAR

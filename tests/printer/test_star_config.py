@@ -14,7 +14,7 @@ def test_escpos_is_the_default() -> None:
 
 
 def test_star_from_the_url_leaves_the_link_its_own_keys() -> None:
-    config = load_config(printers=["bar=serial:///dev/ttyUSB0?baudrate=9600&dialect=star"])
+    config = load_config(printers=["bar=serial:///dev/ttyUSB0?baudrate=9600&dialect=star&profile=TSP600"])
     bar = config.printers["bar"]
     assert bar.dialect == "star"
     assert bar.url == "serial:///dev/ttyUSB0?baudrate=9600"
@@ -22,7 +22,7 @@ def test_star_from_the_url_leaves_the_link_its_own_keys() -> None:
 
 def test_star_from_a_file_section() -> None:
     config = build_config({"printers": {"bar": {"url": "tcp://127.0.0.1:9100",
-                                                "dialect": "star"}}})
+                                                "dialect": "star", "profile": "TSP600"}}})
     assert config.printers["bar"].dialect == "star"
 
 
@@ -33,7 +33,8 @@ def test_star_from_a_file_section() -> None:
 ])
 def test_refusals_name_the_key(entry: dict[str, object], why: str) -> None:
     with pytest.raises(ConfigError) as exc:
-        build_config({"printers": {"bar": {"url": "tcp://127.0.0.1:9100", **entry}}})
+        build_config({"printers": {"bar": {"url": "tcp://127.0.0.1:9100", "profile": "TSP600",
+                                           **entry}}})
     assert why in str(exc.value)
 
 
@@ -42,3 +43,11 @@ def test_url_dialect_errors_name_the_item() -> None:
         load_config(printers=["front=tcp://h:9100?dialect=zpl"])
     assert str(exc.value) == ("--printer 'front=tcp://h:9100?dialect=zpl': dialect='zpl': "
                               "expected escpos or star")
+
+
+def test_a_star_printer_needs_a_star_profile() -> None:
+    with pytest.raises(ConfigError) as exc:
+        load_config(printers=["bar=tcp://127.0.0.1:9100?dialect=star"])  # TM-T88V: Epson's
+    assert "printers.bar.dialect" in str(exc.value)
+    config = load_config(printers=["bar=tcp://127.0.0.1:9100?dialect=star&profile=TSP600"])
+    assert config.printers["bar"].profile == "TSP600"

@@ -1,0 +1,142 @@
+"""A Star printer in Star Line Mode, through the real daemon and the emulator's Star dialect.
+
+Prints are proven by the ETB counter: the session learns it on connect, every print ends in
+an ETB, and a print is ``printed`` only once an automatic status shows the counter at that
+ETB. The guarantees are the ESC/POS ones: a fault or a dead daemon mid-receipt leaves the
+receipt in doubt, and it comes out again in full under a marker, never unmarked twice.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from receiptd.emulator import Emulator
+
+from ..rig import Rig, occurrences, verify
+from ..support import DaemonProcess, sample_document, wait_until
+
+PROFILE = "TSP600"
+LINES = 3
+_ids = itertools.count(1)
+
+
+def _url(emu: Emulator, kind: str, tmp: Path) -> str:
+    if kind == "tcp":
+        base = f"tcp://127.0.0.1:{emu.start_tcp()}?"
+    else:
+        emu.start_pty(link=str(tmp / "ttySTAR"))
+        base = f"serial://{tmp / 'ttySTAR'}?"
+    return f"{base}dialect=star&profile={PROFILE}"
+
+
+@pytest.fixture(params=["tcp", "pty"])
+def rig(request: pytest.FixtureRequest, tmp_path: Path,
+        daemon_factory: Callable[..., DaemonProcess]) -> Iterator[Rig]:
+    emu = Emulator(speed_mm_s=2000.0, dialect="star")
+    try:
+        daemon = daemon_factory({"front": _url(emu, request.param, tmp_path)})
+        daemon.wait_state("online", timeout=20)
+        yield Rig(emu, daemon, request.param)
+    finally:
+        emu.stop()
+
+
+def submit(rig: Rig, prefix: str, n: int = 1, lines: int = LINES) -> dict[str, int]:
+    out = {}
+    for _ in range(n):
+        tag = f"{prefix}-{next(_ids)}"
+        out[tag] = rig.daemon.submit({"document": sample_document(tag, lines=lines)})["id"]
+    return out
+
+
+def started(emu: Emulator, tag: str) -> Callable[[], bool]:
+    seen: list[bool] = []
+
+    def watch(entry: dict[str, Any]) -> None:
+        if entry.get("type") == "text" and f"RECEIPT {tag}" in entry.get("text", ""):
+            seen.append(True)
+
+    emu.subscribe(watch)
+    return lambda: bool(seen)
+
+
+def test_receipts_are_confirmed_by_the_etb_counter(rig: Rig) -> None:
+    daemon, emu = rig.daemon, rig.emu
+    health = daemon.printer()
+    assert health["confirmation"] == "process_id", health
+    assert health["identity"].get("firmware"), health["identity"]
+    before = emu.snapshot()["etb_counter"]
+    # More receipts than the 5-bit counter counts: its wrap must not confuse anything.
+    receipts = submit(rig, "STAR", n=40)
+    verify(rig, receipts, "star burst")
+    for rid in receipts.values():
+        prints = daemon.receipt(rid)["prints"]
+        assert [(p["kind"], p["state"], p["confirmation"]) for p in prints] == [
+            ("original", "printed", "process_id")], prints
+    seen = occurrences(emu)
+    assert sorted(t for t, marked, whole in seen if whole and not marked) == sorted(receipts)
+    after = emu.snapshot()["etb_counter"]
+    assert (after - before) % 32 >= 40 % 32  # every print ended in an ETB (and flow marks)
+
+
+def test_paper_out_mid_receipt_is_reprinted_marked_after_the_refill(rig: Rig) -> None:
+    daemon, emu = rig.daemon, rig.emu
+    warm = submit(rig, "WARM")
+    verify(rig, warm, "warm-up")
+    emu.reset()
+    emu.arm("paper_out", after_mm=15)
+    receipts = submit(rig, "OUT", lines=30)
+    daemon.wait_state("paper_out", timeout=20)
+    (tag, rid), = receipts.items()
+    wait_until(lambda: daemon.receipt(rid)["state"] != "printing", timeout=20,
+               what="the receipt held by the fault")
+    assert daemon.receipt(rid)["state"] != "printed"
+    emu.clear("paper_out")
+    daemon.wait_state("online", timeout=20)
+    verify(rig, receipts, "paper out mid-receipt")
+    mine = [o for o in occurrences(emu) if o[0] == tag]
+    assert any(marked and whole for _, marked, whole in mine), mine
+    prints = daemon.receipt(rid)["prints"]
+    assert [p["kind"] for p in prints] == ["original", "interrupted_retry"], prints
+    assert prints[0]["state"] == "interrupted", prints
+
+
+def test_cover_open_holds_the_queue_until_closed(rig: Rig) -> None:
+    daemon, emu = rig.daemon, rig.emu
+    emu.inject("cover_open")
+    health = daemon.wait_state("cover_open", timeout=20)
+    assert "cover_open" in health["flags"]
+    receipts = submit(rig, "COVER", n=2)
+    rid = next(iter(receipts.values()))
+    assert daemon.receipt(rid)["state"] == "queued"
+    emu.clear("cover_open")
+    daemon.wait_state("online", timeout=20)
+    verify(rig, receipts, "cover open before receipts")
+    for tag in receipts:
+        assert [o for o in occurrences(emu) if o[0] == tag] == [(tag, False, True)]
+
+
+def test_sigkill_mid_receipt_reprints_it_marked(
+        tmp_path: Path, daemon_factory: Callable[..., DaemonProcess]) -> None:
+    # Slow paper: the first receipt takes over a second to come out.
+    with Emulator(speed_mm_s=40.0, dialect="star") as emu:
+        daemon = daemon_factory({"front": _url(emu, "tcp", tmp_path)})
+        first = started(emu, "KILL-1")
+        ids = {tag: daemon.submit({"document": sample_document(tag, lines=3)})["id"]
+               for tag in ("KILL-1", "KILL-2", "KILL-3")}
+        wait_until(first, timeout=20, what="first receipt on paper")
+        assert daemon.receipt(ids["KILL-1"])["state"] == "printing"
+        daemon.kill()  # SIGKILL while the slip is coming out
+        daemon.start()
+        verify(Rig(emu, daemon, "tcp"), ids, "star sigkill mid-receipt")
+        seen = occurrences(emu)
+        assert any(marked and whole for tag, marked, whole in seen if tag == "KILL-1"), seen
+        for tag in ("KILL-2", "KILL-3"):
+            assert [o for o in seen if o[0] == tag] == [(tag, False, True)], seen
+        prints = daemon.receipt(ids["KILL-1"])["prints"]
+        assert [p["kind"] for p in prints] == ["original", "interrupted_retry"], prints
