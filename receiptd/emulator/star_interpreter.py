@@ -88,8 +88,6 @@ class StarInterpreter(Interpreter):
             return 1 / DOTS_PER_MM
         if name == "raster_setting" and cmd.header[3] == 0x59:  # ESC * r Y n NUL
             return (ascii_number(cmd.data) or 0) / DOTS_PER_MM
-        if name == "bit_image":
-            return (24 if cmd.header[1] in (0x6B, 0x58) else 8) / DOTS_PER_MM
         if name == "qr_print" and self.qr_data:
             return qr_modules(len(self.qr_data)) * m.qr_module / DOTS_PER_MM
         if name in ("raster_ff", "raster_exec", "raster_quit") and self._raster_cuts(cmd):
@@ -277,14 +275,25 @@ class StarInterpreter(Interpreter):
             self.raster_eot = value or RASTER_DEFAULT_MODE
         elif letter == 0x46:  # ESC * r F n NUL: FF mode
             self.raster_ff = value or RASTER_DEFAULT_MODE
-        elif letter == 0x59:  # ESC * r Y n NUL: move n dot rows (blank rows of the image)
-            self.raster_rows += value
+        elif letter == 0x59:  # ESC * r Y n NUL: feed n dot rows; the image so far is printed
+            self._raster_flush()
+        elif letter == 0x44 and value in (1, 2):  # ESC * r D n NUL: drive drawer n
+            self.transcript.add({"type": "drawer", "pin": 2 if value == 1 else 5})
 
     def _bit_image_star(self, cmd: Command) -> None:
-        """ESC K/L (8 dots high), ESC k (24 rows of n bytes), ESC X (24 dots, n columns)."""
+        """ESC K/L (8 dots high), ESC k (24 rows of n bytes), ESC X (24 dots, n columns).
+
+        The host feeds the paper after each band (ESC J, LF); bands of the same width that
+        follow each other are one picture, as the ESC/POS model joins its ESC * stripes."""
         fn, n = cmd.header[1], cmd.header[2] | cmd.header[3] << 8
         height = 24 if fn in (0x6B, 0x58) else 8
         width = n * 8 if fn == 0x6B else n
         self._emit_line(force=False)
-        self.transcript.add({"type": "image", "width": width, "height": height})
+        last = self.transcript.last()
+        if last and last.get("type") == "image" and last.get("stripes") and \
+                last["width"] == width:
+            last["height"] += height
+        else:
+            self.transcript.add({"type": "image", "width": width, "height": height,
+                                 "stripes": True})
         self.paper.energized(height)

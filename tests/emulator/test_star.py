@@ -372,8 +372,9 @@ def test_transcript_of_a_star_receipt(emu: Emulator, host: Host) -> None:
         + ESC + b"\x1dyD1\x00\x13\x00https://example.com" + ESC + b"\x1dyP"
         + b"\x07" + b"\x1a"  # drawer 1 (BEL), drawer 2 (SUB)
         + ESC + b"*rA" + b"b\x48\x00" + b"\xff" * 72 + b"b\x48\x00" + b"\x0f" * 72
-        + ESC + b"*rY10\x00" + ESC + b"*rB"  # two lines and 10 blank rows, 576 dots wide
-        + ESC + b"k\x02\x00" + b"\x00" * 48  # a 16x24 bit image
+        + ESC + b"*rY10\x00" + b"b\x01\x00\x80" + ESC + b"*rD1\x00"  # feed 10 rows, drawer 1
+        + ESC + b"*rB"  # two rows 576 dots wide, then one row 8 dots wide
+        + (ESC + b"k\x02\x00" + b"\x00" * 48 + ESC + b"J\x0c") * 2  # two 16x24 bands
         + ESC + b"\xfe"  # not a Star command
         + FULL_CUT + b"second\n" + PARTIAL_CUT
     )
@@ -397,8 +398,10 @@ def test_transcript_of_a_star_receipt(emu: Emulator, host: Host) -> None:
         {"type": "qr", "data": "https://example.com"},
         {"type": "drawer", "pin": 2},
         {"type": "drawer", "pin": 5},
-        {"type": "image", "width": 576, "height": 12},
-        {"type": "image", "width": 16, "height": 24},
+        {"type": "image", "width": 576, "height": 2},
+        {"type": "drawer", "pin": 2},
+        {"type": "image", "width": 8, "height": 1},
+        {"type": "image", "width": 16, "height": 48, "stripes": True},
         {"type": "unknown", "bytes": "1B FE"},
         {"type": "cut", "partial": False},
     ]
@@ -409,7 +412,7 @@ def test_transcript_of_a_star_receipt(emu: Emulator, host: Host) -> None:
     ]
     text = emu.transcript.text()
     assert "[BARCODE CODE128 12345]" in text and "[QR https://example.com]" in text
-    assert "[IMAGE 576x12]" in text and "[CUT]" in text and "[PARTIAL CUT]" in text
+    assert "[IMAGE 576x2]" in text and "[CUT]" in text and "[PARTIAL CUT]" in text
 
 
 def test_raster_eot_mode_cuts_and_status_bytes_in_image_data_are_data(emu: Emulator,
