@@ -57,6 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--dialect", default="escpos", choices=("escpos", "star"),
                        help="command language: escpos (Epson TM-T88 class) or star (Star Line "
                             "Mode, TSP100 / mC-Print class); default %(default)s")
+    serve.add_argument("--star-version", default="TSP143IIIU Ver1.0", metavar="TEXT",
+                       help="the Star dialect's answer to ESC # * (default %(default)s)")
     serve.add_argument("--transcript", default="-", metavar="FILE",
                        help="append readable transcript lines here ('-': stdout)")
 
@@ -71,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
 def serve(args: argparse.Namespace) -> int:
     emu = Emulator(speed_mm_s=args.speed, buffer_size=args.buffer, columns=args.columns,
                    power_off_s=args.power_off, overheat_s=args.overheat, cjk=args.cjk,
-                   dialect=args.dialect)
+                   dialect=args.dialect, star_version=args.star_version)
     out: TextIO = sys.stdout if args.transcript == "-" else open(  # noqa: SIM115
         args.transcript, "a", encoding="utf-8")
     write_lock = threading.Lock()

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from receiptd.emulator.commands import Command, is_cut
+from receiptd.emulator.commands import Command
 from receiptd.emulator.config import EmulatorError, PrinterConfig
 from receiptd.emulator.interpreter import Interpreter
 from receiptd.emulator.paper import Paper
@@ -194,7 +194,7 @@ class FaultControl:
         for t in list(self.triggers):
             crossed = (t.kind == "after_mm" and mm > 0
                        and self.paper.printed_mm + mm > t.at + 1e-9)
-            if crossed or (t.kind == "on_cut" and is_cut(cmd)):
+            if crossed or (t.kind == "on_cut" and self.interpreter.cuts(cmd)):
                 self._fire(t, now)
                 fired = True
         return fired

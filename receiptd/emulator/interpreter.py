@@ -53,6 +53,10 @@ class Interpreter:
         self._symbols.clear()
         self._graphics = self._downloaded = None
 
+    def cuts(self, cmd: Command) -> bool:
+        """Whether running ``cmd`` cuts the paper (``arm ... on_cut`` fires before it)."""
+        return is_cut(cmd)
+
     def dbcs(self) -> str | None:
         """The double-byte character set in use, or None outside Kanji mode."""
         if not self.mode.kanji:

@@ -32,6 +32,8 @@ REALTIME = (bytes([ENQ]), bytes([EOT]), ASB_REQUEST, RESET)
 
 TEXT_RUN_MAX = 512
 TERMINATED_MAX = 512  # longest NUL/RS/"LF NUL"-terminated command the decoder waits for
+MANUAL_QR_MAX = 4096  # longest ESC GS y D 2 (QR data in blocks) the decoder waits for
+FRAME_WINDOW = MANUAL_QR_MAX + 16  # bytes the framer shows the decoder at once
 
 # One-byte controls of line mode: byte -> name.
 SINGLE: dict[int, str] = {
@@ -263,7 +265,7 @@ def _decode_symbol(buf: bytes | bytearray, kind: str) -> Command | None:
                 return None
             n = _u16(buf[pos + 1], buf[pos + 2])
             if pos + 3 + n > len(buf):
-                return None if pos + 3 + n <= TERMINATED_MAX * 8 else _unknown(buf, 5)
+                return None if pos + 3 + n <= MANUAL_QR_MAX else _unknown(buf, 5)
             parts.append(bytes(buf[pos + 3 : pos + 3 + n]))
             pos += 3 + n
         return Command("qr_data_manual", bytes(buf[:pos]), data=b"".join(parts))
@@ -354,9 +356,11 @@ class StarFramer:
                 i += n
                 self.skip -= n
                 continue
-            cmd = decode(buf[i : i + TERMINATED_MAX * 16], self.raster)
+            cmd = decode(buf[i : i + FRAME_WINDOW], self.raster)
             if cmd is None:
-                break
+                if len(buf) - i < FRAME_WINDOW:
+                    break
+                cmd = Command("unknown", buf[i : i + 1])  # never completes: step over a byte
             i += len(cmd.header)
             self.skip = cmd.payload_len
             self.observe(cmd)

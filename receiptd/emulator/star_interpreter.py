@@ -65,6 +65,11 @@ class StarInterpreter(Interpreter):
     def dbcs(self) -> str | None:
         return None
 
+    def cuts(self, cmd: Command) -> bool:
+        """ESC d n, and the end of a raster page whose FF / EOT mode cuts."""
+        return cmd.name == "cut" or (cmd.name in ("raster_ff", "raster_exec")
+                                     and self._raster_cuts(cmd))
+
     # -- paper ---------------------------------------------------------------------------------
 
     def paper_mm(self, cmd: Command, payload: bytes | bytearray) -> float:

@@ -109,8 +109,13 @@ class StarPrinterModel(PrinterModel):
     # == real-time commands (on arrival) =======================================================
 
     def _realtime_length(self, data: bytes | bytearray) -> int:
-        """A full buffer still answers a real-time command, if one starts here."""
-        return realtime_length(data) if self.star_buffer.framer.at_boundary else 0
+        """A full buffer still answers a real-time command, if one starts here. (Those bytes
+        never reach the framer, so it is told of a reset here.)"""
+        framer = self.star_buffer.framer
+        n = realtime_length(data) if framer.at_boundary else 0
+        if n and bytes(data[:n]) == RESET:
+            framer.observe(Command("realtime", RESET))
+        return n
 
     def _realtime(self, seq: bytes, now: float) -> None:
         status = self.star_status

@@ -297,6 +297,18 @@ def test_error_on_cut_stops_before_the_cut_and_recovery_makes_it(emu: Emulator, 
     assert kinds == ["text", "event", "event", "cut", "text"]
 
 
+def test_on_cut_fires_before_a_raster_page_that_cuts(emu: Emulator, host: Host) -> None:
+    emu.arm("cutter_error", on_cut=True)
+    page = ESC + b"*rA" + ESC + b"*rE1\x00" + b"b\x01\x00\xff" * 4 + ESC + b"\x0c\x04"
+    host.send(page + ESC + b"*rE13\x00" + ESC + b"\x0c\x04" + ESC + b"*rB")
+    assert read_asb(host) == asb(s1=0x08, s2=0x08)  # at the second ESC FF EOT (mode 13)
+    assert emu.transcript.entries() == [{"type": "image", "width": 8, "height": 4},
+                                        {"type": "event", "event": "cutter_error"}]
+    assert emu.command("recover") == "ok"
+    assert read_asb(host) == IDLE
+    emu.wait(lambda e: e.transcript.entries()[-1] == {"type": "cut", "partial": True})
+
+
 def test_esc_ack_can_resets_the_printer_on_arrival(emu: Emulator, host: Host) -> None:
     host.send(INIT + b"\x0e" + ETB)  # double width on; the counter goes to 1
     assert read_asb(host) == asb(s1=0x02, etb=1)
@@ -509,7 +521,7 @@ def test_cli_serve_star(tmp_path: Path) -> None:
     cmd = [sys.executable, "-m", "receiptd.emulator"]
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     serve = [*cmd, "serve", "--dialect", "star", "--tcp", "127.0.0.1:0", "--control",
-             "127.0.0.1:0", "--speed", "2000"]
+             "127.0.0.1:0", "--speed", "2000", "--star-version", "TSP143IVUE Ver2.1"]
     proc = subprocess.Popen(serve, stdout=subprocess.PIPE, text=True, env=env)
     try:
         assert proc.stdout is not None
@@ -518,7 +530,7 @@ def test_cli_serve_star(tmp_path: Path) -> None:
         h.send(b"from the CLI\n" + FULL_CUT + VERSION)
         assert proc.stdout.readline().strip() == "from the CLI"
         assert proc.stdout.readline().strip() == "[CUT]"
-        assert h.read_block() == b"\x1b#*,TSP143IIIU Ver1.0\n\x00"
+        assert h.read_block() == b"\x1b#*,TSP143IVUE Ver2.1\n\x00"
         status = subprocess.run([*cmd, "ctl", "--control", info["control"], "status"],
                                 capture_output=True, text=True, env=env, timeout=20)
         assert json.loads(status.stdout)["dialect"] == "star"
