@@ -328,6 +328,27 @@ def test_esc_ack_can_resets_the_printer_on_arrival(emu: Emulator, host: Host) ->
     assert all(e["type"] != "cut" for e in entries)  # the cut was in the dropped buffer
 
 
+def test_a_full_buffer_still_answers_real_time_commands() -> None:
+    with Emulator(buffer_size=64, speed_mm_s=1000.0, dialect="star") as e:
+        h = Host(e.start_tcp())
+        e.wait(lambda emu: emu.tcp is not None and emu.tcp.connected)
+        try:
+            e.inject("paper_out")
+            assert read_asb(h) == asb(s1=0x08, s4=0x08)
+            h.send(b"a" * 63 + b"\n")
+            e.wait(lambda emu: emu.snapshot()["buffer"]["used"] == 64)
+            h.send(EOT + ASB_REQUEST)  # no room in the buffer: answered all the same
+            assert h.read(1) == b"\x18"
+            assert read_asb(h) == asb(s1=0x08, s4=0x08)
+            h.send(RESET + b"after\n")  # the reset empties the buffer; the rest gets in
+            e.wait(lambda emu: emu.snapshot()["buffer"]["used"] == 6)
+            e.clear("paper_out")
+            e.wait(lambda emu: "after" in emu.transcript.texts())
+            assert e.transcript.texts() == ["after"]  # the 63 a were thrown away
+        finally:
+            h.close()
+
+
 def test_unrecoverable_error_only_ends_with_a_power_cycle(emu: Emulator, host: Host) -> None:
     host.send(ASB_ON)
     assert read_asb(host) == IDLE
@@ -513,6 +534,18 @@ def test_pty_serial_port_asb_and_unplug(tmp_path: Path) -> None:
         try:
             os.write(fd, ENQ)
             assert _pty_read(fd, 1) == b"\x08"  # the printer kept its state: paper out
+            e.power_cycle(off_s=0.1)
+            e.wait(lambda emu: emu.snapshot()["powered"])
+            # Bytes that reach the port while the power comes back may be lost, as on a real
+            # serial line: ask again until the printer answers (bounded).
+            reply = b""
+            for _ in range(20):
+                os.write(fd, ASB_REQUEST)
+                reply = _pty_read(fd, 9, timeout=0.25)
+                if reply:
+                    break
+            assert reply.hex(" ") == asb(s1=0x08, s4=0x08)  # no notice first; counter 0
+            assert e.snapshot()["asb"] == 0  # the serial port: off again until ESC RS a 1
         finally:
             os.close(fd)
 
