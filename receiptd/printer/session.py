@@ -92,6 +92,7 @@ class PrinterSession:
         self._ledger = self.dialect.ledger()  # print data written vs proven read (liveness)
         self._etb = EtbTrack()  # Star: the ETBs written and proven (board's lock)
         self._etb_status = False  # Star: the status being handled was sent for an ETB
+        self._star_silent = False  # Star: went silent; it may come back power-cycled
         self._flow = FlowMarks()  # print data written vs proven printed (pacing)
         self._streaming = False  # a print's chunks are going out: no queries between them
         self._probe_sent = 0.0
@@ -282,15 +283,30 @@ class PrinterSession:
             except LinkError as exc:
                 self._log.info("clear_buffers_failed", error=str(exc))
                 return
-            self._ledger.settle()
-            with self.board.cond:
-                self._flow.reset(self._ledger.written)
-                self._etb.forget()
-                self.board.asb_seen = False
-                self.board.confirmation = "unknown"
-                self.board.cond.notify_all()
+            self._star_forget()
             with contextlib.suppress(LinkError):
                 self._handshake()
+
+    def _star_forget(self) -> None:
+        """Nothing written before can prove a print: learn the ETB counter afresh."""
+        self._ledger.settle()
+        with self.board.cond:
+            self._flow.reset(self._ledger.written)
+            self._etb.forget()
+            self.board.asb_seen = False
+            self.board.confirmation = "unknown"
+            self.board.cond.notify_all()
+
+    def _star_back(self) -> None:
+        """A silent Star printer answers again. It gives no power-on notice: a power cycle
+        (ETB counter 0, ASB off) looks just like this. Void what was in flight and greet it
+        again; data it still holds from before prints ahead of the probe and cannot be
+        taken for it (``printer.etb``)."""
+        self._star_silent = False
+        self._log.warning("printer_back_from_silence", dialect=STAR)
+        self.board.new_generation()
+        self._star_forget()
+        self._handshake()
 
     def request_maintenance(self) -> None:
         """Ask for fresh GS g 2 counters at the next idle moment (e.g. after a print)."""
@@ -349,6 +365,7 @@ class PrinterSession:
             # Another printer may answer on this address now: ask again how to confirm.
             self.board.confirmation = "unknown"
             self._etb.forget()
+        self._star_silent = False
         self.board.new_generation(connected=True, counter="reconnects")
         self._log.info("printer_connected", url=self.link.url)
         self._handshake()
@@ -359,6 +376,8 @@ class PrinterSession:
             if data:
                 self._last_rx = now
                 self._rx_seen = True
+                if self._star_silent:
+                    self._star_back()
                 for event in self._parser.feed(data):
                     self._handle(event)
             # The probe waits in the buffer while the printer is in a fault: only time spent
@@ -377,6 +396,7 @@ class PrinterSession:
             if self._ledger.overdue(now, self._last_rx, self.settings.offline_after_s,
                                     self.settings.slowest_bytes_per_s, stopped=stopped):
                 self._transition(PrinterState.OFFLINE, "printer not answering")
+                self._star_silent = self._star
             self._maybe_query_maintenance(now)
 
     def _quiet_for(self, now: float) -> float:
@@ -567,11 +587,7 @@ class PrinterSession:
             # someone else printed. Nothing in flight can be proven any more: learn afresh.
             self._log.warning("etb_counter_jump", value=value)
             board.new_generation(counter="power_on")
-            self._ledger.settle()
-            with board.cond:
-                self._flow.reset(self._ledger.written)
-                self._etb.forget()
-                board.confirmation = "unknown"
+            self._star_forget()
             self._handshake()
             return
         if report.learned:

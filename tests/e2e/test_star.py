@@ -140,3 +140,44 @@ def test_sigkill_mid_receipt_reprints_it_marked(
             assert [o for o in seen if o[0] == tag] == [(tag, False, True)], seen
         prints = daemon.receipt(ids["KILL-1"])["prints"]
         assert [p["kind"] for p in prints] == ["original", "interrupted_retry"], prints
+
+
+def test_jam_mid_receipt_waits_for_the_operator_then_reprints_marked(rig: Rig) -> None:
+    daemon, emu = rig.daemon, rig.emu
+    emu.arm("jam", after_mm=15)
+    receipts = submit(rig, "JAM", lines=30)
+    daemon.wait_state("mechanical_error", timeout=20)
+    (tag, rid), = receipts.items()
+    wait_until(lambda: daemon.receipt(rid)["prints"][0]["state"] == "interrupted", timeout=20,
+               what="the print in doubt")
+    # The daemon threw the rest of the slip away (ESC ACK CAN) but left the jam alone: a Star
+    # printer's jam is cleared at the printer. The admin's recover resets it again.
+    wait_until(lambda: "reset" in emu.transcript.events(), timeout=10, what="ESC ACK CAN")
+    r = daemon.clients["admin"].post("/v1/printers/front/recover")
+    assert r.status_code == 200, r.text
+    assert "jam" in emu.snapshot()["faults"]
+    assert daemon.printer()["state"] == "mechanical_error"
+    emu.command("recover")  # the operator clears the jam
+    daemon.wait_state("online", timeout=20)
+    verify(rig, receipts, "jam mid-receipt")
+    assert any(marked and whole for t, marked, whole in occurrences(emu) if t == tag)
+    assert [p["kind"] for p in daemon.receipt(rid)["prints"]] == ["original",
+                                                                 "interrupted_retry"]
+
+
+@pytest.mark.parametrize("off_s", [0.4, 4.0], ids=["short", "long"])
+def test_power_cycle_mid_receipt(rig: Rig, off_s: float) -> None:
+    """A Star printer says nothing when it powers up (its counter is 0 again, ASB off): on a
+    pty no connection resets either. The session learns the counter again, and what was in
+    flight comes out again marked."""
+    daemon, emu = rig.daemon, rig.emu
+    emu.arm("power_cycle", after_mm=15, off_s=off_s)
+    receipts = submit(rig, f"PWR{int(off_s * 10)}", n=2, lines=30)
+    wait_until(lambda: emu.snapshot()["power_epoch"] > 0, timeout=20, what="power cycle")
+    verify(rig, receipts, f"{rig.kind}: power cycle ({off_s} s) mid-receipt")
+    kinds = [p["kind"] for rid in receipts.values() for p in daemon.receipt(rid)["prints"]]
+    assert "interrupted_retry" in kinds, kinds  # the one cut short came out again, marked
+    more = submit(rig, "AFTER", n=3)
+    verify(rig, more, "after the power cycle")
+    for tag in more:
+        assert [o for o in occurrences(emu) if o[0] == tag] == [(tag, False, True)]
