@@ -271,6 +271,20 @@ def test_paper_out_mid_receipt_stops_there_and_resumes_after_load(emu: Emulator,
     assert slips[1][-1] == {"type": "cut", "partial": True}
 
 
+def test_cover_opened_after_n_bytes_stops_the_receipt_there(emu: Emulator, host: Host) -> None:
+    emu.inject("slow", mm_per_s=20)  # 0.2 s a line: the cover opens before the end
+    emu.arm("cover_open", after_bytes=len(b"B line 0\n") * 3)
+    host.send(lines("B", 10) + ETB)
+    assert read_asb(host) == asb(s1=0x28)
+    emu.clear("slow")
+    assert len(emu.transcript.texts()) < 10  # stopped mid-receipt, the ETB not reached
+    assert asb_now(host) == asb(s1=0x28)
+    emu.clear("cover_open")
+    assert read_asb(host) == IDLE
+    assert read_asb(host) == asb(s1=0x02, etb=1)
+    assert emu.transcript.texts() == [f"B line {i}" for i in range(10)]
+
+
 def test_near_end_warns_and_keeps_printing(emu: Emulator, host: Host) -> None:
     host.send(ASB_ON)
     assert read_asb(host) == IDLE
