@@ -30,7 +30,8 @@ def _address(text: str) -> tuple[str, int]:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="receiptd-emulator",
-                                     description="A virtual ESC/POS receipt printer.")
+                                     description="A virtual ESC/POS (or Star Line Mode) receipt "
+                                     "printer.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="run the emulated printer")
