@@ -183,6 +183,8 @@ class PrinterSession:
             return
         with self._write_lock:
             with self.board.cond:
+                if self.board.confirmation == "status":
+                    return  # no ETB counter to learn: the spooler confirms by status
                 mark = self._etb.place("print", pid)
             if mark is None:
                 raise LinkClosed(f"printer {self.name}: no room for another ETB mark")
