@@ -196,7 +196,7 @@ class Config(_Strict):
                                       where=f"printers.{name}")
             if printer.dialect != "escpos" and profile.dialect == "escpos":
                 # A Star printer needs a Star profile (its code pages are Star's numbers).
-                with_dialect(profile, printer.dialect, where=f"printers.{name}.dialect")
+                with_dialect(profile, printer.dialect, where=f"printers.{name}")
         return self
 
 
@@ -273,7 +273,7 @@ def load_config(
         if "profile" in options:
             entry["profile"] = options["profile"]
         if "dialect" in options:
-            entry["dialect"] = options.pop("dialect")
+            entry["dialect"] = options["dialect"]
         if "double_byte" in options:
             entry["profile_overrides"] = {**entry.get("profile_overrides", {}),
                                           "double_byte": options["double_byte"]}
@@ -345,15 +345,19 @@ def _printer_options(item: str, url: str) -> tuple[str, dict[str, str]]:
 
 def _check_printer_profile(item: str, entry: dict[str, Any], custom: Any) -> None:
     """Resolve the profile a ``--printer`` URL chose now, so its error names the item."""
-    from receiptd.render.profiles import resolve_profile
+    from receiptd.render.profiles import resolve_profile, with_dialect
 
     overrides = entry.get("profile_overrides", {})
     name = entry.get("profile", PrinterConfig.model_fields["profile"].default)
+    dialect = entry.get("dialect", "escpos")
     if not isinstance(overrides, dict) or not isinstance(name, str):
         return  # the file's own mistake; validation names its key
+    where = f"printers.{item.partition('=')[0]}"
     try:
-        resolve_profile(name, overrides, custom if isinstance(custom, dict) else {},
-                        where=f"printers.{item.partition('=')[0]}")
+        profile = resolve_profile(name, overrides, custom if isinstance(custom, dict) else {},
+                                  where=where)
+        if dialect != "escpos" and profile.dialect == "escpos":
+            with_dialect(profile, dialect, where=where)
     except ConfigError as exc:
         raise ConfigError(f"--printer {item!r}: {exc}") from None
 

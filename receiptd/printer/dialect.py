@@ -109,7 +109,7 @@ def printer_profile(name: str, printer: PrinterConfig,
                               where=f"printers.{name}")
     if printer.dialect == ESCPOS or profile.dialect != ESCPOS:
         return profile
-    return with_dialect(profile, printer.dialect, where=f"printers.{name}.dialect")
+    return with_dialect(profile, printer.dialect, where=f"printers.{name}")
 
 
 def session_dialect(profile: Profile) -> str:
