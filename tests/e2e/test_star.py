@@ -181,3 +181,19 @@ def test_power_cycle_mid_receipt(rig: Rig, off_s: float) -> None:
     verify(rig, more, "after the power cycle")
     for tag in more:
         assert [o for o in occurrences(emu) if o[0] == tag] == [(tag, False, True)]
+
+
+def test_epos_print_to_a_star_printer(tmp_path: Path,
+                                      daemon_factory: Callable[..., DaemonProcess]) -> None:
+    """ePOS-Print carries a document, not ESC/POS: a Star printer prints it in its own
+    language, and the app hears success only once the ETB counter proves the paper out."""
+    from ..epos.test_epos_e2e import post, text_receipt
+
+    with Emulator(speed_mm_s=2000.0, dialect="star") as emu:
+        daemon = daemon_factory({"front": _url(emu, "tcp", tmp_path)}, extra_args=["--epos"])
+        daemon.wait_state("online", timeout=20)
+        r, answer = post(daemon, text_receipt("EPOS-STAR"))
+        assert r.status_code == 200, r.text
+        assert answer.get("success") == "true", answer
+        assert [o for o in occurrences(emu) if o[0] == "EPOS-STAR"] == [
+            ("EPOS-STAR", False, True)]
