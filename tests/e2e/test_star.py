@@ -90,9 +90,10 @@ def test_paper_out_mid_receipt_is_reprinted_marked_after_the_refill(rig: Rig) ->
     receipts = submit(rig, "OUT", lines=30)
     daemon.wait_state("paper_out", timeout=20)
     (tag, rid), = receipts.items()
-    wait_until(lambda: daemon.receipt(rid)["state"] != "printing", timeout=20,
-               what="the receipt held by the fault")
+    wait_until(lambda: daemon.receipt(rid)["prints"][0]["state"] == "interrupted", timeout=20,
+               what="the print in doubt")
     assert daemon.receipt(rid)["state"] != "printed"
+    assert len(daemon.receipt(rid)["prints"]) == 2  # the marked retry waits for the paper
     emu.clear("paper_out")
     daemon.wait_state("online", timeout=20)
     verify(rig, receipts, "paper out mid-receipt")
