@@ -267,15 +267,17 @@ class PrinterSession:
 
     def recover(self, clear: bool = True) -> None:
         """Admin action: DLE ENQ recovery from a cutter error or jam."""
-        if self._star:  # no DLE ENQ: ESC ACK CAN leaves a cutter error or jam (and clears)
-            self._star_reset()
+        if self._star:
+            # Star Line Mode has no DLE ENQ: ESC ACK CAN throws the buffer away and asks for
+            # the status afresh; a jam or cutter error itself is cleared at the printer.
+            self._star_reset(raise_errors=True)
             return
         self.write(protocol.recover(2 if clear else 1), timeout=1.0, control=True)
         self.write(protocol.request_status_now(1), timeout=1.0, control=True)
         if clear:
             self._reprobe()  # DLE ENQ 2 threw away a probe that was waiting in the buffer
 
-    def _star_reset(self) -> None:
+    def _star_reset(self, *, raise_errors: bool = False) -> None:
         """ESC ACK CAN (real time): the printer drops its buffers, its ETB counter and ASB.
         Nothing written before can prove a print any more; prints wait until the counter is
         learned again (``confirmation`` is ``unknown`` until then)."""
@@ -284,6 +286,8 @@ class PrinterSession:
                 self.write(star.printer_reset(), timeout=1.0, control=True)
             except LinkError as exc:
                 self._log.info("clear_buffers_failed", error=str(exc))
+                if raise_errors:
+                    raise
                 return
             self._star_forget()
             with contextlib.suppress(LinkError):
