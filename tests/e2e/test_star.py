@@ -81,22 +81,25 @@ def test_receipts_are_confirmed_by_the_etb_counter(rig: Rig) -> None:
     assert sorted(t for t, marked, whole in seen if whole and not marked) == sorted(receipts)
 
 
-def test_paper_out_mid_receipt_is_reprinted_marked_after_the_refill(rig: Rig) -> None:
+@pytest.mark.parametrize(("fault", "state"), [("paper_out", "paper_out"),
+                                              ("cover_open", "cover_open")])
+def test_a_fault_mid_receipt_is_reprinted_marked_once_cleared(rig: Rig, fault: str,
+                                                              state: str) -> None:
     daemon, emu = rig.daemon, rig.emu
     warm = submit(rig, "WARM")
     verify(rig, warm, "warm-up")
     emu.reset()
-    emu.arm("paper_out", after_mm=15)
-    receipts = submit(rig, "OUT", lines=30)
-    daemon.wait_state("paper_out", timeout=20)
+    emu.arm(fault, after_mm=15)
+    receipts = submit(rig, fault.upper().replace("_", ""), lines=30)
+    daemon.wait_state(state, timeout=20)
     (tag, rid), = receipts.items()
     wait_until(lambda: daemon.receipt(rid)["prints"][0]["state"] == "interrupted", timeout=20,
                what="the print in doubt")
     assert daemon.receipt(rid)["state"] != "printed"
-    assert len(daemon.receipt(rid)["prints"]) == 2  # the marked retry waits for the paper
-    emu.clear("paper_out")
+    assert len(daemon.receipt(rid)["prints"]) == 2  # the marked retry waits for the operator
+    emu.clear(fault)
     daemon.wait_state("online", timeout=20)
-    verify(rig, receipts, "paper out mid-receipt")
+    verify(rig, receipts, f"{fault} mid-receipt")
     mine = [o for o in occurrences(emu) if o[0] == tag]
     assert any(marked and whole for _, marked, whole in mine), mine
     prints = daemon.receipt(rid)["prints"]
