@@ -18,7 +18,6 @@ from receiptd import __version__
 from receiptd.api.auth import Authenticator
 from receiptd.api.console import console_router
 from receiptd.api.deps import annotate_roles
-from receiptd.api.epos import install_epos
 from receiptd.api.events import events_router
 from receiptd.api.health import health_router
 from receiptd.api.journal import journal_router
@@ -71,6 +70,8 @@ def create_app(backend: Backend) -> FastAPI:
     app.include_router(token_router())
     app.include_router(console_router(backend))  # the web console, sign-in, /v1/docs
     if backend.config.daemon.epos:
+        from receiptd.api.epos import install_epos  # only where it is served
+
         install_epos(app, backend)  # ePOS-Print: its route and its CORS
     annotate_roles(app)
     return app

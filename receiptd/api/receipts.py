@@ -34,8 +34,7 @@ from receiptd.intake.backend import Backend
 from receiptd.journal import MAX_PAGE, Receipt
 from receiptd.journal.records import RECEIPT_SOURCES
 from receiptd.printer import ADVICE, FAULT_STATES
-from receiptd.render import copy_marker
-from receiptd.render.preview import preview_png, preview_text
+from receiptd.render.markers import copy_marker
 from receiptd.render.profiles import Profile, get_profile
 
 State = Literal["queued", "printing", "printed", "cancelled", "held", "failed"]
@@ -212,6 +211,8 @@ def receipts_router(backend: Backend) -> APIRouter:
                             "reads only its own receipts' copies", code="not_your_receipt")
         content = Content.model_validate_json(receipt.content)
         profile = receipt_profile(backend, receipt)
+        from receiptd.render.preview import preview_png, preview_text  # PIL: on first use
+
         marker = None if copy is None else copy_marker(copy, receipt.printed_at)
         if format == "png":
             return Response(preview_png(content, profile, marker=marker), media_type="image/png")

@@ -31,7 +31,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 import uvicorn
@@ -43,7 +43,9 @@ from receiptd.daemon import sdnotify
 from receiptd.daemon.wiring import Daemon
 from receiptd.journal.check import IntegrityCheck
 from receiptd.monitor.health import JOURNAL_DAMAGED_CODE, JournalCheckReport
-from receiptd.vport import VirtualPorts
+
+if TYPE_CHECKING:
+    from receiptd.vport import VirtualPorts
 
 log = structlog.get_logger("receiptd.daemon")
 
@@ -131,18 +133,18 @@ def serve(daemon: Daemon) -> None:
         backlog=BACKLOG,
     ))
 
-    vports = VirtualPorts(daemon)
+    vports = virtual_ports(daemon)
     checker = JournalChecker(daemon)
 
     async def main() -> None:
         # Virtual printer ports listen before the ready line, which names their addresses.
-        virtual = await vports.start()
-        ports_open = True
+        virtual = await vports.start() if vports is not None else {}
+        ports_open = vports is not None
         loop = asyncio.get_running_loop()
 
         async def close_ports() -> None:
             nonlocal ports_open
-            if ports_open:
+            if ports_open and vports is not None:
                 ports_open = False
                 await vports.stop()
                 log.warning("virtual_ports_closed", reason=JOURNAL_DAMAGED_CODE)
@@ -164,6 +166,16 @@ def serve(daemon: Daemon) -> None:
         checker.stop()
         daemon.stop_workers()
         log.info("stopped")
+
+
+def virtual_ports(daemon: Daemon) -> VirtualPorts | None:
+    """The virtual printer ports, or None when no printer has one (then their code, the
+    raw ESC/POS sanitizer and its tables, is never imported)."""
+    if not any(p.virtual_port for p in daemon.config.printers.values()):
+        return None
+    from receiptd.vport import VirtualPorts
+
+    return VirtualPorts(daemon)
 
 
 #: The background check's niceness (the most polite: the submits and the prints come first).

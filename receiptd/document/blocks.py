@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
-from PIL import Image
 from pydantic import Field, PrivateAttr, StrictBool, StrictInt, field_validator, model_validator
 
 from receiptd.document.base import Model
@@ -25,6 +24,9 @@ from receiptd.document.limits import (
     MAX_IMAGE_WIDTH,
     MAX_QR_CHARS,
 )
+
+if TYPE_CHECKING:  # PIL is imported by the first image decoded, not by the daemon's start
+    from PIL import Image
 
 SIZE_NAMES: dict[str, tuple[int, int]] = {
     "normal": (1, 1),

@@ -17,12 +17,14 @@ import threading
 import warnings
 import zlib
 from dataclasses import dataclass
-
-from PIL import Image
+from typing import TYPE_CHECKING
 
 from receiptd.document.base import b64decode
 from receiptd.document.limits import MAX_IMAGE_BYTES, MAX_IMAGE_HEIGHT, MAX_IMAGE_WIDTH, too_large
 from receiptd.errors import InvalidDocument
+
+if TYPE_CHECKING:  # PIL is imported by the first image decoded, not by the daemon's start
+    from PIL import Image
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 #: The chunks a printed image is made of; everything else is left out before decoding.
@@ -82,6 +84,8 @@ def read_png(value: str) -> PngHeader:
 def decode_pixels(header: PngHeader) -> Image.Image:
     """The pixels of a PNG already checked by ``read_png``. Blocking, and bounded: call it
     from a worker thread. ``InvalidDocument`` if the image data is damaged."""
+    from PIL import Image
+
     with _DECODING:
         try:
             with warnings.catch_warnings():

@@ -15,11 +15,13 @@ from __future__ import annotations
 import base64
 import binascii
 import io
-
-from PIL import Image, ImageOps
+from typing import TYPE_CHECKING
 
 from receiptd.document.limits import MAX_IMAGE_HEIGHT, MAX_IMAGE_WIDTH, MAX_TOTAL_IMAGE_PIXELS
 from receiptd.epos.errors import SchemaError
+
+if TYPE_CHECKING:  # PIL is imported by the first ePOS image, not by the daemon's start
+    from PIL import Image
 
 
 def decode_data(text: str) -> bytes:
@@ -42,6 +44,8 @@ def to_image(data: bytes, width: int, height: int, mode: str) -> Image.Image:
     if len(data) != per_row * height:
         raise SchemaError(f"<image> {mode} data of {width}x{height} dots must be "
                           f"{per_row * height} bytes, not {len(data)}")
+    from PIL import Image, ImageOps
+
     if mode == "mono":
         # Raw mode "1;I": one bit per dot, inverted (PIL's 1 is white, ePOS's 1 is black).
         return Image.frombytes("1", (width, height), data, "raw", "1;I")

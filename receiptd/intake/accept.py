@@ -17,8 +17,6 @@ from receiptd.document.raw import check_raw
 from receiptd.errors import InvalidDocument, NotFound
 from receiptd.intake.backend import Backend
 from receiptd.journal import Receipt
-from receiptd.render import render_measured
-from receiptd.render.paper import check_paper_limit
 
 
 @dataclass(frozen=True)
@@ -61,6 +59,10 @@ def accept(backend: Backend, printer: str, content: Content,
     if content.kind == "raw":
         check_dialect_takes_raw(backend, printer)
         check_raw(content.raw_bytes())
+    # Rendering (PIL, the code generators, python-escpos) is imported by the first receipt.
+    from receiptd.render import render_measured
+    from receiptd.render.paper import check_paper_limit
+
     # One layout proves it printable before it is accepted, and measures its paper.
     rendered, paper_mm = render_measured(content, profile)
     check_paper_limit(paper_mm, backend.config.printers[printer].max_paper_mm, printer)

@@ -29,9 +29,7 @@ from receiptd.printer import (
     Snapshot,
     describe,
 )
-from receiptd.render import fonts, glyphs
 from receiptd.render.profiles import Profile
-from receiptd.render.text import script_support
 
 EXTRA_ADVICE: dict[str, Advice] = {
     "paper_low_estimate": Advice(
@@ -366,6 +364,9 @@ class Fleet(Protocol):
 def text_health(profile: Profile) -> dict[str, Any]:
     """Can this printer print Chinese, Japanese and Korean text, and how: its double-byte
     set, or drawn in a font (``receiptd.render.text.script_support``); which fonts count."""
+    from receiptd.render import fonts, glyphs  # rendering: imported on first use
+    from receiptd.render.text import script_support
+
     scripts = script_support(profile)
     return {
         "prints_cjk": all(s["prints"] for s in scripts),

@@ -23,7 +23,7 @@ import os
 import stat
 import tempfile
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 ENV_PICKLE_DIR = "ESCPOS_CAPABILITIES_PICKLE_DIR"
 
@@ -86,8 +86,21 @@ _import_escpos()
 from escpos import constants  # noqa: E402
 from escpos.capabilities import CAPABILITIES as _CAPABILITIES  # noqa: E402
 from escpos.magicencode import Encoder  # noqa: E402
-from escpos.printer import Dummy  # noqa: E402
+
+if TYPE_CHECKING:
+    from escpos.printer import Dummy
 
 CAPABILITIES: dict[str, Any] = _CAPABILITIES
+
+
+def __getattr__(name: str) -> Any:
+    """``Dummy`` on first use: ``escpos.printer`` imports PIL, qrcode, python-barcode, pyusb
+    and pyserial, which a daemon that has not rendered a receipt yet does not need."""
+    if name == "Dummy":
+        from escpos.printer import Dummy
+
+        globals()["Dummy"] = Dummy
+        return Dummy
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = ["CAPABILITIES", "Dummy", "Encoder", "cache_dir", "constants"]

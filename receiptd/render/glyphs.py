@@ -30,12 +30,14 @@ import subprocess
 import threading
 import unicodedata
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import structlog
-from PIL import Image, ImageDraw, ImageFont
-from wcwidth import wcwidth
 
 from receiptd.render import fonts
+
+if TYPE_CHECKING:  # PIL is imported by the first drawing, not by the daemon's start
+    from PIL import Image, ImageFont
 
 __all__ = [
     "FONT_PACKAGES",
@@ -204,6 +206,8 @@ def fonts_available(text: str, lang: str = "SC") -> bool:
 def _load(ref: FontRef, pixels: int) -> tuple[ImageFont.FreeTypeFont, float]:
     """The font at ``pixels`` and the scale to apply to what it draws (bitmap-only color
     fonts exist in one size and are drawn large, then scaled)."""
+    from PIL import ImageFont
+
     try:
         return ImageFont.truetype(ref.path, pixels, index=ref.index), 1.0
     except OSError:
@@ -220,6 +224,8 @@ def _glyph(char: str, ref: FontRef, box: tuple[int, int], pixels: int) -> Image.
 
 
 def _draw_glyph(char: str, ref: FontRef, box: tuple[int, int], pixels: int) -> Image.Image:
+    from PIL import Image, ImageDraw
+
     font, scale = _load(ref, pixels)
     w, h = box
     big = (max(1, math.ceil(w / scale)), max(1, math.ceil(h / scale)))
@@ -256,6 +262,9 @@ def draw_line(
     aligned in ``width``. A character without any font (the renderer refuses such text, so
     only a preview of an older receipt meets one) is drawn as ``?`` with ``fallback``.
     """
+    from PIL import Image, ImageDraw
+    from wcwidth import wcwidth
+
     columns = sum(max(wcwidth(c), 0) for c in text)
     piece = Image.new("L", (max(1, math.ceil(columns * cell)), glyph_height), 255)
     pixels = max(8, glyph_height - 2)

@@ -24,7 +24,7 @@ from wcwidth import wcwidth
 
 from receiptd.errors import UnprintableText
 from receiptd.render import glyphs
-from receiptd.render.escpos import Dummy, Encoder
+from receiptd.render.escpos import Encoder
 from receiptd.render.profiles import Profile
 
 __all__ = [
@@ -79,6 +79,8 @@ class Charset:
     """What one printer can print: single-byte code page characters, double-byte ones."""
 
     def __init__(self, escpos_profile: str, codec: str | None, lang: str = "SC") -> None:
+        from receiptd.render.escpos import Dummy  # escpos.printer: on first use
+
         capabilities = Dummy(profile=escpos_profile).profile
         self.code_pages: dict[str, str] = capabilities.get_code_pages()
         # Some profiles have one font only: python-escpos refuses to select font B there.

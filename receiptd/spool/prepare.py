@@ -18,17 +18,8 @@ from receiptd.document import Content
 from receiptd.errors import ReceiptdError
 from receiptd.journal import Print, Receipt, utcnow
 from receiptd.journal.trouble import DELAYED
-from receiptd.render import (
-    copy_marker,
-    interrupted_marker,
-    marker_paper_mm,
-    marker_section,
-    render,
-    with_marker,
-)
-from receiptd.render.paper import command_boundaries, raw_paper_mm
+from receiptd.render.markers import copy_marker, interrupted_marker
 from receiptd.render.profiles import Profile, get_profile
-from receiptd.render.sections import prologue
 from receiptd.spool.stale import delayed_marker
 
 DEFAULT_PAPER_MM = 300.0  # receipts journaled before paper estimates were kept
@@ -56,6 +47,8 @@ def prepare(receipt: Receipt, job: Print, profile: Profile, log: Any) -> Prepare
     receipt cannot be printed, and the caller fails that one print."""
     if receipt.id != job.receipt_id:
         raise Unprintable(f"print {job.id} belongs to receipt {job.receipt_id}, not {receipt.id}")
+    from receiptd.render.paper import command_boundaries  # rendering: on the first print
+
     marker = marker_for(receipt, job)
     data = bytes_for(receipt, marker, profile, log)
     return Prepared(receipt, marker, data, paper_mm(receipt, marker, data, profile),
@@ -83,6 +76,8 @@ def bytes_for(receipt: Receipt, marker: str | None, profile: Profile, log: Any) 
     not a rendering for the profile they were accepted for are damaged: then only the
     journaled content can make the print, and if it cannot either, the print is
     ``Unprintable`` (bytes of unknown meaning never go to the printer)."""
+    from receiptd.render.sections import marker_section, render, with_marker
+
     rendered = receipt.rendered
     if receipt.profile == profile.name and rendered:
         with contextlib.suppress(ValueError):  # ValueError: the profile's settings changed
@@ -103,6 +98,8 @@ def bytes_for(receipt: Receipt, marker: str | None, profile: Profile, log: Any) 
 def _is_rendering(rendered: bytes, accepted_for: str, current: Profile) -> bool:
     """Do the journaled bytes start the way a rendering for their profile does? (A custom
     profile that is no longer configured cannot be checked: given the benefit of the doubt.)"""
+    from receiptd.render.sections import prologue
+
     if not rendered:
         return False
     try:
@@ -116,6 +113,8 @@ def paper_mm(receipt: Receipt, marker: str | None, data: bytes, profile: Profile
     """Paper this print needs: the estimate journaled at submission plus the marker, or what
     the bytes themselves ask for if that is more (a receipt accepted before every feeding
     command was counted must not overrun its deadline and loop)."""
+    from receiptd.render.paper import marker_paper_mm, raw_paper_mm
+
     accepted = float(receipt.paper_mm) if receipt.paper_mm is not None else DEFAULT_PAPER_MM
     return max(accepted + marker_paper_mm(marker, profile), raw_paper_mm(data, profile))
 
