@@ -10,10 +10,12 @@ everything before them, printed.
 The counter wraps at 32, so this holds only while fewer than 32 ETBs are unaccounted for:
 ``MAX_OPEN`` caps them. Where the counter stood before is unknown on a new connection (another
 host, or data of a dead process still in the printer's buffer, may move it), so the session
-learns it by a probe: clear the counter (``ESC RS E 0``), then ``r`` ETBs, ``r`` drawn at
-random. Only a status run reading 1, 2, ..., ``r`` in that order counts as the probe's: a
-counter that a stale ETB moves can hardly run from 1 to an ``r`` it cannot know, and until
-the run is seen nothing is confirmed. A counter that then moves further than the ETBs open
+learns it by a probe: clear the counter (``ESC RS E 0``), ``a`` ETBs, clear it again, ``b``
+ETBs, ``a`` and ``b`` drawn at random. Only statuses reading 1, 2, ..., ``a``, then 1, 2, ...,
+``b`` in that order count as the probe's: stale ETBs ahead of it in the buffer (a dead
+process's prints, even its own probe) move the counter on from where it stood and cannot
+fall back to 1 half-way at a place they cannot know, and until the run is seen nothing is
+confirmed. A counter that then moves further than the ETBs open
 explain (a reset, a power cycle, another host) is a ``Jump``: the session voids what is in
 flight and learns the counter afresh.
 
@@ -59,25 +61,27 @@ class EtbTrack:
         self.executed = 0  # ordinal of the newest ETB proven printed
         self.written = 0  # ordinal of the newest ETB written
         self._open: deque[Mark] = deque()
-        self._probe = 0
-        self._run = 0  # the probe's values seen so far, in order
+        self._expected: list[int] = []  # the counter values the probe makes, in order
+        self._run = 0  # how many of them have been seen, in order
 
     def probe(self) -> bytes:
         """Start afresh: the bytes that clear the counter and write the probe's ETBs."""
         self.learned = False
         self._open.clear()
-        self._probe = PROBE_MIN + secrets.randbelow(PROBE_MAX - PROBE_MIN + 1)
+        a, b = (PROBE_MIN + secrets.randbelow(PROBE_MAX - PROBE_MIN + 1) for _ in range(2))
+        self._expected = [*range(1, a + 1), *range(1, b + 1)]
         self._run = 0
         self.executed = 0
-        self.written = self._probe
-        return star.clear_etb_counter() + star.etb() * self._probe
+        self.written = b
+        clear = star.clear_etb_counter()
+        return clear + star.etb() * a + clear + star.etb() * b
 
     def forget(self) -> None:
         """A new connection or a printer reset: nothing is known until the next probe."""
         self.learned = False
         self._open.clear()
         self._run = 0
-        self._probe = 0
+        self._expected = []
 
     def open_count(self, kind: str | None = None) -> int:
         return sum(1 for m in self._open if kind is None or m.kind == kind)
@@ -116,16 +120,19 @@ class EtbTrack:
         return Report(done=done)
 
     def _learning(self, value: int) -> Report:
-        if self._probe == 0:
+        expected, run = self._expected, self._run
+        if not expected:
             return Report()
-        if value == self._run:
+        if run and value == expected[run - 1]:
             return Report()  # the same value again (a status inquiry's answer)
-        if value == self._run + 1:
-            self._run = value
+        if value == 0 and expected[run] == 1:
+            return Report()  # just cleared: a status inquiry between clear and ETB
+        if value == expected[run]:
+            self._run = run + 1
         else:
             self._run = 1 if value == 1 else 0
-        if self._run == self._probe:
+        if self._run == len(expected):
             self.learned = True
-            self.executed = self._probe
+            self.executed = expected[-1]
             return Report(learned=True)
         return Report()

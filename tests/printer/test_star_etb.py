@@ -6,37 +6,66 @@ from receiptd.printer.etb import FLOW_OPEN, MAX_OPEN, EtbTrack, Mark
 from receiptd.protocol import star
 
 
+def probe_runs(probe: bytes) -> list[int]:
+    """The ETB runs of a probe: ``ESC RS E 0`` then ETBs, twice."""
+    clear = star.clear_etb_counter()
+    assert probe.startswith(clear)
+    runs = [len(part) for part in probe.split(clear)[1:]]
+    assert len(runs) == 2 and all(2 <= r <= 9 for r in runs)
+    assert probe == b"".join(clear + star.etb() * r for r in runs)
+    return runs
+
+
+def values(runs: list[int]) -> list[int]:
+    return [v for r in runs for v in range(1, r + 1)]
+
+
 def learned() -> EtbTrack:
     track = EtbTrack()
-    probe = track.probe()
-    r = probe.count(star.ETB)
-    assert probe.startswith(star.clear_etb_counter())
-    for value in range(1, r + 1):
+    seq = values(probe_runs(track.probe()))
+    for value in seq:
         report = track.reported(value)
     assert report.learned and track.learned
+    assert track.executed == track.written == seq[-1]
     return track
 
 
 def test_probe_is_learned_only_from_its_own_run() -> None:
     track = EtbTrack()
-    r = track.probe().count(star.ETB)
+    seq = values(probe_runs(track.probe()))
     # Stale values (a dead process's ETBs still in the buffer) teach nothing.
-    for value in (7, 8, 9, r):
+    for value in (7, 8, 9, seq[-1]):
         assert not track.reported(value).learned
     assert track.place("print", "AAAA") is None  # nothing confirmable before the probe
-    for value in range(1, r):
+    assert not track.reported(0).learned  # a status inquiry right after the clear
+    for value in seq[:-1]:
         assert not track.reported(value).learned
         assert not track.reported(value).learned  # a status inquiry repeats the value
-    assert track.reported(r).learned
+    assert track.reported(seq[-1]).learned
+
+
+def test_a_stale_probe_ahead_of_ours_is_not_taken_for_it() -> None:
+    # A dead process's probe still in the buffer, then ours: only ours teaches.
+    old, new = EtbTrack(), EtbTrack()
+    stale = values(probe_runs(old.probe()))
+    ours = values(probe_runs(new.probe()))
+    for value in stale:  # the old run ends where no place of ours can be learned
+        report = new.reported(value)
+        if report.learned:  # only if the old probe was ours to the value (1 in 64)
+            assert stale == ours
+            return
+    for value in ours:
+        report = new.reported(value)
+    assert report.learned
 
 
 def test_a_broken_run_starts_over() -> None:
     track = EtbTrack()
-    r = track.probe().count(star.ETB)
+    seq = values(probe_runs(track.probe()))
     track.reported(1)
-    track.reported(5)  # not the probe's
-    assert not track.reported(r).learned
-    for value in range(1, r + 1):
+    track.reported(12)  # not the probe's
+    assert not track.reported(seq[-1]).learned
+    for value in seq:
         report = track.reported(value)
     assert report.learned
 
