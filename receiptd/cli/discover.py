@@ -7,7 +7,11 @@ addresses given with ``--host``, or across an explicit ``--scan`` range (a /24 a
 
 The output ends with a ``[printers.NAME]`` snippet ready to paste into the config file; the
 profile is guessed from the model the printer names, and where no guess fits a comment says so;
-a double-byte character set the printer names as its font becomes ``double_byte``.
+a double-byte character set the printer names as its font becomes ``double_byte``. A printer
+that answered in Star Line Mode, or a USB device with Star's vendor ID, gets ``dialect =
+"star"`` and a Star profile; a raster-only model (TSP100 class: TSP143) also gets the profile
+override ``dialect = "star_raster"``. The settings come from ``render.identify.suggest``, the
+same reading of a printer's identity the daemon uses.
 """
 
 from __future__ import annotations
@@ -21,6 +25,9 @@ from dataclasses import asdict, dataclass
 from receiptd.errors import ConfigError, LinkError
 from receiptd.links import discover as find
 from receiptd.links import usb_backend_from_env
+from receiptd.render.identify import suggest
+
+STAR_DIALECTS = ("star", "star_raster")
 
 
 @dataclass
@@ -37,6 +44,8 @@ class Found:
     profile: str | None = None
     font: str | None = None
     double_byte: str | None = None  # guessed from the font the printer names
+    dialect: str | None = None  # escpos, star or star_raster (Star raster-only models)
+    said: str = ""  # why that dialect: what the printer answered in, or its USB vendor
     name: str = ""
 
 
@@ -126,8 +135,12 @@ def _usb(everything: bool, notes: list[str]) -> list[Found]:
     for dev in devices:
         if dev.printer or everything:
             status = "printer class" if dev.printer else "not a printer"
-            out.append(Found("usb", dev.url, dev.printer, dev.maker, dev.model, dev.serial,
-                             status, guess_profile(dev.model) if dev.printer else None))
+            row = Found("usb", dev.url, dev.printer, dev.maker, dev.model, dev.serial, status)
+            if dev.printer:
+                _settle(row, star=dev.star)
+                if dev.star:
+                    row.said = f"Star's USB vendor ID {find.STAR_VENDOR_ID:04x}"
+            out.append(row)
     return out
 
 
@@ -154,11 +167,47 @@ def _serial(args: argparse.Namespace, notes: list[str]) -> list[Found]:
 def _from_probe(kind: str, probe: find.Probe) -> Found:
     answer = probe.answer
     if answer is None:
-        status = probe.error or ("no answer to DLE EOT" if probe.reachable else "unreachable")
+        status = probe.error or ("no answer to DLE EOT or ESC ACK SOH" if probe.reachable
+                                 else "unreachable")
         return Found(kind, probe.url, False, status=status)
     status = "online" if answer.online else "offline (cover, paper or button)"
-    return Found(kind, probe.url, True, answer.maker, answer.model, answer.serial, status,
-                 guess_profile(answer.model), answer.font, guess_double_byte(answer.font))
+    row = Found(kind, probe.url, True, answer.maker, answer.model, answer.serial, status,
+                font=answer.font)
+    star = answer.dialect == find.STAR
+    _settle(row, star=star)
+    if star:
+        row.said = "it answered in Star Line Mode"
+    return row
+
+
+def _settle(row: Found, *, star: bool) -> None:
+    """Profile, dialect and double-byte set for what ``row`` says it is (``suggest``). A
+    printer is spoken to in the language it answered in: a Star model in ESC/POS emulation
+    stays ESC/POS, and an ESC/POS printer never gets a Star dialect."""
+    model = star_model(row.model) if star else row.model
+    identity = {k: v for k, v in (("maker", row.maker), ("model", model), ("font", row.font))
+                if v}
+    if star:
+        identity["maker"] = find.STAR_MAKER
+    suggestion = suggest(identity)
+    if star:
+        row.dialect = suggestion.dialect if suggestion.dialect in STAR_DIALECTS else "star"
+        row.profile = suggestion.profile
+        return
+    row.dialect = find.ESCPOS
+    row.profile = guess_profile(row.model) or (
+        suggestion.profile if suggestion.dialect == find.ESCPOS else None)
+    row.double_byte = guess_double_byte(row.font) or suggestion.double_byte
+
+
+_STAR_WORDS = {"STAR", "MICRONICS", "STAR-MICRONICS", "CO.,", "LTD.", "LTD"}
+
+
+def star_model(model: str | None) -> str | None:
+    """A Star product name without the maker's words (``Star TSP143IIIU`` → ``TSP143IIIU``),
+    the form Star's version line gives and ``suggest`` knows."""
+    words = [w for w in (model or "").split() if w.upper() not in _STAR_WORDS]
+    return " ".join(words) or None
 
 
 # Words a printer's GS I 69 font answer uses for its double-byte set -> profile double_byte.
@@ -219,9 +268,9 @@ def _name(found: list[Found]) -> None:
 def table(found: list[Found]) -> str:
     if not found:
         return "no printers found"
-    head = ("KIND", "URL", "MAKER", "MODEL", "SERIAL", "STATUS")
-    rows = [head] + [(f.kind, f.url, f.maker or "-", f.model or "-", f.serial or "-", f.status)
-                     for f in found]
+    head = ("KIND", "URL", "MAKER", "MODEL", "SERIAL", "DIALECT", "STATUS")
+    rows = [head] + [(f.kind, f.url, f.maker or "-", f.model or "-", f.serial or "-",
+                      f.dialect or "-", f.status) for f in found]
     widths = [max(len(r[i]) for r in rows) for i in range(len(head) - 1)]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)) + "  " + r[-1]
                      for r in rows)
@@ -239,11 +288,20 @@ def toml_snippet(found: list[Found]) -> str:
     for row in printers:
         said = " ".join(x for x in (row.maker, row.model) if x) or "no model given"
         lines = [f"[printers.{row.name}]", f"url = {_quote(row.url)}"]
-        if row.profile:
+        star = row.dialect in STAR_DIALECTS
+        if star:
+            lines.append(f'dialect = "star"  # {row.said or "a Star printer"}')
+        if row.profile and star:
+            lines.append(f"profile = {_quote(row.profile)}  # a Star profile, for {said}")
+        elif row.profile:
             lines.append(f"profile = {_quote(row.profile)}  # guessed from {said}")
         else:
             lines.append(f"# profile: none guessed ({said}); set the model's, see README")
-        if row.double_byte:
+        if row.dialect == "star_raster":
+            lines += [f"[printers.{row.name}.profile_overrides]",
+                      f'dialect = "star_raster"  # {row.model or "this model"} prints raster '
+                      "lines only (TSP100 class)"]
+        elif row.double_byte and not star:
             lines += [f"[printers.{row.name}.profile_overrides]",
                       f"double_byte = {_quote(row.double_byte)}  # its font: {row.font}"]
         parts.append("\n".join(lines) + "\n")

@@ -9,6 +9,13 @@ A probe asks what every ESC/POS printer answers: ``DLE EOT 1`` (one status byte,
 ESC/POS printer listens), then ``GS I 1`` and ``GS I 2`` (model and type bytes) and
 ``GS I 66/67/68/65/69`` (maker, model, serial, firmware, font as text). A printer that answers the
 status but not the identity is still found, with what it did say.
+
+Where no ESC/POS status comes back, the probe asks in Star Line Mode (Star Micronics' own
+language, which TSP100 / TSP143, TSP650II and mC-Print speak): ``ESC ACK SOH`` (one automatic
+status block, answered on arrival even while the printer is stopped) and, if that status says
+it is online, ``ESC # * LF NUL`` (its version line, ``TSP143IIIU Ver1.0``). Star questions go
+only to a port no ESC/POS printer answered, so an Epson never gets bytes it would print.
+USB devices are not opened; Star's USB vendor ID (``STAR_VENDOR_ID``) names the maker.
 """
 
 from __future__ import annotations
@@ -24,11 +31,13 @@ from urllib.parse import quote
 from receiptd import protocol
 from receiptd.errors import LinkClosed, LinkError
 from receiptd.links import Link, link_for_url
+from receiptd.protocol import star
 from receiptd.protocol.status import is_dle_eot_reply
 
 __all__ = [
     "DEFAULT_PORT",
     "MAX_SCAN",
+    "STAR_VENDOR_ID",
     "USUAL_BAUDS",
     "PrinterAnswer",
     "Probe",
@@ -48,12 +57,19 @@ DEFAULT_PORT = 9100
 MAX_SCAN = 256  # addresses: a /24 at most
 USUAL_BAUDS = (38400, 19200, 9600, 115200)  # the first is the common receipt-printer default
 USB_CLASS_PRINTER = 7
+STAR_VENDOR_ID = 0x0519  # Star Micronics' USB vendor ID
+ESCPOS, STAR = "escpos", "star"
+STAR_MAKER = "Star Micronics"
 _TEXT_QUERIES = ((66, "maker"), (67, "model"), (68, "serial"), (65, "firmware"), (69, "font"))
 
 
 @dataclass(frozen=True)
 class PrinterAnswer:
-    """What a printer said about itself. ``status`` is the raw ``DLE EOT 1`` byte."""
+    """What a printer said about itself, and in which language (``dialect``).
+
+    ESC/POS: ``status`` is the raw ``DLE EOT 1`` byte. Star: ``status`` is printer status 1 of
+    the automatic status block (``asb``, hex), whose bit 3 is OFFLINE as in ``DLE EOT 1``;
+    ``firmware`` is its whole version line (``TSP143IIIU Ver1.0``), ``model`` its first word."""
 
     status: int
     model_id: int | None = None  # GS I 1
@@ -63,10 +79,12 @@ class PrinterAnswer:
     serial: str | None = None
     firmware: str | None = None
     font: str | None = None  # GS I 69: the printer's character set, e.g. a double-byte one
+    dialect: str = ESCPOS
+    asb: str | None = None  # Star: the automatic status block, hex
 
     @property
     def online(self) -> bool:
-        return not self.status & 0x08  # DLE EOT 1 bit 3: offline
+        return not self.status & 0x08  # DLE EOT 1 bit 3 / Star printer status 1 bit 3: offline
 
 
 @dataclass(frozen=True)
@@ -87,6 +105,11 @@ class UsbDevice:
     maker: str | None
     model: str | None
     serial: str | None
+
+    @property
+    def star(self) -> bool:
+        """Made by Star Micronics (its vendor ID): it speaks Star's languages."""
+        return self.vendor_id == STAR_VENDOR_ID
 
     @property
     def url(self) -> str:
@@ -159,7 +182,7 @@ def probe_link(link: Link, timeout: float = 0.5) -> Probe:
         reader = _Reader(link, timeout)
         status = reader.ask(protocol.dle_eot(1), _status_byte)
         if status is None:
-            return Probe(link.url, reachable=True)
+            return Probe(link.url, reachable=True, answer=_ask_star(reader))
         # GS I waits behind whatever the printer has not processed, and an offline printer
         # processes nothing: after the first unanswered question the others would be too.
         ids: list[int | None] = [None, None]
@@ -174,13 +197,50 @@ def probe_link(link: Link, timeout: float = 0.5) -> Probe:
                 break
             texts[key] = text or None
         return Probe(link.url, reachable=True,
-                     answer=PrinterAnswer(status, ids[0], ids[1], **texts))
+                     answer=PrinterAnswer(status, ids[0], ids[1], texts.get("maker"),
+                                          texts.get("model"), texts.get("serial"),
+                                          texts.get("firmware"), texts.get("font")))
     except LinkClosed as exc:
         return Probe(link.url, reachable=True, error=f"closed while asked: {exc}")
     except LinkError as exc:
         return Probe(link.url, reachable=True, error=str(exc))
     finally:
         link.close()
+
+
+def _star_reply(data: bytes, pick: Callable[[star.StarEvent], Any]) -> tuple[Any, bytes] | None:
+    """The first Star reply ``pick`` takes from ``data``, and the bytes after it. ``data`` is
+    everything unread so far, so it is parsed afresh each time."""
+    parser = star.StarStreamParser()
+    for i in range(len(data)):  # a byte at a time: what follows the reply stays unread
+        for event in parser.feed(data[i:i + 1]):
+            value = pick(event)
+            if value is not None:
+                return value, data[i + 1:]
+    return None
+
+
+def _star_asb(data: bytes) -> tuple[bytes, bytes] | None:
+    return _star_reply(data, lambda e: e.raw if isinstance(e, protocol.AsbStatus) else None)
+
+
+def _star_version(data: bytes) -> tuple[str, bytes] | None:
+    return _star_reply(data, lambda e: e.text if isinstance(e, star.VersionReply) else None)
+
+
+def _ask_star(reader: _Reader) -> PrinterAnswer | None:
+    """Star Line Mode: the status block (real time), then, if online, the version line."""
+    reader.pending = b""  # a Star printer's answer to the EOT in DLE EOT 1 is not wanted
+    block = reader.ask(star.status_request(), _star_asb)
+    if block is None:
+        return None
+    status = block[2]
+    text = None
+    if not status & 0x08:  # a stopped printer reads nothing from its buffer: no version
+        text = reader.ask(star.version_request(), _star_version)
+    model = (text or "").split(" Ver")[0].strip()  # as the daemon's session reads it
+    return PrinterAnswer(status, maker=STAR_MAKER, model=model or None, firmware=text or None,
+                         dialect=STAR, asb=block.hex(" "))
 
 
 def parse_host(text: str) -> tuple[str, int]:
@@ -224,7 +284,8 @@ def probe_serial(device: str, bauds: Iterable[int] = USUAL_BAUDS, *,
             return Probe(f"serial://{device}", error=probe.error, reachable=True)
         tried.append(str(baud))
     rates = ", ".join(tried) or "no rate"
-    return Probe(f"serial://{device}", error=f"no answer to DLE EOT at {rates} baud",
+    return Probe(f"serial://{device}",
+                 error=f"no answer to DLE EOT or ESC ACK SOH at {rates} baud",
                  reachable=bool(tried))
 
 

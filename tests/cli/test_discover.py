@@ -144,8 +144,9 @@ def test_serial_probe_of_a_silent_port_is_bounded(capsys: pytest.CaptureFixture[
         os.close(slave)
     [row] = [r for r in rows if path in r["url"]]
     assert row["url"] == f"serial://{path}"  # no baud rate that worked to name
-    assert not row["printer"] and row["status"] == "no answer to DLE EOT at 9600, 19200 baud"
-    assert elapsed < 2.0  # two rates, 0.2 s each, plus opening
+    assert not row["printer"] and row["status"] == ("no answer to DLE EOT or ESC ACK SOH at "
+                                                    "9600, 19200 baud")
+    assert elapsed < 5.0  # two rates, two questions (ESC/POS, Star) of 0.2 s each, opening
     assert path not in run(capsys, "--serial", path, "--toml")[1]
 
 
