@@ -198,3 +198,32 @@ def test_epos_print_to_a_star_printer(tmp_path: Path,
         assert answer.get("success") == "true", answer
         assert [o for o in occurrences(emu) if o[0] == "EPOS-STAR"] == [
             ("EPOS-STAR", False, True)]
+
+
+def test_stale_etbs_in_the_buffer_confirm_nothing(
+        tmp_path: Path, daemon_factory: Callable[..., DaemonProcess]) -> None:
+    """Another host's job (with its own counter clear and ETBs) still in the printer's buffer
+    when the daemon connects: its ETBs move the counter first, and none may be taken for ours."""
+    import socket
+
+    with Emulator(speed_mm_s=2000.0, dialect="star") as emu:
+        port = emu.start_tcp()
+        emu.inject("paper_out")  # the other job waits in the buffer
+        other = (b"\x1b\x40" + b"OTHER HOST JOB\n" + b"\x1b\x1e\x45\x00" + b"\x17" * 3
+                 + b"MORE\n" + b"\x17" * 2)
+        with socket.create_connection(("127.0.0.1", port)) as s:
+            s.sendall(other)
+        daemon = daemon_factory({"front": _url_for_port(port)})
+        daemon.wait_state("paper_out", timeout=20)
+        receipts = {tag: daemon.submit({"document": sample_document(tag, lines=3)})["id"]
+                    for tag in ("STALE-1", "STALE-2")}
+        emu.clear("paper_out")
+        verify(Rig(emu, daemon, "tcp"), receipts, "stale ETBs ahead of the probe")
+        for tag in receipts:
+            assert [o for o in occurrences(emu) if o[0] == tag] == [(tag, False, True)]
+        text = emu.transcript.text()
+        assert text.index("OTHER HOST JOB") < text.index("RECEIPT STALE-1"), text
+
+
+def _url_for_port(port: int) -> str:
+    return f"tcp://127.0.0.1:{port}?dialect=star&profile={PROFILE}"
