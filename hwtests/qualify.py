@@ -8,6 +8,11 @@ Two kinds of target share all of this code:
 * the emulator with an ``EmulatorOperator``: the same steps done by fault injection, so CI
   runs this code on every ``make test``.
 
+The printer's language comes from the URL's ``dialect=`` (``escpos``, ``star`` for Star Line
+Mode, ``star_raster`` for raster-only Star models such as the TSP143) and its profile from
+``profile=``; without ``dialect=`` the printer is asked (ESC/POS first, then Star, as
+``receiptd discover`` does). A Star printer gets the Star checks of ``hwtests/star.py``.
+
 The result is a compatibility report (JSON plus a readable summary) that users can share.
 """
 
@@ -23,13 +28,19 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
+from urllib.parse import unquote_plus
 
 import httpx
 
 from receiptd import __version__, protocol
 from receiptd.emulator import Emulator
 from receiptd.links import Link, link_for_url
+from receiptd.links.discover import STAR, probe_link
+from receiptd.render.identify import suggest
+from receiptd.render.profiles import Profile, get_profile
 from receiptd.testing.loopback import free_port
+
+from . import star as star_checks
 
 # ------------------------------------------------------------------------------ operators
 
@@ -78,7 +89,8 @@ class TerminalOperator:
 
 
 class EmulatorOperator:
-    """The operator's steps as emulator fault injection; ``pull_cable`` unplugs its pty."""
+    """The operator's steps as emulator fault injection; ``pull_cable`` unplugs its pty (on
+    TCP: the printer falls silent, as behind a pulled network cable)."""
 
     name = "emulator"
     ACTIONS: ClassVar[dict[str, Callable[[Emulator], Any]]] = {
@@ -86,8 +98,11 @@ class EmulatorOperator:
         "close_cover": lambda e: e.clear("cover_open"),
         "remove_paper": lambda e: e.inject("paper_out"),
         "load_paper": lambda e: e.clear("paper_out"),
-        "pull_cable": lambda e: e.unplug_pty(),
-        "plug_cable": lambda e: e.replug_pty(),
+        # Behind a pty the adapter vanishes; on TCP the network goes quiet (the socket stays).
+        "pull_cable": lambda e: e.unplug_pty() if e.pty is not None else e.inject("silent"),
+        "plug_cable": lambda e: e.replug_pty() if e.pty is not None else e.clear("silent"),
+        # The person opens the cover while the next receipt prints: 30 mm into it.
+        "interrupt_next": lambda e: e.arm("cover_open", after_mm=30),
     }
 
     def __init__(self, emulator: Emulator) -> None:
@@ -202,6 +217,70 @@ def probe_features(url: str, operator: Operator,
     return features, identity
 
 
+# ------------------------------------------------------------------------------ the printer
+
+
+DIALECTS = ("escpos", "star", "star_raster")
+DEFAULT_PROFILES = {"escpos": "TM-T88V", "star": "TSP600", "star_raster": "TSP600"}
+_PRINTER_KEYS = ("dialect", "profile")
+
+
+@dataclass
+class Target:
+    """The printer under test: its link's URL, language and receiptd profile."""
+
+    url: str  # the link's own URL (without dialect= / profile=)
+    dialect: str
+    profile: str
+    detected: bool = False  # the dialect was asked of the printer, not given
+
+    @property
+    def star(self) -> bool:
+        return self.dialect != "escpos"
+
+    def render_profile(self) -> Profile:
+        return get_profile(self.profile, {"dialect": self.dialect} if self.star else None,
+                           where="RECEIPTD_HW_PRINTER profile")
+
+    def toml(self) -> str:
+        lines = ["[printers.hw]", f"url = {json.dumps(self.url)}",
+                 f"dialect = {json.dumps('star' if self.star else 'escpos')}",
+                 f"profile = {json.dumps(self.profile)}"]
+        if self.dialect == "star_raster":
+            lines += ["[printers.hw.profile_overrides]", 'dialect = "star_raster"']
+        return "\n".join(lines) + "\n"
+
+
+def target_for(url: str) -> Target:
+    """Split ``dialect=`` and ``profile=`` off the URL; ask the printer for what is missing."""
+    base, sep, query = url.partition("?")
+    kept, given = [], {}
+    for part in query.split("&") if sep else ():
+        key, _, value = part.partition("=")
+        if unquote_plus(key) in _PRINTER_KEYS:
+            given[unquote_plus(key)] = unquote_plus(value)
+        else:
+            kept.append(part)
+    link_url = base + ("?" + "&".join(kept) if kept else "")
+    dialect, detected = given.get("dialect"), False
+    if dialect is None:
+        dialect, detected = detect_dialect(link_url), True
+    if dialect not in DIALECTS:
+        raise ValueError(f"dialect={dialect!r}: expected one of {', '.join(DIALECTS)}")
+    return Target(link_url, dialect, given.get("profile") or DEFAULT_PROFILES[dialect],
+                  detected)
+
+
+def detect_dialect(url: str) -> str:
+    """What the printer answers in (``receiptd discover``'s probe): ESC/POS, else Star Line
+    Mode, and for a Star model that prints raster lines only, ``star_raster``."""
+    answer = probe_link(link_for_url(url), timeout=1.0).answer
+    if answer is None or answer.dialect != STAR:
+        return "escpos"
+    hint = suggest({"maker": star_checks.STAR_MAKER, "model": answer.model or ""}).dialect
+    return hint if hint in ("star", "star_raster") else "star"
+
+
 # ------------------------------------------------------------------------------ the daemon
 
 
@@ -212,14 +291,22 @@ class Daemon:
     ADMIN = "hwtests-admin-secret"
     POS = "hwtests-pos-secret"
 
-    def __init__(self, workdir: Path, url: str) -> None:
+    def __init__(self, workdir: Path, url: str, config: str | None = None) -> None:
+        """``config``: a ``[printers.hw]`` TOML section to use instead of ``--printer hw=url``
+        (a Star printer's dialect and profile overrides)."""
+        workdir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log_path = workdir / "receiptd.log"
         env = {**os.environ, "ESCPOS_CAPABILITIES_PICKLE_DIR": str(workdir / "escpos-cache")}
+        if config is None:
+            printer = ["--printer", f"hw={url}"]
+        else:
+            (workdir / "receiptd.toml").write_text(config)
+            printer = ["--config", str(workdir / "receiptd.toml")]
         args = [sys.executable, "-m", "receiptd.cli.daemon", "run",
                 "--journal", str(workdir / "journal.db"), "--listen", f"127.0.0.1:{self.port}",
-                "--printer", f"hw={url}", "--token", f"admin:{self.ADMIN}",
+                *printer, "--token", f"admin:{self.ADMIN}",
                 "--token", f"pos:{self.POS}", "--log-format", "json"]
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(args, env=env, stdout=log, stderr=log)
@@ -258,15 +345,25 @@ class Daemon:
         doc = {"blocks": [{"type": "text", "text": f"RECEIPTD HW TEST {tag}", "bold": True},
                           {"type": "row", "left": "Qualification", "right": tag},
                           {"type": "cut"}]}
+        return self.submit_document(doc, tag)
+
+    def submit_document(self, doc: dict[str, Any], tag: str) -> int:
         r = self.pos.post("/v1/printers/hw/receipts", json={"document": doc, "order_ref": tag})
         if r.status_code != 202:
             raise RuntimeError(f"submit {tag}: {r.status_code} {r.text}")
         return int(r.json()["id"])
 
-    def receipt_state(self, receipt_id: int) -> str:
+    def _receipt(self, receipt_id: int) -> dict[str, Any]:
         r = self.pos.get(f"/v1/receipts/{receipt_id}")
         r.raise_for_status()
-        return str(r.json()["state"])
+        body: dict[str, Any] = r.json()
+        return body
+
+    def receipt_state(self, receipt_id: int) -> str:
+        return str(self._receipt(receipt_id)["state"])
+
+    def receipt_prints(self, receipt_id: int) -> list[dict[str, Any]]:
+        return list(self._receipt(receipt_id)["prints"])
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -347,6 +444,7 @@ class Report:
     printer_url: str
     target: str
     operator: str
+    dialect: str = "escpos"
     receiptd_version: str = __version__
     date: str = field(default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
     host: str = field(default_factory=lambda: f"{platform.system()} {platform.release()} "
@@ -375,7 +473,10 @@ class Report:
             f"printer   {ident.get('maker', '?')} {ident.get('model', '?')} "
             f"(firmware {ident.get('firmware', '?')}) at {self.printer_url}",
             f"receiptd  {self.receiptd_version}; {self.host}; {self.date}",
-            f"operator  {self.operator}; prints confirmed by: {self.confirmation or '?'}",
+            f"dialect   {self.dialect}",
+            f"operator  {self.operator}; prints confirmed by: {self.confirmation or '?'}"
+            + (" (the ETB counter)" if self.dialect != "escpos" and self.confirmation
+               == "process_id" else ""),
             "",
             "protocol features",
         ]
@@ -385,7 +486,7 @@ class Report:
         lines += ["", "operator steps (detected -> recovered -> held receipt printed)"]
         for s in self.steps:
             lines.append(
-                f"  [{'ok' if s.ok else 'FAIL'}] {s.name:6} expected {s.expected:11} "
+                f"  [{'ok' if s.ok else 'FAIL'}] {s.name:7} expected {s.expected:11} "
                 f"saw {s.observed or '-'}; detect {s.detect_s}s, recover {s.recover_s}s"
                 + (f"; {s.error}" if s.error else ""))
         lines += ["", f"RESULT: {'PASS' if self.ok else 'FAIL'}"]
@@ -402,10 +503,18 @@ class Report:
 
 
 def qualify(url: str, target: str, operator: Operator, workdir: Path,
-            saw_cut: Callable[[], bool], fault_timeout: float) -> Report:
-    """The whole qualification: probe, then the daemon through every operator step."""
+            saw_cut: Callable[[], bool], fault_timeout: float,
+            slips: star_checks.Slips = list) -> Report:
+    """The whole qualification: probe, then the daemon through every operator step.
+
+    ``slips`` is what the emulator printed (its transcript's slips): the evidence an
+    ``EmulatorOperator`` answers the Star checks' questions with; a person looks instead."""
+    printer = target_for(url)
+    if printer.star:
+        return qualify_star(url, printer, target, operator, workdir, saw_cut, fault_timeout,
+                            slips)
     report = Report(printer_url=url, target=target, operator=operator.name)
-    report.features, report.identity = probe_features(url, operator, saw_cut)
+    report.features, report.identity = probe_features(printer.url, operator, saw_cut)
     daemon = Daemon(workdir, url)
     try:
         daemon.wait("printer online",
@@ -417,6 +526,50 @@ def qualify(url: str, target: str, operator: Operator, workdir: Path,
         report.confirmation = str(daemon.printer().get("confirmation", ""))
         for fault in FAULTS:
             report.steps.append(run_fault(daemon, operator, fault, fault_timeout))
+    finally:
+        daemon.stop()
+    return report
+
+
+def qualify_star(url: str, printer: Target, target: str, operator: Operator, workdir: Path,
+                 saw_cut: Callable[[], bool], fault_timeout: float,
+                 slips: star_checks.Slips) -> Report:
+    """A Star printer: Star's status, identity and ETB counter probed directly; then the
+    daemon prints a full receipt in the printer's dialect, goes through the operator steps
+    both dialects share, and reprints, marked, a receipt the cover interrupted."""
+    report = Report(printer_url=url, target=target, operator=operator.name,
+                    dialect=printer.dialect)
+    rows, report.identity = star_checks.probe_star(printer.url, printer.render_profile(),
+                                                   operator.confirm, saw_cut)
+    report.features = [Feature(name, supported, detail) for name, supported, detail in rows]
+    if printer.detected:
+        report.features.insert(0, Feature("dialect (asked of the printer)", True,
+                                          printer.dialect))
+    raster = printer.dialect == "star_raster"
+    daemon = Daemon(workdir, printer.url, config=printer.toml())
+    try:
+        daemon.wait("printer online",
+                    lambda: daemon.printer()["state"] in ("online", "paper_near_end"), 30)
+        first = daemon.submit_document(star_checks.full_receipt("first"), "first")
+        daemon.wait("the first receipt printed", lambda: daemon.receipt_state(first) == "printed",
+                    30)
+        report.first_receipt_printed = True
+        report.confirmation = str(daemon.printer().get("confirmation", ""))
+        looks = operator.confirm(
+            "Did a receipt print with a bold title, an underlined line, LARGE text, a barcode, "
+            "a QR code and a checkerboard picture, get cut, and did the cash drawer open (say "
+            "yes if no drawer is connected)?",
+            lambda: star_checks.full_receipt_on_paper(slips, "first", raster))
+        report.features.append(Feature(
+            f"full receipt ({printer.dialect})", looks,
+            f"styles, barcode, QR, image, cut, drawer; printed, confirmed by "
+            f"{report.confirmation or '?'}; operator: "
+            f"{'as expected' if looks else 'NOT as expected'}"))
+        report.first_receipt_printed = looks
+        for fault in FAULTS:
+            report.steps.append(run_fault(daemon, operator, fault, fault_timeout))
+        outcome = star_checks.interrupted_reprint(daemon, operator, fault_timeout, slips, raster)
+        report.steps.append(Step(name="reprint", expected="cover_open", **outcome))
     finally:
         daemon.stop()
     return report

@@ -4,7 +4,8 @@
 
 runs it against a real printer with an operator at the terminal; without the variable the
 hardware case is skipped and the same code runs against the emulator, the operator's steps
-done by fault injection (part of `make test`).
+done by fault injection (part of `make test`): the ESC/POS qualification behind a pty, the
+Star one (`Emulator(dialect="star")`, Line Mode and raster only) over TCP and behind a pty.
 """
 
 from __future__ import annotations
@@ -50,10 +51,45 @@ def test_qualification_emulator(tmp_path: Path, emulator_pty: tuple[Emulator, st
     assert '"ok": true' in json_path.read_text()
 
 
+@pytest.mark.parametrize(("transport", "dialect"), [
+    ("tcp", "star"), ("pty", "star"), ("tcp", None)])
+def test_qualification_emulator_star(tmp_path: Path, transport: str,
+                                     dialect: str | None) -> None:
+    """The Star checks against the emulator's Star dialect. ``dialect=None``: the URL names
+    none, so the qualification asks the printer, as a shop's run without ``dialect=`` does
+    (the emulator says it is a TSP143IIIU: raster only)."""
+    emu = Emulator(speed_mm_s=2000.0, dialect="star")
+    try:
+        if transport == "tcp":
+            base = f"tcp://127.0.0.1:{emu.start_tcp()}"
+        else:
+            emu.start_pty(link=str(tmp_path / "printer"))
+            base = f"serial://{tmp_path / 'printer'}"
+        url = f"{base}?dialect={dialect}" if dialect else base
+        report = qualify(url, "emulator", EmulatorOperator(emu), tmp_path / "run",
+                         saw_cut=lambda: "[CUT]" in emu.transcript.text(), fault_timeout=20,
+                         slips=lambda: emu.transcript.slips())
+    finally:
+        emu.stop()
+    json_path, text_path = report.write(tmp_path / "report")
+    summary = text_path.read_text()
+    print(summary)
+    assert report.ok, summary
+    missing = [f.name for f in report.features if not f.supported]
+    assert not missing, summary
+    assert report.dialect == (dialect or "star_raster")
+    assert report.identity["model"] == "TSP143IIIU"
+    assert report.confirmation == "process_id"  # proven by the ETB counter
+    assert [s.name for s in report.steps] == ["cover", "paper", "cable", "reprint"]
+    assert '"ok": true' in json_path.read_text()
+    assert "(the ETB counter)" in summary
+
+
 def test_qualification_hardware(tmp_path: Path) -> None:
     url = os.environ.get(ENV)
     if not url:
-        pytest.skip(f"{ENV} not set: no real printer to qualify (e.g. {ENV}=usb://04b8:0e28 "
+        pytest.skip(f"{ENV} not set: no real printer to qualify (e.g. {ENV}=usb://04b8:0e28, "
+                    f"or a Star TSP143 {ENV}='usb://0519:0003?dialect=star_raster'; "
                     "pytest hwtests -s -k hardware)")
     operator = TerminalOperator()
     try:
