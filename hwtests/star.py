@@ -233,11 +233,14 @@ def interrupted_reprint(daemon: Any, operator: Any, timeout: float, slips: Slips
                            "observed": "", "error": "", "detect_s": None, "recover_s": None}
     tag = "reprint"
     try:
-        operator.do("interrupt_next", "Next, a long receipt prints. Press Enter, then OPEN "
-                    "THE COVER while it is still printing, and leave it open.")
+        operator.do("interrupt_next", "Get ready: a long receipt (about 1 m) starts printing "
+                    "when you press Enter. OPEN THE COVER while it is still printing, and leave "
+                    "it open.")
         before = len(slips())
         t0 = time.monotonic()
-        receipt = daemon.submit_document(long_receipt(tag), tag)
+        # A person needs seconds to reach the cover: a metre of paper gives them that.
+        rows = 40 if operator.name == "emulator" else 250
+        receipt = daemon.submit_document(long_receipt(tag, rows), tag)
         seen = daemon.wait("the cover open mid-receipt",
                            lambda: daemon.printer()["state"] in ("cover_open", "paper_out")
                            and daemon.printer(), timeout)
