@@ -4,6 +4,7 @@ raster only (TSP100 class: TSP143), probed directly and then driven through the 
 Star's questions and answers are not ESC/POS ones (STAR Line Mode Command Specifications,
 chapter 3 and appendix 5.2.3 "Automatic Status"):
 
+* ``ENQ``, ``EOT``: one status byte each, answered on arrival (recorded only);
 * ``ESC ACK SOH``: one automatic status block (ASB), answered on arrival, stopped or not;
 * ``ESC RS a 1``: automatic status on (one block when it is read from the buffer);
 * ``ESC # * LF NUL``: the version line, ``TSP143IIIU Ver1.0`` (the printer's identity);
@@ -31,6 +32,7 @@ from receiptd import protocol
 from receiptd.document.content import parse_content
 from receiptd.links import link_for_url
 from receiptd.protocol import star
+from receiptd.protocol.replies import Garbage
 from receiptd.render import render
 from receiptd.render.profiles import Profile
 
@@ -118,6 +120,11 @@ def probe_star(url: str, profile: Profile, confirm: Callable[[str, Callable[[], 
         return False
 
     try:
+        for name, question in (("ENQ", b"\x05"), ("EOT", b"\x04")):
+            # One status byte each, on arrival: recorded, not required (receiptd reads ASB).
+            ev = exchange(link, parser, question, lambda e: isinstance(e, Garbage), 1.5)
+            rows.append((f"{name} (one-byte status)", ev is not None,
+                         f"0x{ev.data[0]:02X}" if isinstance(ev, Garbage) else "no reply"))
         ev = exchange(link, parser, star.status_request(), asb, 2.0)
         rows.append(("status (ESC ACK SOH: ASB)", ev is not None,
                      _asb_detail(ev) if isinstance(ev, protocol.AsbStatus) else "no reply"))
