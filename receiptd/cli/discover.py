@@ -293,6 +293,9 @@ def toml_snippet(found: list[Found]) -> str:
             lines.append(f'dialect = "star"  # {row.said or "a Star printer"}')
         if row.profile and star:
             lines.append(f"profile = {_quote(row.profile)}  # a Star profile, for {said}")
+        elif row.profile and row.profile != guess_profile(row.model):
+            lines.append(f"profile = {_quote(row.profile)}  # the closest to {said}: check "
+                         "its width")
         elif row.profile:
             lines.append(f"profile = {_quote(row.profile)}  # guessed from {said}")
         else:

@@ -270,3 +270,19 @@ def test_snippet_of_a_chinese_model_prints_chinese_as_text(
     ("Japanese Kanji", "shift_jis"), ("Korean KSC5601", "ksc5601"), (None, None)])
 def test_double_byte_guess_from_font(font: str | None, setting: str | None) -> None:
     assert discover.guess_double_byte(font) == setting
+
+
+def test_snippet_says_when_the_profile_is_only_the_closest() -> None:
+    """A model no profile is named after gets the one ``suggest`` finds closest (a TM-T88VI
+    the TM-T88V's), with a comment to check it: a wrong width must not pass unnoticed."""
+    rows = [discover.Found("tcp", "tcp://10.0.0.8:9100", True, "EPSON", "TM-T88VI",
+                           status="online"),
+            discover.Found("tcp", "tcp://10.0.0.9:9100", True, "EPSON", "TM-T88V",
+                           status="online")]
+    for row in rows:
+        discover._settle(row, star=False)
+    discover._name(rows)
+    snippet = discover.toml_snippet(rows)
+    assert 'profile = "TM-T88V"  # the closest to EPSON TM-T88VI: check its width' in snippet
+    assert 'profile = "TM-T88V"  # guessed from EPSON TM-T88V' in snippet
+    assert "dialect" not in snippet
