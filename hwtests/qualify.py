@@ -365,6 +365,13 @@ class Daemon:
     def receipt_prints(self, receipt_id: int) -> list[dict[str, Any]]:
         return list(self._receipt(receipt_id)["prints"])
 
+    def reprint(self, receipt_id: int) -> None:
+        """A cashier's marked copy (the admin token is a cashier's too)."""
+        r = self.admin.post(f"/v1/receipts/{receipt_id}/reprint",
+                            json={"reason": "hardware qualification"})
+        if r.status_code != 202:
+            raise RuntimeError(f"reprint {receipt_id}: {r.status_code} {r.text}")
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.terminate()
@@ -566,6 +573,9 @@ def qualify_star(url: str, printer: Target, target: str, operator: Operator, wor
             f"{report.confirmation or '?'}; operator: "
             f"{'as expected' if looks else 'NOT as expected'}"))
         report.first_receipt_printed = looks
+        report.features.append(Feature(
+            "cashier's copy (COPY marker)",
+            *star_checks.marked_copy(daemon, operator, first, slips, raster, fault_timeout)))
         for fault in FAULTS:
             report.steps.append(run_fault(daemon, operator, fault, fault_timeout))
         outcome = star_checks.interrupted_reprint(daemon, operator, fault_timeout, slips, raster)

@@ -190,6 +190,24 @@ def _text(entry: dict[str, Any]) -> str:
     return str(entry.get("text", "")) if entry.get("type") == "text" else ""
 
 
+def printed_so_far(slips: Slips) -> int:
+    """How many transcript entries there are: a mark to look for what comes out after it."""
+    return sum(len(slip) for slip in slips())
+
+
+def cut_slips_after(slips: Slips, mark: int) -> list[list[dict[str, Any]]]:
+    """The slips that came out after ``mark`` (``printed_so_far``) and were cut off: an
+    emulator slip stays open after its cut until the next entry, so entries are split here."""
+    entries = [e for slip in slips() for e in slip][mark:]
+    out, current = [], []
+    for entry in entries:
+        current.append(entry)
+        if entry.get("type") == "cut":
+            out.append(current)
+            current = []
+    return out
+
+
 def full_receipt_on_paper(slips: Slips, tag: str, raster: bool) -> bool:
     """What the emulator printed for ``full_receipt(tag)``: in Line Mode its styled text,
     barcode, QR and image on a slip that was cut; in raster mode one cut image. And the
@@ -211,15 +229,12 @@ def full_receipt_on_paper(slips: Slips, tag: str, raster: bool) -> bool:
     return False
 
 
-def marked_reprint_on_paper(slips: Slips, tag: str, raster: bool, before: int) -> bool:
-    """A slip after the first ``before`` that came out whole (ends at a cut) under a marker:
-    in Line Mode its marker line is text; raster lines hold it in the image, so there the
-    whole second slip is the evidence."""
-    later = slips()[before:]
-    for slip in later:
+def marked_reprint_on_paper(slips: Slips, tag: str, raster: bool, mark: int) -> bool:
+    """A slip after ``mark`` that came out whole (ends at a cut) under a marker: in Line Mode
+    its marker line is text; raster lines hold it in the image, so there the whole second
+    slip is the evidence."""
+    for slip in cut_slips_after(slips, mark):
         kinds = {e.get("type") for e in slip}
-        if "cut" not in kinds:
-            continue
         if raster and "image" in kinds:
             return True
         texts = [_text(e) for e in slip]
@@ -243,7 +258,7 @@ def interrupted_reprint(daemon: Any, operator: Any, timeout: float, slips: Slips
         operator.do("interrupt_next", "Get ready: a long receipt (about 1 m) starts printing "
                     "when you press Enter. OPEN THE COVER while it is still printing, and leave "
                     "it open.")
-        before = len(slips())
+        before = printed_so_far(slips)
         t0 = time.monotonic()
         # A person needs seconds to reach the cover: a metre of paper gives them that.
         rows = 40 if operator.name == "emulator" else 250
@@ -283,6 +298,35 @@ def interrupted_reprint(daemon: Any, operator: Any, timeout: float, slips: Slips
     except (TimeoutError, RuntimeError, httpx.HTTPError) as exc:
         out["error"] = str(exc)
     return out
+
+
+def marked_copy(daemon: Any, operator: Any, receipt: int, slips: Slips, raster: bool,
+                timeout: float) -> tuple[bool, str]:
+    """A cashier's copy of ``receipt`` (the full receipt): printed, proven, and under its
+    ``COPY 1`` marker. Returns (passed, detail)."""
+    before = printed_so_far(slips)
+    try:
+        daemon.reprint(receipt)
+        daemon.wait("the copy printed", lambda: [
+            p for p in daemon.receipt_prints(receipt)
+            if p["kind"] == "reprint" and p["state"] == "printed"], timeout)
+    except (TimeoutError, RuntimeError, httpx.HTTPError) as exc:
+        return False, str(exc)
+    marked = operator.confirm(
+        "Did a copy of the first receipt print, with 'COPY 1' at its top?",
+        lambda: copy_on_paper(slips, raster, before))
+    return marked, f"printed; operator: {'COPY 1 marker seen' if marked else 'NO marker'}"
+
+
+def copy_on_paper(slips: Slips, raster: bool, mark: int) -> bool:
+    """A cut slip after ``mark`` under a ``COPY 1`` marker (raster: a cut image)."""
+    for slip in cut_slips_after(slips, mark):
+        kinds = {e.get("type") for e in slip}
+        if raster and "image" in kinds:
+            return True
+        if any(_text(e).lstrip().startswith("COPY 1") for e in slip):
+            return True
+    return False
 
 
 def _print_states(daemon: Any, receipt: int) -> list[str] | None:
