@@ -31,7 +31,7 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--unix-socket", type=Path, help="Unix socket path for the API")
         p.add_argument("--printer", action="append", default=[], metavar="NAME=URL",
                        help="add or override a printer (repeatable); the URL may add "
-                       "?profile=...&double_byte=...&dialect=escpos")
+                       "?profile=...&double_byte=...&dialect=escpos|star")
         p.add_argument("--token", action="append", default=[], metavar="[NAME:]ROLE:SECRET",
                        help="add an API token (repeatable)")
         p.add_argument("--virtual-printer", action="append", default=[],
