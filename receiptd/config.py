@@ -86,6 +86,10 @@ class RetentionConfig(_Strict):
     interval_s: float = Field(600.0, gt=0)
 
 
+#: The profile of a Star printer whose config names none.
+STAR_DEFAULT_PROFILE = "TSP600"
+
+
 class PrinterConfig(_Strict):
     url: str = Field(description="tcp://HOST:PORT, serial:///dev/ttyUSB0?baudrate=38400, usb://VID:PID")
     profile: str = Field("TM-T88V", description="printer profile name")
@@ -162,6 +166,15 @@ class PrinterConfig(_Strict):
                              "with dialect = \"star\" (its ETB counter wraps at 32)")
         return self
 
+    @property
+    def profile_name(self) -> str:
+        """The profile the config names, else the default for its dialect: ``TM-T88V`` for
+        ESC/POS, ``TSP600`` (80 mm, Star's code pages) for Star. Until the printer's identity
+        says otherwise (``receiptd.printer.selfconfig``)."""
+        if "profile" in self.model_fields_set or self.dialect == "escpos":
+            return self.profile
+        return STAR_DEFAULT_PROFILE
+
 
 class TokenConfig(_Strict):
     name: str
@@ -192,8 +205,8 @@ class Config(_Strict):
         from receiptd.render.profiles import resolve_profile, with_dialect
 
         for name, printer in self.printers.items():
-            profile = resolve_profile(printer.profile, printer.profile_overrides, self.profiles,
-                                      where=f"printers.{name}")
+            profile = resolve_profile(printer.profile_name, printer.profile_overrides,
+                                      self.profiles, where=f"printers.{name}")
             if printer.dialect != "escpos" and profile.dialect == "escpos":
                 # A Star printer needs a Star profile (its code pages are Star's numbers).
                 with_dialect(profile, printer.dialect, where=f"printers.{name}")
@@ -348,8 +361,9 @@ def _check_printer_profile(item: str, entry: dict[str, Any], custom: Any) -> Non
     from receiptd.render.profiles import resolve_profile, with_dialect
 
     overrides = entry.get("profile_overrides", {})
-    name = entry.get("profile", PrinterConfig.model_fields["profile"].default)
     dialect = entry.get("dialect", "escpos")
+    name = entry.get("profile", STAR_DEFAULT_PROFILE if dialect == "star"
+                     else PrinterConfig.model_fields["profile"].default)
     if not isinstance(overrides, dict) or not isinstance(name, str):
         return  # the file's own mistake; validation names its key
     where = f"printers.{item.partition('=')[0]}"

@@ -107,6 +107,7 @@ class Doctor:
         who = " ".join(ident.get(k, "") for k in ("maker", "model", "firmware")).strip()
         self.add("status", OK, f"answers status ({who or 'identity unknown'}; confirmation by "
                  f"{h['confirmation']})", printer=name)
+        self.check_setup(name, h.get("setup") or {})
         problems = h.get("problems") or []
         serious = [p for p in problems if p["code"] not in
                    ("paper_near_end", "paper_low_estimate", "confirmation_status_only",
@@ -134,6 +135,25 @@ class Doctor:
         else:
             self.check_test_print(name)
 
+
+    def check_setup(self, name: str, setup: dict[str, Any]) -> None:
+        """The profile and dialect in use, where they came from, and where the printer's
+        identity disagrees with the config."""
+        if not setup:
+            return
+        source = setup.get("source") or {}
+        used = (f"profile {setup.get('profile')} ({source.get('profile', '?')}), dialect "
+                f"{setup.get('dialect')} ({source.get('dialect', '?')})")
+        if setup.get("double_byte"):
+            used += f", double-byte {setup['double_byte']} ({source.get('double_byte', '?')})"
+        warnings = setup.get("warnings") or []
+        if not warnings:
+            self.add("setup", OK, used, printer=name)
+        for w in warnings:
+            self.add("setup", WARN, f"{used}: {w['message']}",
+                     f"Set {w['setting']} = \"{w['suggested']}\" in [printers.{name}] (or "
+                     f"remove the setting to follow the printer), then restart receiptd.",
+                     printer=name)
     def check_test_print(self, name: str) -> None:
         stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
         body = {"text": f"receiptd doctor test print\n{stamp}\nIf you can read this, the "

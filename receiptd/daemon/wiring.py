@@ -14,6 +14,7 @@ This module builds and connects parts; it holds no logic of its own beyond the o
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Callable
@@ -36,8 +37,9 @@ from receiptd.monitor.health import HealthState
 from receiptd.monitor.metrics import Metrics
 from receiptd.monitor.reporter import StateReporter
 from receiptd.printer import PrinterSession, SessionSettings
-from receiptd.printer.dialect import printer_profile, session_dialect
+from receiptd.printer.dialect import session_dialect
 from receiptd.printer.liveness import slowest_intake
+from receiptd.printer.selfconfig import SelfConfig
 from receiptd.printer.states import Snapshot
 from receiptd.render import glyphs
 from receiptd.render.profiles import Profile
@@ -58,9 +60,9 @@ class Daemon:
         self._local = threading.local()
         self._journals: list[Journal] = []
         self._journals_lock = threading.Lock()
-        self.profiles: dict[str, Profile] = {
-            name: printer_profile(name, p, config.profiles)
-            for name, p in config.printers.items()
+        # Each printer's profile: its config's, filled in from its identity once known.
+        self.setups: dict[str, SelfConfig] = {
+            name: SelfConfig(name, p, config.profiles) for name, p in config.printers.items()
         }
         self.sessions: dict[str, PrinterSession] = {}
         self.spoolers: dict[str, Spooler] = {}
@@ -91,7 +93,14 @@ class Daemon:
         return journal
 
     def profile(self, printer: str) -> Profile:
-        return self.profiles[printer]
+        setup = self.setups[printer]
+        session = self.sessions.get(printer)
+        return setup.profile(session.board.identity if session else {})
+
+    def setup_report(self, printer: str) -> dict[str, object]:
+        """The printer's settings, where each came from, and what its identity suggests."""
+        self.profile(printer)  # follow an identity that arrived since
+        return self.setups[printer].report()
 
     def wake(self, printer: str) -> None:
         spooler = self.spoolers.get(printer)
@@ -167,7 +176,7 @@ class Daemon:
                 ),
                 on_beat=self._beat(f"printer-{name}"),
                 last_seq=self.journal().events.last_seq(name),
-                dialect=session_dialect(self.profiles[name]),
+                dialect=session_dialect(self.setups[name].configured),
             )
             reporter = StateReporter(
                 name, session.changes, self.journal,
@@ -176,7 +185,7 @@ class Daemon:
                 on_error=self._worker_error(f"state-{name}"),
             )
             spooler = Spooler(
-                name, session, self.journal, self.profiles[name], self.bus,
+                name, session, self.journal, functools.partial(self.profile, name), self.bus,
                 settings=SpoolSettings(
                     confirm_timeout_s=cfg.confirm_timeout_s,
                     window_prints=cfg.send_window_prints,

@@ -360,6 +360,8 @@ class Fleet(Protocol):
 
     def profile(self, printer: str) -> Profile: ...
 
+    def setup_report(self, printer: str) -> dict[str, Any]: ...
+
 
 def text_health(profile: Profile) -> dict[str, Any]:
     """Can this printer print Chinese, Japanese and Korean text, and how: its double-byte
@@ -397,7 +399,11 @@ def printer_health(fleet: Fleet, printer: str) -> dict[str, Any]:
         "name": printer,
         "url": snap.url,
         "link": snap.kind,
-        "profile": cfg.profile,
+        "profile": fleet.profile(printer).name,
+        "dialect": cfg.dialect,
+        # The settings in use, where each came from (config, default, the printer's
+        # identity), what the identity suggests and where the config disagrees with it.
+        "setup": fleet.setup_report(printer),
         "state": snap.state.value,
         "since": iso(snap.since),
         "cause": snap.cause,

@@ -105,7 +105,7 @@ def printer_profile(name: str, printer: PrinterConfig,
     """The profile a printer is rendered for: its configured profile, in its dialect (a
     ``dialect = "star"`` printer gets Star bytes, ``render.profiles.with_dialect``). A
     profile that names a Star dialect itself (``star_raster``) keeps it."""
-    profile = resolve_profile(printer.profile, printer.profile_overrides, custom,
+    profile = resolve_profile(printer.profile_name, printer.profile_overrides, custom,
                               where=f"printers.{name}")
     if printer.dialect == ESCPOS or profile.dialect != ESCPOS:
         return profile

@@ -12,8 +12,13 @@ from dataclasses import dataclass
 
 from receiptd import protocol
 
-# GS I n, in the order asked.
-IDENTITY_QUERIES = ((67, "model"), (66, "maker"), (65, "firmware"), (68, "serial"))
+# GS I n, in the order asked. 69, the font of the printer's language ("CHINA GB2312",
+# "KANJI JAPANESE", "PC437"), names its double-byte set (``receiptd.printer.selfconfig``).
+IDENTITY_QUERIES = ((67, "model"), (66, "maker"), (65, "firmware"), (68, "serial"),
+                    (69, "font"))
+#: Identity answers that are never all digits: a digits-only block paired with one of them is
+#: a maintenance counter (the printer left the question unanswered), not the identity.
+_NEVER_NUMERIC = frozenset({"model", "maker", "font"})
 # GS g 2 counters asked on connect and refreshed while idle; +128 = cumulative (lifetime).
 MAINTENANCE_QUERIES = (
     (20, "lines_fed"), (50, "cuts"), (70, "hours"),
@@ -66,10 +71,14 @@ class InfoQueries:
 
     def answer(self, payload: bytes) -> Answer | None:
         """The question this info block answers, or None when none is open."""
-        if not self._open:
-            return None
-        kind, key = self._open.popleft()
-        return Answer(kind, key, payload.decode("ascii", "replace").strip())
+        text = payload.decode("ascii", "replace").strip()
+        while self._open:
+            kind, key = self._open.popleft()
+            if kind == "identity" and key in _NEVER_NUMERIC and text.isdigit() and any(
+                    k == "maintenance" for k, _ in self._open):
+                continue  # unanswered (a clone without it): the answer is for a later question
+            return Answer(kind, key, text)
+        return None
 
     def forget(self) -> None:
         self._open.clear()

@@ -61,7 +61,7 @@ class Spooler:
         name: str,
         session: PrinterSession,
         journal_factory: Callable[[], Journal],
-        profile: Profile,
+        profile: Callable[[], Profile],
         bus: EventBus,
         *,
         settings: SpoolSettings | None = None,
@@ -72,7 +72,7 @@ class Spooler:
         self.name = name
         self.session = session
         self.board = session.board  # what is known of the printer, and the waits on it
-        self.profile = profile
+        self._profile = profile  # the printer's profile now (its identity may fill it in)
         self.settings = settings or SpoolSettings()
         self._journal_factory = journal_factory
         self._bus = bus
@@ -186,7 +186,7 @@ class Spooler:
         in the journal, on the event stream and in the health view). A journal that cannot
         be read is not the receipt's fault: that propagates."""
         try:
-            return prepare(journal.receipts.get(job.receipt_id), job, self.profile, self._log)
+            return prepare(journal.receipts.get(job.receipt_id), job, self._profile(), self._log)
         except (JournalUnavailable, JournalCorrupt):
             raise
         except Exception as exc:

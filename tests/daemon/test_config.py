@@ -111,7 +111,8 @@ def test_printer_option_link_keys_still_checked_by_the_link() -> None:
 @pytest.mark.parametrize(
     ("item", "why"),
     [
-        ("front=tcp://h:9100?dialect=star", "printers.front.dialect: star needs a Star profile"),
+        ("front=tcp://h:9100?dialect=star&profile=TM-T88V",
+         "printers.front.dialect: star needs a Star profile"),
         ("front=tcp://h:9100?dialect=zpl", "dialect='zpl': expected escpos or star"),
         ("front=tcp://h:9100?profile=TM-NOPE", "printers.front.profile: unknown printer profile"),
         ("front=tcp://h:9100?double_byte=utf8", "double_byte: must be \"none\" or one of"),

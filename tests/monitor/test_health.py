@@ -101,7 +101,7 @@ def test_identity_and_maintenance_counters_come_from_the_printer(
     h = wait_until(lambda: (p := d.printer())["maintenance"].get("cuts_total") is not None
                    and p["identity"].get("serial") and p, what="identity and counters")
     assert h["identity"] == {"maker": "EPSON", "model": "TM-T88V", "firmware": "1.00 ESC/POS",
-                             "serial": "RCPTEMU0001"}
+                             "serial": "RCPTEMU0001", "font": "PC437"}
     assert h["link"] == "tcp" and h["address"] == h["url"] and h["present"] is True
     assert h["confirmation"] == "process_id"
     cuts_before = h["maintenance"]["cuts_total"]

@@ -47,7 +47,10 @@ def test_url_dialect_errors_name_the_item() -> None:
 
 def test_a_star_printer_needs_a_star_profile() -> None:
     with pytest.raises(ConfigError) as exc:
-        load_config(printers=["bar=tcp://127.0.0.1:9100?dialect=star"])  # TM-T88V: Epson's
+        load_config(printers=["bar=tcp://127.0.0.1:9100?dialect=star&profile=TM-T88V"])
     assert "printers.bar.dialect: star needs a Star profile" in str(exc.value)
     config = load_config(printers=["bar=tcp://127.0.0.1:9100?dialect=star&profile=TSP600"])
     assert config.printers["bar"].profile == "TSP600"
+    # None named: Star's own default until the printer's identity says more.
+    config = load_config(printers=["bar=tcp://127.0.0.1:9100?dialect=star"])
+    assert config.printers["bar"].profile_name == "TSP600"
