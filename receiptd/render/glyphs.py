@@ -162,14 +162,16 @@ def lang_for(double_byte: str | None) -> str:
     return _LANGS.get(double_byte or "", "SC")
 
 
-def _rank(ref: FontRef, lang: str, symbol: bool) -> tuple[int, str]:
+def _rank(ref: FontRef, lang: str, symbol: bool, wide: bool = False) -> tuple[int, str]:
     """Lower is better: Noto CJK of the printer's region, the Latin and symbol fonts, then
-    the shipped font, then any other font (colour bitmap fonts last)."""
+    the shipped font, then any other font (colour bitmap fonts last). For a wide (CJK)
+    character the Latin and symbol fonts come after the shipped one: Symbola, for one, has
+    a few ideographs, and a line of Chinese must not come out in two typefaces."""
     latin = ("DejaVu Sans Mono", "DejaVu Sans", "Noto Sans")
-    preferred = (
-        f"Noto Sans Mono CJK {lang}", f"Noto Sans CJK {lang}", "Noto Sans Mono CJK",
-        "Noto Sans CJK", *(("Symbola", *latin) if symbol else (*latin, "Symbola")),
-    )
+    cjk = (f"Noto Sans Mono CJK {lang}", f"Noto Sans CJK {lang}", "Noto Sans Mono CJK",
+           "Noto Sans CJK")
+    preferred = (*cjk, *(() if wide else (("Symbola", *latin) if symbol
+                                          else (*latin, "Symbola"))))
     for i, name in enumerate(preferred):
         if ref.family == name or (name.endswith("CJK") and ref.family.startswith(name)):
             return (i, ref.family)
@@ -188,7 +190,8 @@ def font_for(char: str, lang: str = "SC") -> FontRef | None:
     if covering:
         # Symbols and emoji: Symbola draws them whole; DejaVu's are small or partial.
         symbol = code >= 0x2100 and unicodedata.category(char) == "So"
-        return min(covering, key=lambda ref: _rank(ref, lang, symbol))
+        wide = unicodedata.east_asian_width(char) in ("W", "F") and not symbol
+        return min(covering, key=lambda ref: _rank(ref, lang, symbol, wide))
     log.info(
         "no_font_for_character", char=char, codepoint=f"U+{code:04X}",
         system_fonts=_system_fonts, shipped_font=_packaged() is not None,
