@@ -26,8 +26,7 @@ import sqlite3
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-
-from sqlite_utils import Database
+from typing import TYPE_CHECKING
 
 from receiptd.journal.db import JournalDb
 from receiptd.journal.events import EventStore
@@ -47,6 +46,9 @@ from receiptd.journal.records import (
 )
 from receiptd.journal.search import SearchStore
 from receiptd.journal.tokens import TokenStore
+
+if TYPE_CHECKING:
+    from sqlite_utils import Database
 
 __all__ = [
     "MAX_EVENTS_PAGE",

@@ -19,14 +19,15 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
-
-from sqlite_utils import Database
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from receiptd.errors import JournalCorrupt, JournalUnavailable
 from receiptd.journal.diskguard import check_reserve, low_on_space
-from receiptd.journal.migrations import migrate
+from receiptd.journal.migrations import latest_version, migrate, schema_version
 from receiptd.journal.records import format_ts, utcnow
+
+if TYPE_CHECKING:  # imported when a migration runs: the daemon's queries need only sqlite3
+    from sqlite_utils import Database
 
 # SQLite result codes (``sqlite3.Error.sqlite_errorname``) that mean "the disk cannot take it".
 _UNAVAILABLE = ("SQLITE_FULL", "SQLITE_READONLY", "SQLITE_IOERR", "SQLITE_CANTOPEN",
@@ -111,14 +112,14 @@ class JournalDb:
                         _VERIFIED.add((st.st_dev, st.st_ino))
             conn = self._connect("rw" if exists else "rwc")
             self._conn = conn
-            self.db = Database(conn, recursive_triggers=False, execute_plugins=False)
             if exists and self._check_on_main:
                 self._quick_check(conn)
             self._enable_wal(conn)
             conn.execute("PRAGMA synchronous=FULL")
             conn.execute("PRAGMA foreign_keys=ON")
             conn.execute("PRAGMA journal_size_limit=8388608")
-            migrate(self.db, applied_at=self.now(), where=str(self.path))
+            if schema_version(conn) != latest_version():  # else sqlite-utils is not needed
+                migrate(self.db, applied_at=self.now(), where=str(self.path))
         except BaseException as exc:
             self._abandon()
             if isinstance(exc, sqlite3.Error):
@@ -224,6 +225,14 @@ class JournalDb:
     @property
     def closed(self) -> bool:
         return self._conn is None
+
+    @functools.cached_property
+    def db(self) -> Database:
+        """The connection wrapped by sqlite-utils (migrations, schema inspection), made on
+        first use."""
+        from sqlite_utils import Database
+
+        return Database(self.conn, recursive_triggers=False, execute_plugins=False)
 
     def close(self) -> None:
         if self._conn is None:

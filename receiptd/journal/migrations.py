@@ -14,15 +14,17 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-
-from sqlite_utils import Database
+from typing import TYPE_CHECKING
 
 from receiptd.errors import JournalUnavailable
+
+if TYPE_CHECKING:  # sqlite-utils is imported only when a migration runs (JournalDb.db)
+    from sqlite_utils import Database
 
 #: ``PRAGMA application_id`` of a receiptd journal ("RCPT").
 APPLICATION_ID = 0x52435054
 
-MigrationFn = Callable[[Database], None]
+MigrationFn = Callable[["Database"], None]
 
 
 @dataclass(frozen=True)
