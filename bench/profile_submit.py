@@ -1,13 +1,20 @@
-"""Where a submit's time goes: pyinstrument over the work the API's submit route does, in
-process, on a real journal file (fsync included), for the benchmark's receipt.
+"""Where a submit's time goes, two ways.
 
-    .venv/bin/pip install -e '.[bench]'
-    python bench/profile_submit.py [--n 300] [--html out.html]
+    .venv/bin/pip install -e '.[bench]' py-spy
+    python bench/profile_submit.py inproc [--n 300] [--html out.html]
+    python bench/profile_submit.py daemon [--mode one|burst] [--n 1000] [--svg out.svg]
 
-Uvicorn runs sync routes in a thread pool that pyinstrument does not follow, so the route's
-steps are called here in the same order: request validation, render (the printability check),
-paper estimate, the durable journal insert, and the response model. The HTTP and FastAPI
-layers on top are what `bench/run.py` measures end to end.
+``inproc``: pyinstrument over the work the submit route does below HTTP, in this process, on
+a real journal file (fsync included), for the benchmark's receipt: request validation, one
+render (the printability check and the paper estimate from one layout), the durable journal
+insert, and the response model.
+
+``daemon``: the real thing end to end. Starts ``receiptd run`` against an emulated printer
+(fast paper: the host is the bottleneck) exactly as ``bench/run.py`` does, sends it receipts
+one at a time (``--mode one``) or from 8 kept-alive clients at once (``--mode burst``), and
+records the daemon with ``py-spy record`` for the length of that load: every thread (the
+event loop, the request threads, the printer's session and spooler), idle time left out.
+The SVG is a flame graph; ``bench/flame/README.md`` says what the committed ones show.
 """
 
 from __future__ import annotations
@@ -15,21 +22,24 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
+import shutil
+import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from pyinstrument import Profiler
-from run import PROFILE, document
+from run import FAST_MM_S, PROFILE, Printer, Receiptd, document
 
 from receiptd.api.models import receipt_out
 from receiptd.document import Submission
 from receiptd.journal import Journal
-from receiptd.render import paper_length_mm, render
+from receiptd.render import render_measured
 
 
 def one(journal: Journal, k: int) -> bytes:
@@ -37,7 +47,7 @@ def one(journal: Journal, k: int) -> bytes:
                        "idempotency_key": f"p{k}"})
     submission = Submission.model_validate_json(body)
     content = submission.content()
-    rendered = render(content, PROFILE)
+    rendered, paper_mm = render_measured(content, PROFILE)
     content_json = content.model_dump_json(exclude_none=True)
     request_hash = hashlib.sha256(
         json.dumps(["front", content_json, submission.order_ref]).encode()).hexdigest()
@@ -45,15 +55,13 @@ def one(journal: Journal, k: int) -> bytes:
         printer="front", kind=content.kind, content_json=content_json, rendered=rendered,
         profile=PROFILE.name, request_hash=request_hash,
         idempotency_key=submission.idempotency_key, order_ref=submission.order_ref,
-        submitted_by="pos", paper_mm=paper_length_mm(content, PROFILE))
+        submitted_by="pos", paper_mm=paper_mm)
     return receipt_out(receipt).model_dump_json().encode()
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--n", type=int, default=300)
-    ap.add_argument("--html", type=Path)
-    args = ap.parse_args(argv)
+def inproc(args: argparse.Namespace) -> int:
+    from pyinstrument import Profiler
+
     with tempfile.TemporaryDirectory() as tmp:
         journal = Journal(Path(tmp) / "journal.db")
         for k in range(20):
@@ -71,6 +79,72 @@ def main(argv: list[str] | None = None) -> int:
     if args.html:
         args.html.write_text(profiler.output_html())
     return 0
+
+
+def daemon(args: argparse.Namespace) -> int:
+    pyspy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    if not os.path.exists(pyspy):
+        print("py-spy is not installed: .venv/bin/pip install py-spy", file=sys.stderr)
+        return 2
+    work = Path(tempfile.mkdtemp(prefix="receiptd-profile-"))
+    printer = Printer(FAST_MM_S)
+    rd = Receiptd(work / "daemon", printer.url)
+    try:
+        rd.start()
+        warm = rd.connect()
+        for k in range(30):
+            warm.submit(f"W{k:06d}")
+        warm.close()
+        clients = 1 if args.mode == "one" else args.clients
+        conns = [rd.connect() for _ in range(clients)]
+        per = [args.n // clients + (1 if i < args.n % clients else 0) for i in range(clients)]
+        args.svg.parent.mkdir(parents=True, exist_ok=True)
+        spy = subprocess.Popen([pyspy, "record", "--pid", str(rd.pid), "--output",
+                                str(args.svg), "--rate", str(args.rate), "--nonblocking",
+                                "--format", args.format], stdout=subprocess.DEVNULL)
+        time.sleep(1.0)  # py-spy attached
+
+        def client(i: int) -> None:
+            for k in range(per[i]):
+                conns[i].submit(f"P{i}{k:06d}")
+
+        t0 = time.monotonic()
+        threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        seconds = time.monotonic() - t0
+        spy.send_signal(2)  # SIGINT: py-spy writes the SVG and exits
+        spy.wait(60)
+        for c in conns:
+            c.close()
+        print(f"{args.n} submits from {clients} client(s) in {seconds:.2f} s: "
+              f"{args.n / seconds:.0f}/s, {seconds / args.n * 1000 * clients:.2f} ms each "
+              f"(profiled); flame graph: {args.svg}")
+    finally:
+        rd.stop()
+        printer.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
+    sub = ap.add_subparsers(dest="what", required=True)
+    a = sub.add_parser("inproc", help="pyinstrument, the route's work in this process")
+    a.add_argument("--n", type=int, default=300)
+    a.add_argument("--html", type=Path)
+    b = sub.add_parser("daemon", help="py-spy, the running daemon under load")
+    b.add_argument("--mode", choices=("one", "burst"), default="burst")
+    b.add_argument("--n", type=int, default=1000)
+    b.add_argument("--clients", type=int, default=8)
+    b.add_argument("--rate", type=int, default=500, help="py-spy samples per second")
+    b.add_argument("--svg", type=Path, default=Path("bench/flame/submit.svg"))
+    b.add_argument("--format", choices=("flamegraph", "raw"), default="flamegraph",
+                   help="raw: collapsed stacks (text), for reading with a script")
+    args = ap.parse_args(argv)
+    return inproc(args) if args.what == "inproc" else daemon(args)
 
 
 if __name__ == "__main__":

@@ -64,6 +64,19 @@ class Limits:
     request_timeout_s: float = REQUEST_TIMEOUT_S
 
 
+#: Requests that may write (any method but GET, HEAD, OPTIONS) read but not yet answered, on
+#: every guarded server of this process. Event-loop only. The submit route commits on the
+#: loop itself when it is the only one, and hands its commit to the journal writer (where
+#: the others' join it) when more are under way.
+_writes_in_progress = 0
+_READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def writes_in_progress() -> int:
+    """How many requests that may write were read and are not answered yet (see above)."""
+    return _writes_in_progress
+
+
 def limits_for(nofile: int) -> Limits:
     """The limits for a process allowed ``nofile`` descriptors."""
     total = max(16, min(MAX_CONNECTIONS, nofile - FD_RESERVE))
@@ -180,15 +193,18 @@ class GuardedH11Protocol(H11Protocol):
         self._disarm()
         self._stop_waiting()
         self.guard.release(self)
+        self._uncount()
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
         super().data_received(data)
+        self._count()
         self._follow()
 
     def on_response_complete(self) -> None:
         self.waiting_since = self.loop.time()
         self._disarm()
+        self._uncount()
         super().on_response_complete()
         if not self.transport.is_closing():
             self._follow()
@@ -224,6 +240,25 @@ class GuardedH11Protocol(H11Protocol):
                          "the request did not arrive in time; the connection is closed")
         self.guard.note(why, self.loop)
         self.transport.close()
+
+    # -- writes in progress ---------------------------------------------------------------------
+
+    _counted: object = None  # the request (cycle) counted in ``_writes_in_progress``
+
+    def _count(self) -> None:
+        global _writes_in_progress
+        cycle = self.cycle
+        if (cycle is not None and cycle is not self._counted and not cycle.response_complete
+                and cycle.scope["method"] not in _READ_METHODS):
+            self._uncount()
+            self._counted = cycle
+            _writes_in_progress += 1
+
+    def _uncount(self) -> None:
+        global _writes_in_progress
+        if self._counted is not None:
+            self._counted = None
+            _writes_in_progress -= 1
 
     # -- deadlines ------------------------------------------------------------------------------
 

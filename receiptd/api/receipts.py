@@ -11,9 +11,10 @@ import functools
 from typing import Annotated, Literal
 
 import anyio
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Header, Query, Request, Response
 
 from receiptd import intake
+from receiptd.api.connections import writes_in_progress
 from receiptd.api.deps import Admin, Caller, Cashier, Pos
 from receiptd.api.models import (
     ERRORS,
@@ -31,6 +32,7 @@ from receiptd.document import Content, ImageBlock, Submission
 from receiptd.errors import Forbidden, InvalidDocument
 from receiptd.intake import require_printer
 from receiptd.intake.backend import Backend
+from receiptd.intake.writer import JournalWriter
 from receiptd.journal import MAX_PAGE, Receipt
 from receiptd.journal.records import RECEIPT_SOURCES
 from receiptd.printer import ADVICE, FAULT_STATES
@@ -40,6 +42,9 @@ from receiptd.render.profiles import Profile, get_profile
 State = Literal["queued", "printing", "printed", "cancelled", "held", "failed"]
 #: Image receipts rendered at once (each may decode up to MAX_TOTAL_IMAGE_PIXELS).
 IMAGE_SUBMITS_AT_ONCE = 2
+#: Bodies up to this size (without images) are checked and rendered on the event loop: a
+#: till receipt takes well under a millisecond; larger ones go to a worker thread.
+INLINE_BODY_BYTES = 16 * 1024
 
 
 def receipt_profile(backend: Backend, receipt: Receipt) -> Profile:
@@ -80,21 +85,51 @@ def waiting_warning(backend: Backend, receipt: Receipt) -> ReceiptWarning | None
            f"{advice.zh} 打印机就绪后将自动打印。")
 
 
-def accept(backend: Backend, printer: str, submission: Submission, caller: Caller,
-           response: Response, source: ApiSource = "api") -> ReceiptOut:
-    """Render once (the proof that it can be printed), then journal it; blocking."""
+def check_source(source: str) -> None:
     if source not in RECEIPT_SOURCES:  # a door this journal cannot record: refuse it up front
         raise InvalidDocument(f"this receiptd's journal cannot record source {source!r}",
                               code="invalid_request")
-    receipt, created = intake.accept(backend, printer, submission.content(), intake.Origin(
-        source=source, submitted_by=caller.name, order_ref=submission.order_ref,
-        idempotency_key=submission.idempotency_key))
-    response.headers["Location"] = f"/v1/receipts/{receipt.id}"
+
+
+def origin_of(submission: Submission, caller: Caller, source: str) -> intake.Origin:
+    return intake.Origin(source=source, submitted_by=caller.name,
+                         order_ref=submission.order_ref,
+                         idempotency_key=submission.idempotency_key)
+
+
+def content_of(submission: Submission) -> Content:
+    """The printable part of a submission that was validated as a whole already (its
+    ``Content`` fields and their checks are ``Content``'s own): not validated a second
+    time."""
+    return Content.model_construct(document=submission.document, text=submission.text,
+                                   raw=submission.raw)
+
+
+def answer(backend: Backend, receipt: Receipt, created: bool) -> Response:
+    """The 202 (or the 200 of a replay) with the receipt, serialized once."""
+    body = receipt_out(receipt, printer_state(backend, receipt.printer),
+                       waiting_warning(backend, receipt)).model_dump_json()
+    headers = {"Location": f"/v1/receipts/{receipt.id}"}
     if not created:
-        response.status_code = 200
-        response.headers["Idempotent-Replayed"] = "true"
-    return receipt_out(receipt, printer_state(backend, printer),
-                       waiting_warning(backend, receipt))
+        headers["Idempotent-Replayed"] = "true"
+    return Response(body, status_code=202 if created else 200, headers=headers,
+                    media_type="application/json")
+
+
+def accept(backend: Backend, printer: str, submission: Submission, caller: Caller,
+           source: str) -> Response:
+    """Render once (the proof that it can be printed), then journal it; blocking."""
+    receipt, created = intake.accept(backend, printer, content_of(submission),
+                                     origin_of(submission, caller, source))
+    return answer(backend, receipt, created)
+
+
+def inline(submission: Submission, body_bytes: int | None) -> bool:
+    """Whether the event loop may check and render this receipt itself: no images (decoding
+    them takes long, so they go to a worker thread, a few at a time) and a body of a till
+    receipt's size (a long one would hold up every other request meanwhile)."""
+    return (body_bytes is not None and body_bytes <= INLINE_BODY_BYTES
+            and not has_images(submission))
 
 
 def may_read(receipt: Receipt, caller: Caller) -> bool:
@@ -109,23 +144,34 @@ def receipts_router(backend: Backend) -> APIRouter:
     # Receipts with images decode and scale up to MAX_TOTAL_IMAGE_PIXELS each: a few at a
     # time, waiting on the event loop rather than holding worker threads others need.
     images = anyio.CapacityLimiter(IMAGE_SUBMITS_AT_ONCE)
+    writer = JournalWriter(backend)
 
     @router.post("/v1/printers/{printer}/receipts", status_code=202, response_model=ReceiptOut,
                  responses=ERRORS, tags=["receipts"])
     async def submit(
-        printer: str, submission: Submission, caller: Pos, response: Response,
+        printer: str, submission: Submission, caller: Pos, request: Request,
         source: Annotated[ApiSource, Header(
             alias="X-Receiptd-Source",
             description="the door the receipt came in by: api (the default) or cups, which "
             "receiptd's CUPS backend sends so the journal shows the receipt came from a CUPS "
             "queue; or doctor, receiptctl doctor's test print (not a sale)")] = "api",
-    ) -> ReceiptOut:
-        # Validation above read only the images' headers; rendering decodes them, so it runs
-        # in a worker thread, never on the event loop.
-        limiter = images if has_images(submission) else None
-        return await anyio.to_thread.run_sync(
-            functools.partial(accept, backend, printer, submission, caller, response, source),
-            limiter=limiter)
+    ) -> Response:
+        check_source(source)
+        length = request.headers.get("content-length")
+        if not inline(submission, int(length) if length and length.isdigit() else None):
+            # Validation above read only the images' headers; rendering decodes them, so it
+            # runs in a worker thread, never on the event loop.
+            limiter = images if has_images(submission) else None
+            return await anyio.to_thread.run_sync(
+                functools.partial(accept, backend, printer, submission, caller, source),
+                limiter=limiter)
+        # A till receipt: checked and rendered here, committed by the journal writer with
+        # whatever else arrived meanwhile (one fsync for them all), or here when no other
+        # write is under way; answered once on disk.
+        prepared = intake.prepare(backend, printer, content_of(submission),
+                                  origin_of(submission, caller, source))
+        receipt, created = await writer.commit(prepared, alone=writes_in_progress() <= 1)
+        return answer(backend, receipt, created)
 
     @router.get("/v1/receipts/{receipt_id}", response_model=ReceiptOut, responses=ERRORS,
                 tags=["receipts"])

@@ -6,7 +6,7 @@ paper within the cap), rendered once, and journaled durably; only then is it ann
 printer's spooler woken. Whatever the door, what the journal holds always prints.
 """
 
-from receiptd.intake.accept import Origin, accept, require_printer
+from receiptd.intake.accept import Origin, Prepared, accept, prepare, require_printer
 from receiptd.intake.backend import Backend
 
-__all__ = ["Backend", "Origin", "accept", "require_printer"]
+__all__ = ["Backend", "Origin", "Prepared", "accept", "prepare", "require_printer"]

@@ -17,6 +17,7 @@ from receiptd.document.raw import check_raw
 from receiptd.errors import InvalidDocument, NotFound
 from receiptd.intake.backend import Backend
 from receiptd.journal import Receipt
+from receiptd.journal.receipts import NewReceipt
 
 
 @dataclass(frozen=True)
@@ -50,10 +51,20 @@ def check_dialect_takes_raw(backend: Backend, printer: str) -> None:
             "printed there; send a document instead", code="dialect_mismatch")
 
 
-def accept(backend: Backend, printer: str, content: Content,
-           origin: Origin) -> tuple[Receipt, bool]:
-    """Journal ``content`` for ``printer``; returns (receipt, created). ``created`` is False
-    for a replay of an idempotency key already used with the same request."""
+@dataclass(frozen=True)
+class Prepared:
+    """A receipt checked and rendered, ready to be journaled: what ``accept`` does before its
+    commit (CPU only, no I/O)."""
+
+    printer: str
+    content: Content
+    origin: Origin
+    new: NewReceipt
+
+
+def prepare(backend: Backend, printer: str, content: Content, origin: Origin) -> Prepared:
+    """Check ``content`` for ``printer`` and render it once: ``InvalidDocument`` (and the
+    other 4xx errors) before anything is journaled."""
     require_printer(backend, printer)
     profile = backend.profile(printer)
     if content.kind == "raw":
@@ -70,20 +81,41 @@ def accept(backend: Backend, printer: str, content: Content,
     request_hash = hashlib.sha256(
         json.dumps([printer, content_json, origin.order_ref]).encode()
     ).hexdigest()
-    receipt, created = backend.journal().receipts.submit(
+    return Prepared(printer, content, origin, NewReceipt(
         printer=printer, kind=content.kind, content_json=content_json, rendered=rendered,
         profile=profile.name, request_hash=request_hash,
         idempotency_key=origin.idempotency_key, order_ref=origin.order_ref,
         submitted_by=origin.submitted_by, paper_mm=paper_mm, source=origin.source,
         source_detail=origin.detail, failed=origin.failed,
-    )
+    ))
+
+
+def announce(backend: Backend, prepared: Prepared, receipt: Receipt, *,
+             wake: bool = True) -> None:
+    """Tell the event stream a receipt was journaled, then (``wake``) its printer's spooler.
+    Call it only for a receipt just created (not for a replay). With ``wake`` False the
+    caller wakes the spooler itself (``wanted_wake``), after its answer went out."""
+    # Publish before waking the spooler, so "queued" comes before its "sending".
+    backend.bus.publish("receipt", {
+        "receipt_id": receipt.id, "printer": prepared.printer, "state": receipt.state,
+        "print_state": receipt.prints[0].state, "order_ref": receipt.order_ref,
+        "source": receipt.source,
+    })
+    if wake and wanted_wake(prepared):
+        backend.wake(prepared.printer)
+
+
+def wanted_wake(prepared: Prepared) -> bool:
+    """Whether the receipt waits for its spooler (a receipt journaled ``failed`` does not)."""
+    return prepared.origin.failed is None
+
+
+def accept(backend: Backend, printer: str, content: Content,
+           origin: Origin) -> tuple[Receipt, bool]:
+    """Journal ``content`` for ``printer``; returns (receipt, created). ``created`` is False
+    for a replay of an idempotency key already used with the same request."""
+    prepared = prepare(backend, printer, content, origin)
+    receipt, created = backend.journal().receipts.submit(**vars(prepared.new))
     if created:
-        # Publish before waking the spooler, so "queued" comes before its "sending".
-        backend.bus.publish("receipt", {
-            "receipt_id": receipt.id, "printer": printer, "state": receipt.state,
-            "print_state": receipt.prints[0].state, "order_ref": receipt.order_ref,
-            "source": receipt.source,
-        })
-        if origin.failed is None:
-            backend.wake(printer)
+        announce(backend, prepared, receipt)
     return receipt, created

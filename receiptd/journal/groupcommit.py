@@ -72,6 +72,20 @@ class GroupCommit:
                 self._commit(begin, batch)
         return item.outcome()
 
+    def run_many(self, begin: Callable[[], Any],
+                 works: list[Callable[[sqlite3.Connection], Any]]) -> list[Any]:
+        """``run`` for several submissions at once, from one thread (the API's writer): they
+        join the batch together. Returns each one's value, or the exception it raised."""
+        items: list[_Item[Any]] = [_Item(work) for work in works]
+        with self._mutex:
+            self._pending.extend(items)
+        with self._leader:
+            if not all(item.finished for item in items):
+                with self._mutex:
+                    batch, self._pending = self._pending, []
+                self._commit(begin, batch)
+        return [item.value if item.error is None else item.error for item in items]
+
     def _commit(self, begin: Callable[[], Any], batch: list[_Item[Any]]) -> None:
         try:
             with begin() as conn:
@@ -98,11 +112,23 @@ class GroupCommit:
                 item.finished = True
 
 
+#: An absolute ``path`` as given → its group: ``realpath`` walks every component with a
+#: system call, too dear for each submission (a relative name depends on the working
+#: directory, so it is resolved every time).
+_BY_NAME: dict[str, GroupCommit] = {}
+
+
 def group_for(path: os.PathLike[str] | str) -> GroupCommit:
     """The process's group for the journal file at ``path``."""
+    name = os.fspath(path)
+    group = _BY_NAME.get(name)
+    if group is not None:
+        return group
     key = os.path.realpath(path)
     with _GROUPS_LOCK:
         group = _GROUPS.get(key)
         if group is None:
             group = _GROUPS[key] = GroupCommit()
+        if os.path.isabs(name):
+            _BY_NAME[name] = group
         return group

@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 from receiptd.errors import Conflict
 from receiptd.journal import bodies
@@ -37,6 +38,25 @@ from receiptd.journal.records import (
     Receipt,
 )
 from receiptd.journal.trouble import TroubleStore, count, insert_print, mark_failed
+
+
+@dataclass(frozen=True)
+class NewReceipt:
+    """A receipt to journal: ``ReceiptStore.submit``'s arguments, for ``submit_many``."""
+
+    printer: str
+    kind: str
+    content_json: str
+    rendered: bytes
+    profile: str
+    request_hash: str
+    idempotency_key: str | None
+    order_ref: str | None
+    submitted_by: str | None
+    paper_mm: float | None = None
+    source: str = "api"
+    source_detail: Mapping[str, object] | None = None
+    failed: str | None = None
 
 
 class ReceiptStore(TroubleStore):
@@ -71,12 +91,63 @@ class ReceiptStore(TroubleStore):
         error answer): the receipt is journaled ``failed`` and never printed by itself; the
         app resends it, and a cashier's reprint (marked) is the only way it reaches paper.
         """
-        if kind not in RECEIPT_KINDS:
-            raise ValueError(f"unknown receipt kind {kind!r}")
-        if source not in RECEIPT_SOURCES:
-            raise ValueError(f"unknown receipt source {source!r}")
+        new = NewReceipt(
+            printer=printer, kind=kind, content_json=content_json, rendered=rendered,
+            profile=profile, request_hash=request_hash, idempotency_key=idempotency_key,
+            order_ref=order_ref, submitted_by=submitted_by, paper_mm=paper_mm, source=source,
+            source_detail=source_detail, failed=failed)
         db = self._db
-        detail = json.dumps(dict(source_detail)) if source_detail else None
+        # Concurrent submissions share one durable commit (``groupcommit``).
+        receipt_id, created = group_for(db.path).run(db.tx, self._inserter(new))
+        return load_receipt(db, receipt_id), created
+
+    def submit_many(self, news: Sequence[NewReceipt]) -> list[tuple[Receipt, bool] | Exception]:
+        """``submit`` for several receipts at once (the API's writer thread): they share one
+        durable commit with each other and with whatever else is waiting. Each gets its
+        (receipt, created), or the error ``submit`` would have raised for it alone."""
+        db = self._db
+        try:
+            workers = [self._inserter(new) for new in news]
+            outcomes = group_for(db.path).run_many(db.tx, workers)
+        except Exception as exc:
+            return [self._error(exc)] * len(news)
+        out: list[tuple[Receipt, bool] | Exception] = []
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                out.append(self._error(outcome))
+                continue
+            receipt_id, created = outcome
+            try:
+                out.append((self._load(receipt_id), created))
+            except Exception as exc:
+                out.append(self._error(exc))
+        return out
+
+    @guarded
+    def _load(self, receipt_id: int) -> Receipt:
+        return load_receipt(self._db, receipt_id)
+
+    def _error(self, exc: BaseException) -> Exception:
+        """What ``guarded`` makes of ``exc``: a SQLite error as the journal's own."""
+        try:
+            self._raise(exc)
+        except Exception as mapped:
+            return mapped
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    @guarded
+    def _raise(self, exc: BaseException) -> None:
+        raise exc
+
+    def _inserter(self, new: NewReceipt) -> Callable[[sqlite3.Connection], tuple[int, bool]]:
+        """The work of journaling ``new``, for a savepoint of a (group) transaction."""
+        if new.kind not in RECEIPT_KINDS:
+            raise ValueError(f"unknown receipt kind {new.kind!r}")
+        if new.source not in RECEIPT_SOURCES:
+            raise ValueError(f"unknown receipt source {new.source!r}")
+        db = self._db
+        detail = json.dumps(dict(new.source_detail)) if new.source_detail else None
+        printer, idempotency_key, failed = new.printer, new.idempotency_key, new.failed
 
         def insert(conn: sqlite3.Connection) -> tuple[int, bool]:
             # Runs in a savepoint of a transaction that may be another thread's: only
@@ -87,7 +158,7 @@ class ReceiptStore(TroubleStore):
                     (idempotency_key,),
                 ).fetchone()
                 if existing is not None:
-                    if existing[1] != request_hash:
+                    if existing[1] != new.request_hash:
                         raise Conflict(
                             f"idempotency key {idempotency_key!r} was already used for a "
                             f"different request (receipt {existing[0]})",
@@ -103,14 +174,16 @@ class ReceiptStore(TroubleStore):
                                       paper_mm, source, source_detail)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
-                (printer, "queued", kind, profile, request_hash,
-                 idempotency_key, order_ref, submitted_by, now, paper_mm, source, detail),
+                (printer, "queued", new.kind, new.profile, new.request_hash,
+                 idempotency_key, new.order_ref, new.submitted_by, now, new.paper_mm,
+                 new.source, detail),
             )
             assert cur.lastrowid is not None
             receipt_id = cur.lastrowid
             conn.execute(
                 "INSERT INTO receipt_bodies (receipt_id, content, rendered) VALUES (?, ?, ?)",
-                (receipt_id, bodies.pack(content_json, rendered), sqlite3.Binary(rendered)),
+                (receipt_id, bodies.pack(new.content_json, new.rendered),
+                 sqlite3.Binary(new.rendered)),
             )
             print_id = insert_print(conn, receipt_id=receipt_id, printer=printer,
                                     kind="original", attempt=1, created_at=now, reason=failed)
@@ -119,12 +192,10 @@ class ReceiptStore(TroubleStore):
                             reason=failed, now=now)
             # A test print is not a sale: counted apart (receiptd_receipts_submitted_total
             # counts what the shop sold).
-            count(conn, printer, "test_prints" if source == "doctor" else "submitted", 1)
+            count(conn, printer, "test_prints" if new.source == "doctor" else "submitted", 1)
             return receipt_id, True
 
-        # Concurrent submissions share one durable commit (``groupcommit``).
-        receipt_id, created = group_for(db.path).run(db.tx, insert)
-        return load_receipt(db, receipt_id), created
+        return insert
 
     # -- the spooler's transitions ------------------------------------------------------------
 

@@ -1,0 +1,51 @@
+"""``ReceiptStore.submit_many``: the API's writer journals what arrived together in one
+durable commit, and each receipt gets what ``submit`` alone would have given it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from receiptd.errors import Conflict, JournalUnavailable
+from receiptd.journal import Journal
+from receiptd.journal.groupcommit import group_for
+from receiptd.journal.receipts import NewReceipt
+
+
+def new(key: str | None, request_hash: str = "h", **over: Any) -> NewReceipt:
+    fields: dict[str, Any] = {
+        "printer": "front", "kind": "text", "content_json": f'{{"text": "{key}"}}',
+        "rendered": b"\x1b@" + (key or "").encode(), "profile": "TM-T88V",
+        "request_hash": request_hash, "idempotency_key": key, "order_ref": key,
+        "submitted_by": "till-1", "paper_mm": 42.0, **over}
+    return NewReceipt(**fields)
+
+
+def test_one_commit_for_all_and_each_its_own_outcome(tmp_path: Path) -> None:
+    path = tmp_path / "journal.db"
+    with Journal(path) as j:
+        first, _ = j.receipts.submit(**vars(new("a")))
+        group = group_for(path)
+        batches = group.batches
+        out = j.receipts.submit_many([
+            new("b"), new("a"), new("a", request_hash="other"), new(None, source="doctor")])
+        assert group.batches == batches + 1  # one transaction, one fsync
+        b, replay, conflict, test_print = out
+        assert isinstance(b, tuple) and b[1] is True
+        assert b[0].state == "queued" and b[0].prints[0].state == "queued"
+        assert (b[0].order_ref, b[0].submitted_by, b[0].paper_mm) == ("b", "till-1", 42.0)
+        assert replay == (first, False)  # the same receipt, nothing inserted
+        assert isinstance(conflict, Conflict) and conflict.code == "idempotency_conflict"
+        assert isinstance(test_print, tuple) and test_print[0].source == "doctor"
+        # What submit_many returned is what the journal holds.
+        assert j.receipts.get(b[0].id) == b[0]
+        assert j.conn.execute("SELECT count(*) FROM receipts").fetchone()[0] == 3
+
+
+def test_a_journal_that_cannot_write_fails_every_receipt_of_the_batch(tmp_path: Path) -> None:
+    path = tmp_path / "journal.db"
+    Journal(path).close()
+    with Journal(path) as j:
+        j.conn.execute("PRAGMA query_only = ON")  # every write refused, as a read-only disk
+        out = j.receipts.submit_many([new("x"), new("y")])
+    assert all(isinstance(o, JournalUnavailable) for o in out)
