@@ -107,6 +107,7 @@ def health_router(backend: Backend) -> APIRouter:
                 **journal.admin.stats(),
                 **journal_bytes(path),
                 "check": journal.admin.check() if check else None,
+                "background_check": backend.journal_check(),
             },
             "disk": {
                 "path": str(path.parent),

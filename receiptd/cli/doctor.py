@@ -58,16 +58,25 @@ class Doctor:
         try:
             hz = self.client.call("GET", "/healthz")
         except ApiError as exc:
-            self.add("daemon", FAIL, str(exc),
-                     "Start receiptd (sudo systemctl start receiptd; journalctl -u receiptd "
-                     "shows why it stopped), and check --url / RECEIPTD_URL or RECEIPTD_SOCKET.")
-            return self.worst()
+            if exc.code != "journal_corrupt":
+                self.add("daemon", FAIL, str(exc),
+                         "Start receiptd (sudo systemctl start receiptd; journalctl -u receiptd "
+                         "shows why it stopped), and check --url / RECEIPTD_URL or "
+                         "RECEIPTD_SOCKET.")
+                return self.worst()
+            # It answers and still prints what it holds: the journal step says what is wrong.
+            hz = {}
         self.add("daemon", OK, f"receiptd {hz.get('version', '?')} answers")
         try:
             system = self.client.call("GET", "/v1/system", params={"check": "true"})
             names = [printer] if printer else list(system["printers"])
             healths = [self.client.call("GET", f"/v1/printers/{n}") for n in names]
         except ApiError as exc:
+            if exc.code in ("journal_corrupt", "journal_unavailable"):
+                self.add("journal", FAIL, exc.message,
+                         "Stop receiptd, keep a copy of the journal for support, run `receiptd "
+                         "journal-check`, and restore the latest backup.")
+                return self.worst()
             action = ("Use an admin token (--token or RECEIPTD_TOKEN)."
                       if exc.status in (401, 403) else
                       "Check the printer name: receiptctl printers lists them."
@@ -238,7 +247,14 @@ class Doctor:
     def check_journal(self, s: dict[str, Any]) -> None:
         journal = s["journal"]
         check = journal.get("check") or []
-        if check == ["ok"]:
+        background = journal.get("background_check") or {}
+        if background.get("state") == "damaged":
+            self.add("journal", FAIL, f"{journal['path']}: damaged, found by the check after "
+                     f"start ({'; '.join(background.get('problems', [])[:3])}); receipts are "
+                     "not accepted",
+                     "Stop receiptd, keep a copy of the journal for support, run `receiptd "
+                     "journal-check`, and restore the latest backup.")
+        elif check == ["ok"]:
             # On disk the journal is the file and its WAL (often the larger of the two).
             wal = journal.get("wal_bytes", 0)
             total = journal.get("total_bytes", journal["file_bytes"] + wal)

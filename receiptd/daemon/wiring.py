@@ -97,6 +97,9 @@ class Daemon:
         session = self.sessions.get(printer)
         return setup.profile(session.board.identity if session else {})
 
+    def journal_check(self) -> dict[str, object]:
+        return self.health.journal_check.as_dict()
+
     def setup_report(self, printer: str) -> dict[str, object]:
         """The printer's settings, where each came from, and what its identity suggests."""
         self.profile(printer)  # follow an identity that arrived since

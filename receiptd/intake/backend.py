@@ -37,6 +37,9 @@ class Backend(Protocol):
     def profile(self, printer: str) -> Profile:
         """The profile a configured printer renders with."""
 
+    def journal_check(self) -> dict[str, Any]:
+        """The background integrity check started after READY: state, progress, problems."""
+
     def wake(self, printer: str) -> None:
         """Tell the printer's spooler a print is waiting (no-op when it is not running)."""
 

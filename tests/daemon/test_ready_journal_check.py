@@ -13,6 +13,8 @@ import json
 import signal
 import socket
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,7 +25,7 @@ import pytest
 from receiptd.emulator import Emulator
 from receiptd.journal import Journal, format_ts
 
-from ..support import DaemonProcess, sample_document, wait_until
+from ..support import TOKENS, DaemonProcess, sample_document, wait_until
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -159,6 +161,16 @@ def test_ready_before_the_check_and_damage_found_after_it_stops_accepting(
     assert metric(d, 'receiptd_journal_check_state{state="damaged"} 1.0')
     wait_until(lambda: any("STATUS=JOURNAL DAMAGED" in m for m in _received(sock)),
                timeout=10, what="the STATUS line to say so")
+    background = d.clients["admin"].get("/v1/system").json()["journal"]["background_check"]
+    assert background["state"] == "damaged" and background["code"] == "journal_corrupt"
+    assert background["problems"]
+    doctor = subprocess.run(
+        [sys.executable, "-m", "receiptd.cli.ctl", "--url", d.url, "--token", TOKENS["admin"],
+         "doctor", "--json", "--no-print"], capture_output=True, text=True, timeout=120)
+    findings = json.loads(doctor.stdout)["findings"]
+    [step] = [f for f in findings if f["step"] == "journal"]
+    assert step["result"] == "fail" and "journal-check" in step["action"], step
+    assert doctor.returncode == 2
 
     assert d.terminate() == 0
     with sqlite3.connect(f"file:{journal}?mode=ro", uri=True) as db:
@@ -178,5 +190,7 @@ def test_a_healthy_journal_checks_ok_in_the_background(
     assert event["result"] == "ok", event
     assert metric(d, 'receiptd_journal_check_state{state="ok"} 1.0')
     assert metric(d, "receiptd_journal_check_problems 0.0")
+    background = d.clients["admin"].get("/v1/system").json()["journal"]["background_check"]
+    assert background["state"] == "ok" and background["problems"] == []
     assert d.clients["pos"].get("/healthz").status_code == 200
     d.wait_printed(d.submit({"document": sample_document("OK")})["id"])
