@@ -21,6 +21,7 @@ class Rig:
     receipt_mm: float = 0.0
     usb_state: Path | None = None
     notes: dict[str, Any] = field(default_factory=dict)
+    dialect: str = "escpos"  # what the printer speaks: "escpos" or "star" (Star Line Mode)
 
 
 def occurrences(emu: Emulator) -> list[tuple[str, bool, bool]]:
