@@ -17,8 +17,10 @@ protocol with three rules on top:
 * **a newcomer waits its turn before it is refused**: connections accepted in one round have
   bytes the event loop has not read yet, so they cannot be told from whole requests and are
   not shed. A connection that finds no room waits, unread, for up to ``ADMIT_WAIT_S`` while
-  the loop reads its neighbours, and asks again every ``ADMIT_RETRY_S`` (at most
-  ``ADMIT_WAITING`` wait at once; more are refused at once).
+  the loop reads its neighbours, and asks again every ``ADMIT_RETRY_S``. At most
+  ``ADMIT_WAITING`` wait at once: a newcomer beyond that turns the longest-waiting one away
+  (503), so the connection that arrives after a flood (a till's) is the one still waiting
+  when its neighbours' bytes have been read and they can be shed.
 
 A till that sends a whole request at once is therefore always served, however many
 half-open connections someone else holds. Event streams are limited separately
@@ -28,6 +30,7 @@ half-open connections someone else holds. Event streams are limited separately
 from __future__ import annotations
 
 import asyncio
+import collections
 import fcntl
 import json
 import struct
@@ -50,7 +53,7 @@ REQUEST_TIMEOUT_S = 30.0
 #: How long a connection that found no room waits for one, how often it asks again, and how
 #: many may wait at once.
 ADMIT_WAIT_S = 1.0
-ADMIT_RETRY_S = 0.02
+ADMIT_RETRY_S = 0.005
 ADMIT_WAITING = 64
 #: How often the guard reports what it shed (one line per period, not one per connection).
 REPORT_EVERY_S = 10.0
@@ -90,7 +93,7 @@ class ConnectionGuard:
     limits: Limits = field(default_factory=Limits)
     clients: dict[str, list[GuardedH11Protocol]] = field(default_factory=dict)
     count: int = 0
-    waiting: int = 0
+    waiting: collections.deque[GuardedH11Protocol] = field(default_factory=collections.deque)
     shed: Counter[str] = field(default_factory=Counter)
     _reporting: bool = False
 
@@ -158,13 +161,15 @@ class GuardedH11Protocol(H11Protocol):
         self._admission: asyncio.TimerHandle | None = None
         if self.guard.admit(self):
             self._follow()
-        elif self.guard.waiting < ADMIT_WAITING:
-            self.guard.waiting += 1
+        else:
+            if len(self.guard.waiting) >= ADMIT_WAITING:
+                longest = self.guard.waiting[0]
+                longest._stop_waiting()
+                longest._refuse()
+            self.guard.waiting.append(self)
             self.transport.pause_reading()
             self._admission = self.loop.call_later(ADMIT_RETRY_S, self._ask_again,
                                                    self.loop.time() + ADMIT_WAIT_S)
-        else:
-            self._refuse()
 
     def _ask_again(self, until: float) -> None:
         if self.guard.admit(self):
@@ -181,7 +186,7 @@ class GuardedH11Protocol(H11Protocol):
         if self._admission is not None:
             self._admission.cancel()
             self._admission = None
-            self.guard.waiting -= 1
+            self.guard.waiting.remove(self)
 
     def _refuse(self) -> None:
         self.guard.note("refused", self.loop)
