@@ -124,11 +124,13 @@ def accept(backend: Backend, printer: str, submission: Submission, caller: Calle
     return answer(backend, receipt, created)
 
 
-def inline(submission: Submission, body_bytes: int | None) -> bool:
+def inline(submission: Submission, body: bytes) -> bool:
     """Whether the event loop may check and render this receipt itself: no images (decoding
-    them takes long, so they go to a worker thread, a few at a time) and a body of a till
-    receipt's size (a long one would hold up every other request meanwhile)."""
-    return (body_bytes is not None and body_bytes <= INLINE_BODY_BYTES
+    them takes long, so they go to a worker thread, a few at a time), a body of a till
+    receipt's size (a long one would hold up every other request meanwhile), and ASCII text
+    only: a character outside the printer's code pages may be drawn from a font, and 16 KB of
+    Chinese on a printer without a double-byte set takes most of a second to draw."""
+    return (len(body) <= INLINE_BODY_BYTES and body.isascii() and b"\\u" not in body
             and not has_images(submission))
 
 
@@ -157,8 +159,7 @@ def receipts_router(backend: Backend) -> APIRouter:
             "queue; or doctor, receiptctl doctor's test print (not a sale)")] = "api",
     ) -> Response:
         check_source(source)
-        length = request.headers.get("content-length")
-        if not inline(submission, int(length) if length and length.isdigit() else None):
+        if not inline(submission, await request.body()):  # the body FastAPI already read
             # Validation above read only the images' headers; rendering decodes them, so it
             # runs in a worker thread, never on the event loop.
             limiter = images if has_images(submission) else None

@@ -314,6 +314,16 @@ def _break_at(head: str, tail: str) -> tuple[str, str] | None:
     return None
 
 
+def _wider_than(text: str, width: int) -> bool:
+    """``text_width(text) > width``, measuring only the head a line can hold (no character is
+    wider than two columns) unless that head is mostly zero-width: wrapping a long paragraph
+    then costs its length once, not once per line."""
+    head = text[: 2 * width + 2]
+    if text_width(head) > width:
+        return True
+    return len(text) > len(head) and text_width(text) > width
+
+
 def wrap(text: str, width: int) -> list[str]:
     """Wrap printable text to ``width`` columns.
 
@@ -326,7 +336,7 @@ def wrap(text: str, width: int) -> list[str]:
     lines: list[str] = []
     for paragraph in text.split("\n"):
         rest = paragraph
-        while text_width(rest) > width:
+        while _wider_than(rest, width):
             head, tail = _cut_to_width(rest, width)
             line, rest = _break_at(head, tail) or (head, tail)
             lines.append(line)
