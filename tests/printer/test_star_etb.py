@@ -51,7 +51,7 @@ def test_a_stale_probe_ahead_of_ours_is_not_taken_for_it() -> None:
     ours = values(probe_runs(new.probe()))
     for value in stale:  # the old run ends where no place of ours can be learned
         report = new.reported(value)
-        if report.learned:  # only if the old probe was ours to the value (1 in 64)
+        if report.learned:  # only if the old probe was ours to the value (1 in 5)
             assert stale == ours
             return
     for value in ours:
