@@ -52,10 +52,14 @@ class ReceiveBuffer:
                 on_realtime(done)
             i += 1
 
+    def decode_head(self, dbcs: str | None) -> Command | None:
+        """The command the buffered bytes start with (the dialect's decoder), if complete."""
+        return decode(self.data, dbcs)
+
     def next_command(self, dbcs: str | None) -> Command | None:
         """The command at the head, once its data is all in; ``None`` while bytes are missing."""
         if self.current is None:
-            cmd = decode(self.data, dbcs)
+            cmd = self.decode_head(dbcs)
             if cmd is None:
                 if len(self.data) >= self.size:
                     # A command longer than the whole buffer can never complete: drop a byte.

@@ -53,27 +53,9 @@ class StarReceiveBuffer(ReceiveBuffer):
             on_realtime(seq)
         self.data += chunk[done:]
 
-    def next_command(self, dbcs: str | None) -> Command | None:
+    def decode_head(self, dbcs: str | None) -> Command | None:
         del dbcs  # Star Line Mode text is single-byte here
-        if self.current is None:
-            cmd = decode(self.data, self._raster())
-            if cmd is None:
-                if len(self.data) >= self.size:
-                    cmd = Command("unknown", bytes(self.data[:2]))
-                    del self.data[:1]
-                    self.transcript.add({"type": "unknown", "bytes": cmd.header.hex(" ").upper()})
-                return None
-            del self.data[: len(cmd.header)]
-            self.current = cmd
-        cmd = self.current
-        need = cmd.payload_len - len(self.payload)
-        if need > 0:
-            take = self.data[:need]
-            self.payload += take
-            del self.data[: len(take)]
-            if len(self.payload) < cmd.payload_len:
-                return None
-        return cmd
+        return decode(self.data, self._raster())
 
     def discard(self) -> None:
         """Throw away what is buffered, keeping the framing of bytes still arriving."""
