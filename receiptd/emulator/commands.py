@@ -113,19 +113,24 @@ def _walk_user_chars(buf: bytes | bytearray) -> Command | None:
     return Command("define_user_chars", bytes(buf[:pos]))
 
 
-def _walk_nv_images(buf: bytes | bytearray) -> Command | None:
-    """FS q n [xL xH yL yH d1...d(x*y*8)]..."""
-    if len(buf) < 3:
-        return None
-    pos = 3
-    for _ in range(buf[2]):
+def images_end(buf: bytes | bytearray, pos: int, count: int) -> int | None:
+    """Where ``count`` stored images starting at ``pos`` end (each ``xL xH yL yH`` and
+    x*y*8 bytes of dots: ESC/POS ``FS q``, Star ``ESC FS q``); ``None`` while bytes are
+    missing."""
+    for _ in range(count):
         if pos + 4 > len(buf):
             return None
         x, y = _u16(buf[pos], buf[pos + 1]), _u16(buf[pos + 2], buf[pos + 3])
         pos += 4 + x * y * 8
-    if pos > len(buf):
+    return pos if pos <= len(buf) else None
+
+
+def _walk_nv_images(buf: bytes | bytearray) -> Command | None:
+    """FS q n [xL xH yL yH d1...d(x*y*8)]..."""
+    if len(buf) < 3:
         return None
-    return Command("define_nv_images", bytes(buf[:pos]))
+    end = images_end(buf, 3, buf[2])
+    return None if end is None else Command("define_nv_images", bytes(buf[:end]))
 
 
 def decode(buf: bytes | bytearray, dbcs: str | None = None) -> Command | None:

@@ -15,7 +15,7 @@ where a command starts: a 04 or 05 inside a raster line or a barcode is data, no
 
 from __future__ import annotations
 
-from receiptd.emulator.commands import Command
+from receiptd.emulator.commands import Command, images_end
 
 NUL, EOT, ENQ, BEL, HT, LF, VT, FF, CR, SO, SI = 0x00, 0x04, 0x05, 0x07, 0x09, 0x0A, 0x0B, 0x0C, \
     0x0D, 0x0E, 0x0F
@@ -281,15 +281,8 @@ def _decode_esc_fs(buf: bytes | bytearray) -> Command | None:
     if fn == 0x71:  # ESC FS q n [xL xH yL yH d...]...: store logos
         if len(buf) < 4:
             return None
-        pos = 4
-        for _ in range(buf[3]):
-            if pos + 4 > len(buf):
-                return None
-            x, y = _u16(buf[pos], buf[pos + 1]), _u16(buf[pos + 2], buf[pos + 3])
-            pos += 4 + x * y * 8
-        if pos > len(buf):
-            return None
-        return Command("logo_store", bytes(buf[:pos]))
+        end = images_end(buf, 4, buf[3])
+        return None if end is None else Command("logo_store", bytes(buf[:end]))
     return _unknown(buf, 3)
 
 
