@@ -88,11 +88,17 @@ class RetentionConfig(_Strict):
 
 #: The profile of a Star printer whose config names none.
 STAR_DEFAULT_PROFILE = "TSP600"
+ESCPOS_DEFAULT_PROFILE = "TM-T88V"
+
+
+def default_profile(dialect: str) -> str:
+    """The profile of a printer whose config names none, until its identity says more."""
+    return STAR_DEFAULT_PROFILE if dialect == "star" else ESCPOS_DEFAULT_PROFILE
 
 
 class PrinterConfig(_Strict):
     url: str = Field(description="tcp://HOST:PORT, serial:///dev/ttyUSB0?baudrate=38400, usb://VID:PID")
-    profile: str = Field("TM-T88V", description="printer profile name")
+    profile: str = Field(ESCPOS_DEFAULT_PROFILE, description="printer profile name")
     dialect: Literal["escpos", "star"] = Field(
         "escpos", description="the printer's command language: escpos (Epson and its "
         "emulations) or star (Star Line Mode; prints are proven by its ETB counter)",
@@ -171,9 +177,8 @@ class PrinterConfig(_Strict):
         """The profile the config names, else the default for its dialect: ``TM-T88V`` for
         ESC/POS, ``TSP600`` (80 mm, Star's code pages) for Star. Until the printer's identity
         says otherwise (``receiptd.printer.selfconfig``)."""
-        if "profile" in self.model_fields_set or self.dialect == "escpos":
-            return self.profile
-        return STAR_DEFAULT_PROFILE
+        return self.profile if "profile" in self.model_fields_set else default_profile(
+            self.dialect)
 
 
 class TokenConfig(_Strict):
@@ -362,8 +367,7 @@ def _check_printer_profile(item: str, entry: dict[str, Any], custom: Any) -> Non
 
     overrides = entry.get("profile_overrides", {})
     dialect = entry.get("dialect", "escpos")
-    name = entry.get("profile", STAR_DEFAULT_PROFILE if dialect == "star"
-                     else PrinterConfig.model_fields["profile"].default)
+    name = entry.get("profile", default_profile(dialect))
     if not isinstance(overrides, dict) or not isinstance(name, str):
         return  # the file's own mistake; validation names its key
     where = f"printers.{item.partition('=')[0]}"
