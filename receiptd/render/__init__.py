@@ -20,7 +20,8 @@ command set: ``star`` writes Star Line Mode and ``star_raster`` raster lines onl
 (``star``), framed by ``star_sections`` and measured by ``star_paper``.
 
 The package imports its modules on first use (``render``, ``copy_marker``, ...): a daemon that
-has not printed yet has not loaded PIL, the code generators or python-escpos's printer module.
+has not printed yet has not loaded PIL, the code generators or python-escpos at all (profiles
+read python-escpos's printer database as a file: ``capabilities``).
 """
 
 from __future__ import annotations
@@ -29,10 +30,6 @@ import importlib
 import sys
 import types
 from typing import TYPE_CHECKING, Any
-
-# python-escpos's capabilities, through the one door that tames its import side effects: every
-# profile needs them (the daemon's start does), unlike the rest of rendering.
-import receiptd.render.escpos  # noqa: F401
 
 if TYPE_CHECKING:
     from receiptd.render.items import (

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from receiptd.errors import ConfigError
-from receiptd.render.escpos import CAPABILITIES
+from receiptd.render import capabilities
 
 DOUBLE_BYTE_CODECS: dict[str, str] = {
     "gb18030": "gb18030",
@@ -76,7 +76,7 @@ class Profile:
     @functools.cached_property
     def code_pages(self) -> dict[str, int]:
         """Code page name → ESC t number, as the escpos profile states them."""
-        pages = CAPABILITIES["profiles"][self.escpos_profile]["codePages"]
+        pages = capabilities.profiles()[self.escpos_profile]["codePages"]
         return {str(name): int(n) for n, name in pages.items() if name != "Unknown"}
 
 
@@ -123,7 +123,7 @@ def _escpos_width(data: dict[str, Any]) -> int | None:
 
 
 def _from_capabilities(name: str) -> dict[str, Any] | None:
-    data = CAPABILITIES["profiles"].get(name)
+    data = capabilities.profiles().get(name)
     if data is None:
         return None
     width = _escpos_width(data)
@@ -152,7 +152,7 @@ def _from_capabilities(name: str) -> dict[str, Any] | None:
 def list_profiles() -> list[str]:
     """Every name ``get_profile`` accepts, sorted."""
     names = set(_BUILTIN)
-    names.update(n for n, d in CAPABILITIES["profiles"].items() if _escpos_width(d))
+    names.update(n for n, d in capabilities.profiles().items() if _escpos_width(d))
     return sorted(names)
 
 
@@ -162,9 +162,9 @@ def _check(key: str, value: Any, base: dict[str, Any], where: str) -> Any:
 
     kind = _FIELDS[key].type
     if key == "escpos_profile":
-        if not isinstance(value, str) or value not in CAPABILITIES["profiles"]:
+        if not isinstance(value, str) or value not in capabilities.profiles():
             raise bad("not a python-escpos capabilities profile")
-        if _escpos_width(CAPABILITIES["profiles"][value]) is None:
+        if _escpos_width(capabilities.profiles()[value]) is None:
             raise bad("this python-escpos profile states no paper width; choose a model")
         return value
     if key == "double_byte":
@@ -217,7 +217,7 @@ def get_profile(
     prefix = f"{where}." if where else ""
     base = _BUILTIN.get(name) or _from_capabilities(name)
     if base is None:
-        if name in CAPABILITIES["profiles"]:
+        if name in capabilities.profiles():
             raise ConfigError(
                 f"{where}: python-escpos profile {name!r} states no paper width "
                 "(centering and images would be wrong); choose a printer model"
@@ -249,7 +249,7 @@ def get_profile(
 def _check_dialect(profile: Profile, prefix: str) -> None:
     if profile.dialect == "escpos":
         return
-    vendor = CAPABILITIES["profiles"][profile.escpos_profile].get("vendor")
+    vendor = capabilities.profiles()[profile.escpos_profile].get("vendor")
     if vendor != STAR_VENDOR:
         raise ConfigError(
             f"{prefix}dialect: {profile.dialect} needs a Star profile (its code pages are "

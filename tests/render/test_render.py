@@ -113,11 +113,33 @@ def test_profile_overrides_and_key_path() -> None:
         get_profile("TM-T88V", {"width": 1}, where="printers.front.profile")
 
 
+def test_profiles_read_capabilities_without_importing_escpos() -> None:
+    # A profile's facts come from python-escpos's database file; python-escpos itself (4.6 MB
+    # with PyYAML) is loaded by the first rendering, not by the daemon's start.
+    code = (
+        "import sys\n"
+        "from receiptd.render.profiles import get_profile, list_profiles\n"
+        "p = get_profile('TM-T88V')\n"
+        "assert p.code_pages['CP437'] == 0 and 'TM-T20II' in list_profiles()\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('escpos', 'yaml')))\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True,
+                         text=True, check=True).stdout.strip()
+    assert out == "[]"
+    from receiptd.render.capabilities import profiles
+    from receiptd.render.escpos import CAPABILITIES
+
+    assert profiles().keys() == CAPABILITIES["profiles"].keys()
+    for name, facts in profiles().items():
+        assert facts == {k: v for k, v in CAPABILITIES["profiles"][name].items() if k in facts}
+
+
 def test_escpos_import_has_no_side_effects(tmp_path: Path) -> None:
     code = (
         "import logging, os, tempfile\n"
         "before = set(os.listdir(tempfile.gettempdir()))\n"
-        "import receiptd.render\n"
+        "import receiptd.render.escpos\n"
         "assert logging.getLogger().handlers == [], logging.getLogger().handlers\n"
         "assert set(os.listdir(tempfile.gettempdir())) == before\n"
         "print(os.environ['ESCPOS_CAPABILITIES_PICKLE_DIR'])\n"
