@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 from receiptd.config import Config
 from receiptd.journal import Journal, Print, PrinterEvent, format_ts, utcnow
+from receiptd.monitor.exposition import Family, gauge
 from receiptd.monitor.history import PrinterHistory, iso
 from receiptd.printer import (
     ADVICE,
@@ -280,26 +281,20 @@ class JournalCheckReport:
                 "error": self.error,
             }
 
-    def collect(self) -> Iterator[Any]:
+    def collect(self) -> Iterator[Family]:
         """``receiptd_journal_check_*`` for Prometheus (a collector of the daemon's registry)."""
-        from prometheus_client.core import GaugeMetricFamily
-
-        state = GaugeMetricFamily("receiptd_journal_check_state",
-                                  "background journal integrity check: 1 for its state",
-                                  labels=["state"])
+        state = Family("receiptd_journal_check_state",
+                       "background journal integrity check: 1 for its state", labels=["state"])
         for name in self.STATES:
-            state.add_metric([name], 1.0 if self.state == name else 0.0)
+            state.add([name], 1.0 if self.state == name else 0.0)
         yield state
-        yield GaugeMetricFamily("receiptd_journal_check_problems",
-                                "problems the last journal integrity check found",
-                                value=float(len(self.problems)))
-        yield GaugeMetricFamily("receiptd_journal_check_seconds",
-                                "how long the journal integrity check ran (so far)",
-                                value=float(self.seconds or 0.0))
-        yield GaugeMetricFamily("receiptd_journal_check_progress_ratio",
-                                "share of the journal's tables checked",
-                                value=(self.chunks_done / self.chunks_total
-                                       if self.chunks_total else 0.0))
+        yield gauge("receiptd_journal_check_problems",
+                    "problems the last journal integrity check found", float(len(self.problems)))
+        yield gauge("receiptd_journal_check_seconds",
+                    "how long the journal integrity check ran (so far)", float(self.seconds or 0.0))
+        yield gauge("receiptd_journal_check_progress_ratio",
+                    "share of the journal's tables checked",
+                    self.chunks_done / self.chunks_total if self.chunks_total else 0.0)
 
 
 class HealthState:
