@@ -9,6 +9,11 @@ however many frames wrote it: the bytes it hands to write(2), from /proc/self/io
 receipts: a 1 KB till receipt (text, a QR code) and a 250 KB raw one. The floor for a receipt
 is its own bytes once in the WAL and once in the database: 2 × its size.
 
+Two figures per receipt: bytes handed to write(2), and 4 KiB filesystem blocks dirtied (what a
+flash device rewrites at least: each commit's WAL frames rounded out to whole blocks, and the
+distinct blocks the checkpoint writes into the database file). Both for the journal's own page
+size and for SQLite's default 4 KiB, measured in the same run (``--page-sizes``).
+
 Run it against another checkout (``PYTHONPATH=/path/to/old python bench/journal_writes.py``)
 to compare versions on the same machine.
 """
@@ -19,7 +24,9 @@ import argparse
 import base64
 import json
 import random
+import sqlite3
 import statistics
+import struct
 import sys
 import tempfile
 from pathlib import Path
@@ -28,6 +35,9 @@ if "receiptd" not in sys.modules:
     sys.path.insert(1, str(Path(__file__).resolve().parents[1]))
 
 from receiptd.journal import Journal
+from receiptd.journal.db import PAGE_SIZE
+
+BLOCK = 4096
 
 
 def _content(kind: str, size: int) -> tuple[str, bytes]:
@@ -63,6 +73,16 @@ class Meter:
     def wal_bytes(self) -> int:
         return self.wal.stat().st_size if self.wal.exists() else 0
 
+    def wal_pages(self) -> set[int]:
+        """The database pages the WAL holds frames for (what a checkpoint copies)."""
+        data = self.wal.read_bytes() if self.wal.exists() else b""
+        frame = 24 + self.page
+        return {struct.unpack_from(">I", data, off)[0]
+                for off in range(32, len(data) - frame + 1, frame)}
+
+    def checkpoint_blocks(self) -> int:
+        return len({(page - 1) * self.page // BLOCK for page in self.wal_pages()})
+
     def checkpoint_bytes(self) -> int:
         # A page written by several frames is copied once: what the checkpoint hands to
         # write(2), read from /proc (this process writes nothing else meanwhile).
@@ -72,9 +92,14 @@ class Meter:
         return _written() - before
 
 
+def _blocks(start: int, end: int) -> int:
+    """Filesystem blocks a write of bytes [start, end) of a file dirties."""
+    return 0 if end <= start else (end - 1) // BLOCK - start // BLOCK + 1
+
+
 def life(meter: Meter, content_json: str, rendered: bytes, n: int) -> dict[str, float]:
     j = meter.j
-    accept, sent, printed, checkpoint = [], [], [], []
+    accept, sent, printed, checkpoint, blocks = [], [], [], [], []
     for i in range(n):
         meter.reset()
         at = meter.wal_bytes()
@@ -83,13 +108,17 @@ def life(meter: Meter, content_json: str, rendered: bytes, n: int) -> dict[str, 
             profile="TM-T88V", request_hash=f"h{i}", idempotency_key=f"k{i}",
             order_ref=f"o{i}", submitted_by="pos", paper_mm=80.0)
         accept.append(meter.wal_bytes() - at)
+        dirtied = _blocks(at, meter.wal_bytes())
         at = meter.wal_bytes()
         j.receipts.start_print(receipt.prints[0].id)
         sent.append(meter.wal_bytes() - at)
+        dirtied += _blocks(at, meter.wal_bytes())
         at = meter.wal_bytes()
         j.receipts.finish_print(receipt.prints[0].id, confirmation="process_id")
         printed.append(meter.wal_bytes() - at)
+        dirtied += _blocks(at, meter.wal_bytes()) + meter.checkpoint_blocks()
         checkpoint.append(meter.checkpoint_bytes())
+        blocks.append(dirtied)
     size = len(rendered)
     totals = [a + s + p + c for a, s, p, c in zip(accept, sent, printed, checkpoint,
                                                   strict=True)]
@@ -102,6 +131,7 @@ def life(meter: Meter, content_json: str, rendered: bytes, n: int) -> dict[str, 
         "total": statistics.median(totals),
         "total_p95": sorted(totals)[max(0, round(0.95 * len(totals)) - 1)],
         "ratio_to_size": round(statistics.median(totals) / size, 2),
+        "blocks_4k": statistics.median(blocks),
     }
 
 
@@ -109,13 +139,21 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--receipts", type=int, default=50)
     p.add_argument("--json", action="store_true")
+    p.add_argument("--page-sizes", default=f"{PAGE_SIZE},4096",
+                   help="page sizes of the journals compared (the first: the journal's own)")
     a = p.parse_args()
     out = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for name, kind, size in (("till_1k", "text", 1024), ("raw_250k", "raw", 250_000)):
-            with Journal(Path(tmp) / f"{name}.db") as journal:
-                content_json, rendered = _content(kind, size)
-                out[name] = life(Meter(journal), content_json, rendered, a.receipts)
+        for page in dict.fromkeys(int(x) for x in a.page_sizes.split(",")):
+            for name, kind, size in (("till_1k", "text", 1024), ("raw_250k", "raw", 250_000)):
+                path = Path(tmp) / f"{name}-{page}.db"
+                with sqlite3.connect(path) as pre:  # a page size fixed before the journal's
+                    pre.execute(f"PRAGMA page_size={page}")
+                    pre.execute("PRAGMA journal_mode=WAL")
+                with Journal(path) as journal:
+                    content_json, rendered = _content(kind, size)
+                    out[f"{name} @{page}"] = life(Meter(journal), content_json, rendered,
+                                                  a.receipts)
     if a.json:
         print(json.dumps(out, indent=2))
     else:
@@ -124,7 +162,8 @@ def main() -> int:
                   f"written (median; p95 {r['total_p95'] / 1024:.0f} KiB) = "
                   f"{r['ratio_to_size']}x; WAL accept {r['accept_wal'] / 1024:.0f} KiB, "
                   f"sent {r['sent_wal'] / 1024:.0f} KiB, printed {r['printed_wal'] / 1024:.0f}"
-                  f" KiB, checkpoint {r['checkpoint'] / 1024:.0f} KiB")
+                  f" KiB, checkpoint {r['checkpoint'] / 1024:.0f} KiB; "
+                  f"{r['blocks_4k']:.0f} blocks of 4 KiB dirtied")
     return 0
 
 
