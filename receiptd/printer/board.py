@@ -67,7 +67,7 @@ class StateBoard:
         self.identity: dict[str, str] = {}
         self.last_error: str | None = None
         self.ready_mono = 0.0  # when it last became ready (monotonic)
-        self.counters = {"reconnects": 0, "power_on": 0, "garbage_bytes": 0,
+        self.counters = {"reconnects": 0, "power_on": 0, "etb_jump": 0, "garbage_bytes": 0,
                          "unissued_process_ids": 0}
         self.maintenance: dict[str, int] = {}
         self.maintenance_at: float | None = None

@@ -92,6 +92,7 @@ class PrinterSession:
         self._ledger = self.dialect.ledger()  # print data written vs proven read (liveness)
         self._etb = EtbTrack()  # Star: the ETBs written and proven (board's lock)
         self._etb_status = False  # Star: the status being handled was sent for an ETB
+        self._etb_data = 0  # Star: print data written before the newest ETB (board's lock)
         self._star_silent = False  # Star: went silent; it may come back power-cycled
         self._flow = FlowMarks()  # print data written vs proven printed (pacing)
         self._streaming = False  # a print's chunks are going out: no queries between them
@@ -195,6 +196,8 @@ class PrinterSession:
                     with self.board.cond:
                         self._etb.unplace(mark)
                 raise
+            with self.board.cond:
+                self._etb_data = self._ledger.written
 
     def _star_flow_mark(self) -> None:
         """A Star flow mark: an ETB of the session's own (the counter proves it printed)."""
@@ -215,12 +218,47 @@ class PrinterSession:
                         self._flow.unplace(pid)
                         self._etb.unplace(mark)
                 raise
+            with self.board.cond:
+                self._etb_data = self._ledger.written
 
     def wait_room(self, generation: int, timeout: float) -> str:
         """Wait until the printer has printed enough that the next piece keeps its receive
-        buffer from filling (``flow``): ``"room"``, or as ``StateBoard.wait_until``."""
+        buffer from filling (``flow``): ``"room"``, or as ``StateBoard.wait_until``. A Star
+        printer's ETB counter must have room for the print's own ETB too (``etb``)."""
+        if self._star:
+            room = self._star_etb_room(generation, timeout)
+            if room != "room":
+                return room
         return self.board.wait_until(lambda: self._flow.has_room(self._ledger.written),
                                      "room", generation, timeout)
+
+    def _star_etb_room(self, generation: int, timeout: float) -> str:
+        """Before a piece of a print: wait until its ETB has room in the counter's run, and
+        start a new run (``EtbTrack.rebase``) when nothing before it is unproven: no ETB
+        open and no print data written since the newest."""
+        etb = self._etb
+        room = self.board.wait_until(
+            lambda: not etb.learned or etb.room("print") or etb.rebase_due(), "room",
+            generation, timeout)
+        if room != "room":
+            return room
+        with self._write_lock:
+            with self.board.cond:
+                rebase = (etb.rebase_due() and self._etb_data == self._ledger.written
+                          and self.board.generation == generation)
+                data = etb.rebase() if rebase else b""
+            if not data:
+                return "room"
+            try:
+                self.write(data, timeout=self.settings.write_timeout_s, control=True)
+            except LinkError as exc:
+                # Where the counter stands is unknown now: learn it again.
+                self._log.info("etb_rebase_failed", error=str(exc))
+                self._star_forget()
+                with contextlib.suppress(LinkError):
+                    self._handshake()
+                return "reset"
+        return "room"
 
     @contextlib.contextmanager
     def print_stream(self) -> Iterator[None]:
@@ -432,6 +470,8 @@ class PrinterSession:
             hello = (star.enable_asb() + self._ledger.queries() + star.version_request()
                      + probe)
             self.write(hello, timeout=self.settings.write_timeout_s, control=True)
+            with self.board.cond:
+                self._etb_data = self._ledger.written
             self._last_poll = self._probe_sent = time.monotonic()
             return
         hello = protocol.enable_asb() + self._ledger.queries() + self._info.identity()
@@ -586,13 +626,14 @@ class PrinterSession:
         with board.cond:
             report = self._etb.reported(value)
             for mark in report.done:
-                if mark.kind == "flow" and self._flow.answered(mark.key):
-                    board.cond.notify_all()
+                if mark.kind == "flow":
+                    self._flow.answered(mark.key)
+            board.cond.notify_all()  # flow room, and room in the ETB counter's run
         if report.jump:
-            # The counter moved further than our ETBs explain: the printer was reset or
-            # someone else printed. Nothing in flight can be proven any more: learn afresh.
+            # No ETB of ours leaves the counter there: the printer lost power or was reset,
+            # or someone else printed. Nothing in flight can be proven: learn afresh.
             self._log.warning("etb_counter_jump", value=value)
-            board.new_generation(counter="power_on")
+            board.new_generation(counter="etb_jump")
             self._star_forget()
             self._handshake()
             return

@@ -60,7 +60,7 @@ def test_a_stale_probe_never_keeps_ours_from_being_learned(stale: int, ours: int
     if stale != ours:
         # Only ours teaches, at its very last value; nothing before it is a jump.
         assert (learned_at, jumps) == ([len(reports) - 1], []), reports
-        assert track.learned and track.executed == PROBE_LAST
+        assert track.learned and track.value == PROBE_LAST
         return
     # The stale probe is ours to the value: taken for it at its own end, and the very next
     # value of ours is a jump (the session probes again), before any ETB can be proven.
