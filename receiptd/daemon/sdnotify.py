@@ -171,6 +171,11 @@ class Watchdog:
         recommends, so one late timer tick does not cost a restart."""
         return None if self.interval is None else self.interval / 2
 
+    def idle_wait(self, longest: float) -> float:
+        """How long a worker may sleep with nothing to do: ``longest``, or a quarter of
+        ``stale_after`` when that is shorter, so an idle worker never looks hung."""
+        return longest if self.stale_after is None else min(longest, self.stale_after / 4)
+
     def register(self, name: str) -> None:
         self.beat(name)
 

@@ -35,7 +35,7 @@ from receiptd.links import link_for_url
 from receiptd.monitor import health
 from receiptd.monitor.health import HealthState
 from receiptd.monitor.metrics import Metrics
-from receiptd.monitor.reporter import StateReporter
+from receiptd.monitor.reporter import IDLE_WAIT_S, StateReporter
 from receiptd.printer import PrinterSession, SessionSettings
 from receiptd.printer.dialect import session_dialect
 from receiptd.printer.liveness import slowest_intake
@@ -186,6 +186,7 @@ class Daemon:
                 bus=self.bus, health=self.health, metrics=self.metrics_registry,
                 notify_status=self.notify_status, on_beat=self._beat(f"state-{name}"),
                 on_error=self._worker_error(f"state-{name}"),
+                idle_wait_s=self.watchdog.idle_wait(IDLE_WAIT_S),
             )
             spooler = Spooler(
                 name, session, self.journal, functools.partial(self.profile, name), self.bus,
@@ -195,6 +196,7 @@ class Daemon:
                     window_bytes=cfg.send_window_bytes,
                     max_attempts=cfg.max_print_attempts,
                     hold_after_s=cfg.hold_after_s,
+                    idle_wait_s=self.watchdog.idle_wait(IDLE_WAIT_S),
                 ),
                 on_beat=self._beat(f"spool-{name}"),
                 on_outcome=self._on_outcome,

@@ -17,7 +17,7 @@ import queue
 import threading
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import structlog
 
@@ -32,6 +32,9 @@ from receiptd.printer import ADVICE, Transition
 log = structlog.get_logger("receiptd.reporter")
 
 RETRY_S = 1.0  # how often a backlog of unjournaled changes is retried while all is quiet
+#: Put in the changes queue by ``stop()`` to end the idle wait at once; not a change.
+_WAKE = object()
+IDLE_WAIT_S = 2.0  # with nothing to report: only the heartbeat and the stop request need it
 
 
 class StateReporter:
@@ -49,8 +52,10 @@ class StateReporter:
         notify_status: Callable[[], None],
         on_beat: Callable[[], None] | None = None,
         on_error: Callable[[str], None] | None = None,
+        idle_wait_s: float = IDLE_WAIT_S,
     ) -> None:
         self.printer = printer
+        self._idle_wait_s = idle_wait_s
         self._on_error = on_error or (lambda error: None)
         self._changes = changes
         self._journal_factory = journal_factory
@@ -66,19 +71,23 @@ class StateReporter:
     def stop(self) -> None:
         """Report what is queued, then return from ``run``."""
         self._stop.set()
+        self._changes.put(cast(Transition, _WAKE))  # now, not after the idle wait
 
     def run(self) -> None:
         journal = self._journal_factory()
         while True:
             self._on_beat()
+            stopping = self._stop.is_set()  # then only what is already queued
+            wait = 0.0 if stopping else RETRY_S if self._backlog else self._idle_wait_s
             try:
-                change = self._changes.get(timeout=RETRY_S if self._backlog else 0.5)
+                change = self._changes.get(timeout=wait)
             except queue.Empty:
-                if self._stop.is_set():
+                if stopping:
                     break
                 self._guarded(self._journal_backlog, journal)
                 continue
-            self._guarded(self._report, journal, change)
+            if change is not _WAKE:
+                self._guarded(self._report, journal, change)
         self._journal_backlog(journal)
         if self._backlog:
             self._log.error("printer_events_not_journaled", count=len(self._backlog),

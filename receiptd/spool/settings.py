@@ -19,6 +19,9 @@ class SpoolSettings:
     max_attempts: int = 5
     # A print that waited longer than this through a fault is held when it clears (0 = off).
     hold_after_s: float = 0.0
+    # How long the spooler sleeps with nothing to print: everything that queues a print wakes
+    # it, so this only bounds its heartbeat (and a wake-up that went missing).
+    idle_wait_s: float = 2.0
 
 
 @dataclass(frozen=True)

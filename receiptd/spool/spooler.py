@@ -150,7 +150,7 @@ class Spooler:
             if self._window:
                 self._await_window(journal, or_new_work=True)
             else:
-                self._wake.wait(0.5)
+                self._wake.wait(self.settings.idle_wait_s)
             return
         if not self._ready_to_send(journal):
             return
