@@ -2,8 +2,8 @@
 
 uvicorn keeps a connection that never finishes its request headers forever, and accepts as
 many as the process has file descriptors: 1,100 such connections (no token needed) took every
-descriptor, and the API stopped answering. ``GuardedH11Protocol`` is uvicorn's HTTP/1.1
-protocol with three rules on top:
+descriptor, and the API stopped answering. ``GuardedProtocol`` puts these rules on top of
+uvicorn's HTTP/1.1 protocol:
 
 * **a request must arrive in time**: its line and headers within ``HEAD_TIMEOUT_S`` of the
   connection (or of the previous answer on it), its body within ``REQUEST_TIMEOUT_S`` of that;
@@ -25,6 +25,11 @@ protocol with three rules on top:
 A till that sends a whole request at once is therefore always served, however many
 half-open connections someone else holds. Event streams are limited separately
 (``receiptd.api.events``), below the total, so they cannot take every connection either.
+
+The rules are written once, here; what they need to know of a connection (where its request
+is: ``Phase``, and the request being answered) comes from a small subclass per parser:
+``connections_httptools`` (uvicorn's httptools protocol, used when httptools is installed)
+and ``connections_h11`` (its pure-Python h11 protocol, where the C parser is not).
 """
 
 from __future__ import annotations
@@ -36,11 +41,12 @@ import json
 import struct
 import termios
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Literal, Protocol
 
-import h11
 import structlog
-from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn._types import HTTPScope
 
 log = structlog.get_logger("receiptd.api")
 
@@ -91,13 +97,13 @@ class ConnectionGuard:
     """The connections of one server, by client address. Event-loop only."""
 
     limits: Limits = field(default_factory=Limits)
-    clients: dict[str, list[GuardedH11Protocol]] = field(default_factory=dict)
+    clients: dict[str, list[GuardedProtocol]] = field(default_factory=dict)
     count: int = 0
-    waiting: collections.deque[GuardedH11Protocol] = field(default_factory=collections.deque)
+    waiting: collections.deque[GuardedProtocol] = field(default_factory=collections.deque)
     shed: Counter[str] = field(default_factory=Counter)
     _reporting: bool = False
 
-    def admit(self, conn: GuardedH11Protocol) -> bool:
+    def admit(self, conn: GuardedProtocol) -> bool:
         """Take ``conn`` in, closing an idle connection to make room if needed; False when
         every connection in the way is busy with a request."""
         mine = self.clients.setdefault(conn.client_key, [])
@@ -111,7 +117,7 @@ class ConnectionGuard:
         self.count += 1
         return True
 
-    def release(self, conn: GuardedH11Protocol) -> None:
+    def release(self, conn: GuardedProtocol) -> None:
         mine = self.clients.get(conn.client_key)
         if mine is None:
             return
@@ -135,7 +141,7 @@ class ConnectionGuard:
                         addresses=len(self.clients), seconds=REPORT_EVERY_S)
             self.shed.clear()
 
-    def _shed_from(self, groups: list[list[GuardedH11Protocol]]) -> bool:
+    def _shed_from(self, groups: list[list[GuardedProtocol]]) -> bool:
         for group in groups:
             idle = [c for c in group if c.between_requests()]
             if idle:
@@ -146,11 +152,44 @@ class ConnectionGuard:
         return False
 
 
-class GuardedH11Protocol(H11Protocol):
-    """uvicorn's HTTP/1.1 protocol under a ``ConnectionGuard``. Subclassed per server by
-    ``guarded_protocol``, which sets ``guard``."""
+#: Where a connection's request is: ``idle`` (nothing of a request yet), ``head`` (part of
+#: its line and headers), ``body`` (headers in, body still coming), ``done`` (all of it in,
+#: the answer not finished yet).
+Phase = Literal["idle", "head", "body", "done"]
+
+
+class Request(Protocol):
+    """What the guard reads of uvicorn's request-response cycle (both parsers have one)."""
+
+    @property
+    def scope(self) -> HTTPScope: ...
+    @property
+    def response_started(self) -> bool: ...
+    @property
+    def response_complete(self) -> bool: ...
+
+
+class GuardedProtocol(asyncio.Protocol):
+    """The guard's rules on one of uvicorn's HTTP/1.1 protocols. A subclass per parser
+    (``connections_h11``, ``connections_httptools``) puts this first among its bases, says
+    where the request is (``phase``) and which request is being answered (``request``), and
+    hands uvicorn's ``on_response_complete`` to ``_answered``. ``guarded_protocol``
+    subclasses it once more per server, to set ``guard``."""
 
     guard: ConnectionGuard
+    #: Which parser: "httptools" or "h11".
+    implementation: str
+    # Set by uvicorn's protocol.
+    transport: asyncio.Transport
+    loop: asyncio.AbstractEventLoop
+    client: tuple[str, int] | None
+
+    def phase(self) -> Phase:
+        raise NotImplementedError
+
+    def request(self) -> Request | None:
+        """The request being answered (or the last one answered), None before the first."""
+        raise NotImplementedError
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -206,20 +245,24 @@ class GuardedH11Protocol(H11Protocol):
         self._count()
         self._follow()
 
-    def on_response_complete(self) -> None:
+    def _answered(self, uvicorn_answered: Callable[[], None]) -> None:
+        """An answer is complete: the next request's time starts now. ``uvicorn_answered``
+        is the protocol's own ``on_response_complete`` (it may start a pipelined request)."""
         self.waiting_since = self.loop.time()
         self._disarm()
         self._uncount()
-        super().on_response_complete()
+        uvicorn_answered()
         if not self.transport.is_closing():
+            self._count()
             self._follow()
 
     def between_requests(self) -> bool:
         """Not in the middle of a request: still sending its headers, or idle, with nothing
         waiting unread (a request that arrived in the same round as this connection's
         neighbours is not idle, only not read yet)."""
-        return self.conn.their_state is h11.IDLE and (
-            self.cycle is None or self.cycle.response_complete) and not self._unread()
+        request = self.request()
+        return self.phase() in ("idle", "head") and (
+            request is None or request.response_complete) and not self._unread()
 
     def _unread(self) -> int:
         """Bytes the kernel holds for this connection that the event loop has not read."""
@@ -237,10 +280,10 @@ class GuardedH11Protocol(H11Protocol):
         self._disarm()
         if self.transport.is_closing():
             return
-        unanswered = (self.cycle is None or self.cycle.response_complete
-                      or not self.cycle.response_started)
-        sending = self.conn.their_state is not h11.IDLE or bool(self.conn.trailing_data[0])
-        if unanswered and sending:
+        request = self.request()
+        unanswered = (request is None or request.response_complete
+                      or not request.response_started)
+        if unanswered and self.phase() != "idle":
             self._answer(408, "request_timeout",
                          "the request did not arrive in time; the connection is closed")
         self.guard.note(why, self.loop)
@@ -252,11 +295,12 @@ class GuardedH11Protocol(H11Protocol):
 
     def _count(self) -> None:
         global _writes_in_progress
-        cycle = self.cycle
-        if (cycle is not None and cycle is not self._counted and not cycle.response_complete
-                and cycle.scope["method"] not in _READ_METHODS):
+        request = self.request()
+        if (request is not None and request is not self._counted
+                and not request.response_complete
+                and request.scope["method"] not in _READ_METHODS):
             self._uncount()
-            self._counted = cycle
+            self._counted = request
             _writes_in_progress += 1
 
     def _uncount(self) -> None:
@@ -269,11 +313,11 @@ class GuardedH11Protocol(H11Protocol):
 
     def _follow(self) -> None:
         """Arm the deadline that fits where the request is."""
-        state = self.conn.their_state
-        if state is h11.IDLE:
+        phase = self.phase()
+        if phase in ("idle", "head"):
             if self._deadline is None:
                 self._arm("head", self.guard.limits.head_timeout_s)
-        elif state is h11.SEND_BODY:
+        elif phase == "body":
             if self._deadline_kind != "body":
                 spent = self.loop.time() - self.waiting_since
                 self._arm("body", max(0.0, self.guard.limits.request_timeout_s - spent))
@@ -293,7 +337,7 @@ class GuardedH11Protocol(H11Protocol):
 
     def _answer(self, status: int, code: str, message: str) -> None:
         """An error answer written straight to the socket (no request to answer through
-        h11 yet), then nothing more on this connection."""
+        the protocol yet), then nothing more on this connection."""
         body = json.dumps({"error": {"code": code, "message": message}}).encode()
         reason = {408: b"Request Timeout", 503: b"Service Unavailable"}[status]
         self.transport.write(
@@ -301,6 +345,27 @@ class GuardedH11Protocol(H11Protocol):
             b"connection: close\r\n\r\n%s" % (status, reason, len(body), body))
 
 
-def guarded_protocol(guard: ConnectionGuard) -> type[GuardedH11Protocol]:
-    """The protocol class for one server (uvicorn makes connections from a class)."""
-    return type("ReceiptdH11Protocol", (GuardedH11Protocol,), {"guard": guard})
+def http_implementation() -> str:
+    """The HTTP parser to serve with: httptools (C, uvicorn's fastest) when it is installed,
+    else h11 (pure Python, always there: uvicorn depends on it)."""
+    try:
+        import httptools  # noqa: F401
+    except ImportError:
+        return "h11"
+    return "httptools"
+
+
+def guarded_protocol(guard: ConnectionGuard,
+                     implementation: str | None = None) -> type[GuardedProtocol]:
+    """The protocol class for one server (uvicorn makes connections from a class), on the
+    given parser ("httptools" or "h11"; by default ``http_implementation()``)."""
+    base: type[GuardedProtocol]
+    if (implementation or http_implementation()) == "httptools":
+        from receiptd.api.connections_httptools import GuardedHttpToolsProtocol
+
+        base = GuardedHttpToolsProtocol
+    else:
+        from receiptd.api.connections_h11 import GuardedH11Protocol
+
+        base = GuardedH11Protocol
+    return type(f"Receiptd{base.__name__}", (base,), {"guard": guard})
