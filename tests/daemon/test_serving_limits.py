@@ -4,7 +4,9 @@ than the daemon keeps. A till's receipt is still answered at once, the stalled c
 are closed in bounded time, and the log does not fill the disk.
 
 The daemon runs with 512 file descriptors (soft and hard, so it cannot raise them), the way
-a unit without ``LimitNOFILE`` left it with 1024: more connections than descriptors."""
+a unit without ``LimitNOFILE`` left it with 1024: more connections than descriptors. It serves
+with httptools on uvloop, as installed; ``test_connection_guard`` runs the same rules on h11
+too."""
 
 from __future__ import annotations
 
@@ -55,6 +57,16 @@ def limited(emulator: Emulator, tmp_path: Path) -> Iterator[LimitedDaemon]:
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
+def serving(daemon: DaemonProcess) -> tuple[str, str]:
+    """The HTTP implementation and event loop the ready line names."""
+    for line in daemon.log_path.read_text().splitlines():
+        with contextlib.suppress(ValueError):
+            entry = json.loads(line)
+            if isinstance(entry, dict) and entry.get("event") == "ready":
+                return entry["http"], entry["loop"]
+    raise AssertionError(f"no ready line: {daemon.log()}")
+
+
 def submit_now(daemon: DaemonProcess, text: str) -> tuple[int, float]:
     """A till's submission on a fresh connection: (status, seconds)."""
     started = time.monotonic()
@@ -86,6 +98,7 @@ def test_slow_headers_and_bodies_cannot_starve_a_till(limited: LimitedDaemon) ->
     stalled connection is closed within a minute (the stalled body with 408), and the log
     grows by kilobytes, not hundreds of megabytes."""
     daemon = limited
+    assert serving(daemon) == ("httptools", "uvloop")  # the guard on the C parser
     log_before = daemon.log_path.stat().st_size
     port = daemon.port
     stalled: list[socket.socket] = []
