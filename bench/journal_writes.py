@@ -135,16 +135,13 @@ def life(meter: Meter, content_json: str, rendered: bytes, n: int) -> dict[str, 
     }
 
 
-def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--receipts", type=int, default=50)
-    p.add_argument("--json", action="store_true")
-    p.add_argument("--page-sizes", default=f"{PAGE_SIZE},4096",
-                   help="page sizes of the journals compared (the first: the journal's own)")
-    a = p.parse_args()
+def measure(receipts: int = 50, page_sizes: tuple[int, ...] = (PAGE_SIZE, 4096),
+            ) -> dict[str, dict[str, float]]:
+    """Each receipt's life on a journal of each page size: ``"<name> @<page size>"`` →
+    figures (``life``)."""
     out = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for page in dict.fromkeys(int(x) for x in a.page_sizes.split(",")):
+        for page in dict.fromkeys(page_sizes):
             for name, kind, size in (("till_1k", "text", 1024), ("raw_250k", "raw", 250_000)):
                 path = Path(tmp) / f"{name}-{page}.db"
                 with sqlite3.connect(path) as pre:  # a page size fixed before the journal's
@@ -153,7 +150,18 @@ def main() -> int:
                 with Journal(path) as journal:
                     content_json, rendered = _content(kind, size)
                     out[f"{name} @{page}"] = life(Meter(journal), content_json, rendered,
-                                                  a.receipts)
+                                                  receipts)
+    return out
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--receipts", type=int, default=50)
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--page-sizes", default=f"{PAGE_SIZE},4096",
+                   help="page sizes of the journals compared (the first: the journal's own)")
+    a = p.parse_args()
+    out = measure(a.receipts, tuple(int(x) for x in a.page_sizes.split(",")))
     if a.json:
         print(json.dumps(out, indent=2))
     else:

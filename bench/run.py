@@ -200,11 +200,15 @@ def cpu_seconds(pid: int, children: bool = False) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
-def rss_mb(pid: int) -> float:
+def status_mb(pid: int, key: str) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(f"{key}:"):
             return int(line.split()[1]) / 1024
     return 0.0
+
+
+def rss_mb(pid: int) -> float:
+    return status_mb(pid, "VmRSS")
 
 
 class Sampler:
@@ -707,6 +711,7 @@ class Options:
     ready_runs: int = 5
     journal_n: int = 1_000_000
     scale_samples: int = 300
+    writes_n: int = 50
     cups: bool = True
     lp_n: int = 10
     burst_timeout: float = 600.0
@@ -714,7 +719,8 @@ class Options:
     send_window: int | None = None  # receiptd's send_window_prints; None = its default
     out: Path | None = ROOT / "bench" / "results"
     sections: set[str] = field(default_factory=lambda: {
-        "latency", "fast", "burst", "burst_real", "faults", "resources", "vport", "scale"})
+        "latency", "fast", "burst", "burst_real", "faults", "resources", "vport", "writes",
+        "scale"})
 
 
 @contextmanager
@@ -840,6 +846,7 @@ def _run(opt: Options, work: Path) -> dict[str, Any]:
                 print(f"   receiptd: {b['receiptd']['accept_rate']:.0f}/s accepted, "
                       f"{b['receiptd']['print_rate']:.1f}/s printed", flush=True)
                 res["burst"] = b
+                res["rss_hwm_mb"] = status_mb(daemon.pid, "VmHWM")  # the peak so far
                 shared.close()  # the printer takes one connection at a time
                 for p in (p_direct, p_cups, p_rd):
                     p.control("fast")
@@ -892,6 +899,14 @@ def _run(opt: Options, work: Path) -> dict[str, Any]:
 
             with section(f"virtual port: last byte to first byte, {opt.latency_n}x per path"):
                 res["vport"] = vport_bench.measure(opt.latency_n, use_cups=use_cups)
+        if "writes" in opt.sections:
+            import journal_writes
+
+            with section(f"bytes written per receipt over its life, {opt.writes_n}x"):
+                res["writes"] = journal_writes.measure(opt.writes_n)
+                for name, r in res["writes"].items():
+                    print(f"   {name}: {r['total'] / 1024:.0f} KiB = {r['ratio_to_size']}x its "
+                          f"size, {r['blocks_4k']:.0f} blocks of 4 KiB", flush=True)
         if "scale" in opt.sections:
             with section(f"journal scale: {opt.journal_n:,} receipts vs empty"):
                 p_scale = Printer(FAST_MM_S)
@@ -916,7 +931,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="small N everywhere (a minute or two)")
     ap.add_argument("--no-cups", action="store_true", help="skip CUPS (and its install)")
     ap.add_argument("--only", help="comma-separated sections: latency,fast,burst,burst_real,"
-                                   "faults,resources,vport,scale")
+                                   "faults,resources,vport,writes,scale")
     ap.add_argument("--burst", type=int, help="receipts in the burst (default 1000)")
     ap.add_argument("--journal-n", type=int, help="receipts in the big journal (default 1M)")
     ap.add_argument("--out", type=Path, help="results directory (default bench/results)")
@@ -926,7 +941,8 @@ def main(argv: list[str] | None = None) -> int:
     opt = Options()
     if args.quick:
         opt = Options(latency_n=8, fast_n=20, burst=200, burst_real=16, fault_reps=2, idle_s=3,
-                      ready_runs=2, journal_n=50_000, scale_samples=50, lp_n=3, cups_watch_s=3)
+                      ready_runs=2, journal_n=50_000, scale_samples=50, lp_n=3, cups_watch_s=3,
+                      writes_n=10)
     opt.cups = not args.no_cups
     if args.only:
         opt.sections = set(args.only.split(","))

@@ -60,7 +60,7 @@ def test_bench_harness_tiny() -> None:
         cups_or_skip()  # fails if CUPS cannot run: the harness would quietly leave it out
     opt = run.Options(latency_n=2, fast_n=2, burst=16, burst_real=4, fault_reps=1, idle_s=0.5,
                       ready_runs=1, journal_n=200, scale_samples=5, lp_n=1, cups_watch_s=1.0,
-                      burst_timeout=60, cups=True, out=None)
+                      burst_timeout=60, cups=True, out=None, writes_n=2)
     res = run.run(opt)
 
     systems = ["direct", "receiptd"] + ([] if CUPS_MISSING else ["cups"])
@@ -84,6 +84,11 @@ def test_bench_harness_tiny() -> None:
     assert res["idle"]["receiptd"]["rss_peak_mb"] > 0
     assert res["ready"]["n"] == 1
     assert res["scale"]["full"]["submit"]["median"] > 0
+    assert res["rss_hwm_mb"] >= res["idle"]["receiptd"]["rss_peak_mb"] > 0
+    writes = res["writes"]
+    assert {k.split(" @")[0] for k in writes} == {"till_1k", "raw_250k"}, writes
+    for figures in writes.values():  # at least the receipt's own bytes, once in the WAL
+        assert figures["total"] >= figures["receipt_bytes"] and figures["blocks_4k"] > 0
     if CUPS_MISSING:
         assert res["cups_skipped"] == CUPS_MISSING
         warnings.warn(f"bench smoke ran without its CUPS part: {CUPS_MISSING}", stacklevel=1)
@@ -92,6 +97,10 @@ def test_bench_harness_tiny() -> None:
         assert set(res["faults"]["cups"]) == {"paper_out", "silent"}
     text = report.markdown(res)
     assert "**Targets**" in text and "receiptd" in text
+    for target in ("durable ack", "first byte", "burst accept rate", "burst print rate",
+                   "RSS ≤ 40 MB", "peak RSS", "idle CPU", "offline detected", "start → READY",
+                   "duplicate check", "250 KB raw", "1 KB till"):
+        assert target in text, target
 
 
 def test_private_cups_prints_over_ipp(tmp_path: Path) -> None:
