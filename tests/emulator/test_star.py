@@ -564,6 +564,34 @@ def test_pty_serial_port_asb_and_unplug(tmp_path: Path) -> None:
             os.close(fd)
 
 
+def test_pty_a_short_power_cycle_keeps_the_port_and_loses_the_held_etbs(tmp_path: Path) -> None:
+    """A serial line does not hang up when the printer loses power: the same open port goes
+    on working, the ETBs the printer still held are gone, and the counter is 0 again (the
+    case ``printer.etb`` must tell from progress)."""
+    link = str(tmp_path / "ttySTAR")
+    with Emulator(speed_mm_s=2000.0, dialect="star") as e:
+        e.start_pty(link)
+        fd = _open_pty(link)
+        try:
+            os.write(fd, ETB * 29)
+            e.wait(lambda emu: emu.snapshot()["etb_counter"] == 29)
+            e.inject("cover_open")  # the head stops: what follows waits in the buffer
+            os.write(fd, b"held\n" + ETB * 3)  # would take the counter to 0 (32)
+            e.wait(lambda emu: emu.snapshot()["buffer"]["used"] > 0)
+            os.write(fd, ASB_REQUEST)
+            assert _pty_read(fd, 9).hex(" ") == asb(s1=0x28 | 0x02, etb=29)  # ETBs reached, unsent
+            e.power_cycle(off_s=0.0)  # back at once: nothing in between to lose on the line
+            e.clear("cover_open")
+            os.write(fd, ASB_REQUEST)
+            assert _pty_read(fd, 9).hex(" ") == asb()  # counter 0, no ETB bit, no notice
+            assert "held" not in e.transcript.texts()
+            assert e.snapshot()["etb_counter"] == 0 and e.snapshot()["asb"] == 0
+            os.write(fd, ETB)  # the same port, still open, counts from 0
+            e.wait(lambda emu: emu.snapshot()["etb_counter"] == 1)
+        finally:
+            os.close(fd)
+
+
 def test_cli_serve_star(tmp_path: Path) -> None:
     cmd = [sys.executable, "-m", "receiptd.emulator"]
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
