@@ -2,10 +2,11 @@
 
 A route states its role by taking ``Pos``, ``Cashier`` or ``Admin`` (``pos < cashier <
 admin``); ``annotate_roles`` then publishes that role in the OpenAPI document, so the document
-cannot disagree with what the route enforces. Tokens themselves are checked in
-``receiptd.api.auth``; a browser signed in to the console sends a session cookie instead
-(``receiptd.api.sessions``), which is the same caller for every route, with a CSRF token on
-writes.
+cannot disagree with what the route enforces. ``authorize(request, role)`` is the same check
+as a plain function, for routes declared in ``receiptd.api.routing``. Tokens themselves are
+checked in ``receiptd.api.auth``; a browser signed in to the console sends a session cookie
+instead (``receiptd.api.sessions``), which is the same caller for every route, with a CSRF
+token on writes.
 """
 
 from __future__ import annotations
@@ -89,6 +90,27 @@ def require(role: str) -> Callable[..., Awaitable[Caller]]:
 Pos = Annotated[Caller, Depends(require("pos"))]
 Cashier = Annotated[Caller, Depends(require("cashier"))]
 Admin = Annotated[Caller, Depends(require("admin"))]
+
+
+#: Who may scrape ``/metrics``: a Prometheus server's own ``metrics`` token (which opens
+#: nothing else), or an admin.
+METRICS_ROLES = frozenset({"metrics", "admin"})
+
+
+async def authorize(request: Request, role: str) -> Caller:
+    """The caller, if its role admits ``role`` (and above); ``metrics`` is checked by set,
+    not by rank: a scraper's token must not read receipts, and a cashier's must not read the
+    shop's counters."""
+    if role == "metrics":  # a bearer token only: a scraper has no console session
+        found = await identify(request, request.headers.get("authorization", ""))
+        if found.role not in METRICS_ROLES:
+            raise Forbidden(f"this needs the metrics or admin role; token {found.name!r} is "
+                            f"{found.role}")
+        return Caller(name=found.name, role=found.role)
+    found = await identify(request)
+    if ROLE_RANK.get(found.role, 0) < ROLE_RANK[role]:  # "metrics" is outside the ranks
+        raise Forbidden(f"this needs the {role} role; token {found.name!r} is {found.role}")
+    return Caller(name=found.name, role=found.role)
 
 
 def client_address(request: Request) -> str:
