@@ -30,6 +30,29 @@ def star_mode() -> PrintMode:
     return PrintMode(line_spacing=LINE_SPACING_DOTS, barcode_height=40, qr_module=3)
 
 
+def code128_content(data: bytes) -> str:
+    """What a Star ``ESC b`` Code128 carries: ``%0`` is a ``%``, ``%`` and 40-5F a control
+    character, ``%5`` DEL; ``%1``-``%4`` (function codes) and ``%6``-``%8`` (start codes)
+    are not content (Line Mode appendix "Code 128", Regulations)."""
+    out: list[str] = []
+    i = 0
+    while i < len(data):
+        c = data[i]
+        if c == 0x25 and i + 1 < len(data):  # %
+            nxt = data[i + 1]
+            if nxt == 0x30:
+                out.append("%")
+            elif 0x40 <= nxt <= 0x5F:
+                out.append(chr(nxt - 0x40))
+            elif nxt == 0x35:
+                out.append("\x7f")
+            i += 2
+            continue
+        out.append(chr(c))
+        i += 1
+    return "".join(out)
+
+
 def _n(arg: int) -> int:
     """A parameter given either as a number or as its ASCII digit (1 or "1")."""
     return arg - 48 if arg >= 48 else arg
@@ -202,8 +225,8 @@ class StarInterpreter(Interpreter):
 
     def _barcode_star(self, cmd: Command) -> None:
         sym = BARCODES.get(_n(cmd.header[2]), f"BARCODE{cmd.header[2]}")
-        self.transcript.add({"type": "barcode", "symbology": sym,
-                             "data": barcode_text(sym, cmd.data)})
+        data = code128_content(cmd.data) if sym == "CODE128" else barcode_text(sym, cmd.data)
+        self.transcript.add({"type": "barcode", "symbology": sym, "data": data})
         self.paper.energized(cmd.header[5])
 
     def _symbol_star(self, cmd: Command, payload: bytes) -> None:

@@ -76,10 +76,31 @@ BARCODE_TYPES = {"UPC-A": 1, "EAN8": 2, "EAN13": 3, "CODE39": 4, "ITF": 5, "CODE
                  "CODABAR": 8}
 # ESC b n3 for barcodes of one module width (UPC/EAN, CODE128): 2, 3 or 4 dots.
 MODULE_MODES = {2: 1, 3: 2, 4: 3}
-# ESC b n3 for barcodes of narrow and wide bars (CODE39, ITF, NW-7): the modes whose
-# narrow:wide dots are what the layout draws (wide = ceil(2.5 * narrow)): 2:5, 3:8, 4:10.
+# ESC b n3 for barcodes of narrow and wide bars: the modes whose narrow:wide dots are what
+# the layout draws (wide = ceil(2.5 * narrow)). Code39 and NW-7 share one table (modes 1-9:
+# 2:6, 3:9, 4:12, 2:5, 3:8, 4:10, 2:4, 3:6, 4:8); ITF has its own (2:5, 4:10, 6:15, 2:4,
+# 4:8, 6:12, 2:6, 3:9, 4:12), with no 3:8: a 3-dot ITF is drawn.
 RATIO_MODES = {2: 4, 3: 5, 4: 6}
-RATIO_SYMBOLOGIES = frozenset({"CODE39", "ITF", "CODABAR"})
+ITF_MODES = {2: 1, 4: 2}
+RATIO_SYMBOLOGIES = frozenset({"CODE39", "CODABAR"})
+
+
+def code128_data(text: str) -> str:
+    """Code128 content as ``ESC b`` takes it: ``%`` starts a two-character code there
+    (appendix "Code 128", Regulations), so a ``%`` of the content is ``%0``, a control
+    character 00-1F is ``%`` and 40-5F, and 7F is ``%5``. The printer picks the code set."""
+    out = []
+    for c in text:
+        n = ord(c)
+        if c == "%":
+            out.append("%0")
+        elif n < 0x20:
+            out.append("%" + chr(0x40 + n))
+        elif n == 0x7F:
+            out.append("%5")
+        else:
+            out.append(c)
+    return "".join(out)
 
 
 def code_page_number(profile: Profile, name: str) -> int:
@@ -225,12 +246,13 @@ class StarWriter:
 
     def barcode(self, item: BarcodeItem) -> None:
         kind = BARCODE_TYPES.get(item.symbology)
-        modes = RATIO_MODES if item.symbology in RATIO_SYMBOLOGIES else MODULE_MODES
+        modes = (ITF_MODES if item.symbology == "ITF" else RATIO_MODES
+                 if item.symbology in RATIO_SYMBOLOGIES else MODULE_MODES)
         mode = modes.get(item.width)
         if kind is None or mode is None:
             self._barcode_bitmap(item)
             return
-        data = item.data if item.symbology == "CODE128" else item.printer_data
+        data = code128_data(item.data) if item.symbology == "CODE128" else item.printer_data
         hri_line = TextLine(item.hri_text, Style(align=item.align))
         if item.hri in ("above", "both"):
             self.line(hri_line)

@@ -414,7 +414,7 @@ def test_transcript_of_a_star_receipt(emu: Emulator, host: Host) -> None:
         + ESC + b"\x1da\x02" + b"3.20\n" + ESC + b"\x1da\x00"
         + ESC + b"\x1dt\x20" + b"\x80 5\n"  # ESC GS t 32: code page 1252, 80h is the euro
         + ESC + b"a\x02"  # feed two lines
-        + ESC + b"b\x06\x02\x02\x50{B12345\x1e"  # CODE128 with HRI under, 80 dots high
+        + ESC + b"b\x06\x02\x02\x50%612345%0\x1e"  # CODE128: start code B, "12345%"
         + ESC + b"\x1dyS0\x02" + ESC + b"\x1dyS1\x01" + ESC + b"\x1dyS2\x04"
         + ESC + b"\x1dyD1\x00\x13\x00https://example.com" + ESC + b"\x1dyP"
         + b"\x07" + b"\x1a"  # drawer 1 (BEL), drawer 2 (SUB)
@@ -441,7 +441,7 @@ def test_transcript_of_a_star_receipt(emu: Emulator, host: Host) -> None:
     assert [t["text"] for t in texts[7:9]] == ["", ""]  # ESC a 2
     rest = [e for e in entries if e["type"] != "text"]
     assert rest == [
-        {"type": "barcode", "symbology": "CODE128", "data": "12345"},
+        {"type": "barcode", "symbology": "CODE128", "data": "12345%"},
         {"type": "qr", "data": "https://example.com"},
         {"type": "drawer", "pin": 2},
         {"type": "drawer", "pin": 5},
@@ -458,7 +458,7 @@ def test_transcript_of_a_star_receipt(emu: Emulator, host: Host) -> None:
         {"type": "cut", "partial": True},
     ]
     text = emu.transcript.text()
-    assert "[BARCODE CODE128 12345]" in text and "[QR https://example.com]" in text
+    assert "[BARCODE CODE128 12345%]" in text and "[QR https://example.com]" in text
     assert "[IMAGE 576x2]" in text and "[CUT]" in text and "[PARTIAL CUT]" in text
 
 

@@ -231,6 +231,27 @@ def test_barcode_code39_narrow_wide() -> None:
         b"\x1b\x62\x04\x02\x05\x50AB1\x1e"
 
 
+def test_barcode_code128_percent_is_an_escape() -> None:
+    # LM appendix "Code 128", Regulations: "%" starts a two-character code in ESC b data;
+    # a "%" of the content is "%0", a control character "%" and 40-5F. The printer picks
+    # the start code, so the ESC/POS "{B" selector is not sent.
+    item = barcode("CODE128", "50%\x09", "{B50%\x09", hri="none")
+    assert line_bytes(item) == b"\x1b\x62\x06\x01\x01\x5050%0%I\x1e"
+
+
+def test_barcode_itf_has_its_own_narrow_wide_modes() -> None:
+    # ESC b n3 for ITF (n1 5), from the width table of the Star Line Mode printer driver
+    # manual (v3.11, "Barcode Font Usage", modes 1-9 = letters a-i): 1 = 2:5, 2 = 4:10; the
+    # Code39/NW-7 modes 4-6 (2:5, 3:8, 4:10) are 2:4, 4:8, 6:12 for ITF.
+    assert line_bytes(barcode("ITF", "1234", "1234", width=2)) == \
+        b"\x1b\x62\x05\x02\x01\x501234\x1e"
+    assert line_bytes(barcode("ITF", "1234", "1234", width=4)) == \
+        b"\x1b\x62\x05\x02\x02\x501234\x1e"
+    # 3:8 is not an ITF mode: drawn as a bit image.
+    assert line_bytes(barcode("ITF", "1234", "1234", width=3, hri="none")).startswith(
+        b"\x1b\x6b")
+
+
 def test_barcode_characters_above_are_a_text_line() -> None:
     # The printer prints characters only under the bars.
     got = line_bytes(barcode("EAN8", "96385074", "9638507", hri="above"))
