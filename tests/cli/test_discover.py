@@ -4,7 +4,6 @@ loaded as the config file of a real daemon process, prints a receipt."""
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -24,6 +23,7 @@ from receiptd.links import discover as find
 from receiptd.testing import fakeusb
 
 from ..support import DaemonProcess, sample_document, slips_with
+from .discover_helpers import daemon_from_snippet, found, run
 
 # -- a fake USB bus: the fake printer, and a device of another class --------------------------
 
@@ -58,18 +58,6 @@ class TwoDevices(fakeusb.FakeUsbBackend):
 def two_devices() -> TwoDevices:
     """``RECEIPTD_USB_BACKEND=tests.cli.test_discover:two_devices``"""
     return TwoDevices()
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
-    capsys.readouterr()
-    code = main(["discover", *args])
-    return code, capsys.readouterr().out
-
-
-def found(capsys: pytest.CaptureFixture[str], *args: str, kind: str) -> list[dict[str, Any]]:
-    code, out = run(capsys, "--json", *args)
-    assert code == 0
-    return [row for row in json.loads(out)["found"] if row["kind"] == kind]
 
 
 @pytest.fixture
@@ -230,9 +218,7 @@ def test_snippet_starts_the_daemon_and_prints(
     port = emu.start_tcp()
     code, snippet = run(capsys, "--host", f"127.0.0.1:{port}", "--toml")
     assert code == 0
-    config = tmp_path / "receiptd.toml"
-    config.write_text(snippet)
-    daemon = daemon_factory({}, extra_args=["--config", str(config)])
+    daemon = daemon_from_snippet(daemon_factory, tmp_path, snippet)
     receipt = daemon.submit({"document": sample_document("FOUND-1")}, printer="tm-t88v")
     daemon.wait_printed(receipt["id"])
     assert len(slips_with(emu, "FOUND-1")) == 1
@@ -251,9 +237,7 @@ def test_snippet_of_a_chinese_model_prints_chinese_as_text(
         code, snippet = run(capsys, "--host", f"127.0.0.1:{port}", "--toml")
         assert code == 0
         assert 'double_byte = "gb18030"' in snippet and 'profile = "TM-T20II"' in snippet
-        config = tmp_path / "receiptd.toml"
-        config.write_text(snippet)
-        daemon = daemon_factory({}, extra_args=["--config", str(config)])
+        daemon = daemon_from_snippet(daemon_factory, tmp_path, snippet)
         receipt = daemon.submit({"document": {"blocks": [
             {"type": "text", "text": "FOUND-CJK 收银小票"}, {"type": "cut"}]}},
             printer="tm-t20ii")

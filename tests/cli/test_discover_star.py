@@ -6,20 +6,19 @@ prints a receipt that the printer's ETB counter proves."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
 
-from receiptd.cli.daemon import main
 from receiptd.config import build_config, load_file
 from receiptd.emulator import Emulator
 from receiptd.links import ENV_USB_BACKEND
 from receiptd.testing import fakeusb
 
 from ..support import DaemonProcess, wait_until
+from .discover_helpers import daemon_from_snippet, found, run, snippet_config
 
 ROOT = Path(__file__).resolve().parents[2]
 TSP143 = "TSP143IIIU Ver1.0"  # raster only (TSP100 class): dialect star_raster
@@ -51,18 +50,6 @@ class StarBus(fakeusb.FakeUsbBackend):
 def star_bus() -> StarBus:
     """``RECEIPTD_USB_BACKEND=tests.cli.test_discover_star:star_bus``"""
     return StarBus()
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
-    capsys.readouterr()
-    code = main(["discover", *args])
-    return code, capsys.readouterr().out
-
-
-def found(capsys: pytest.CaptureFixture[str], *args: str, kind: str) -> list[dict[str, Any]]:
-    code, out = run(capsys, "--json", *args)
-    assert code == 0
-    return [row for row in json.loads(out)["found"] if row["kind"] == kind]
 
 
 @pytest.fixture
@@ -120,11 +107,10 @@ def test_star_printer_is_discovered_and_its_snippet_prints(
     assert code == 0
     assert 'dialect = "star"' in snippet and 'profile = "TSP600"' in snippet
     assert ('dialect = "star_raster"' in snippet) == raster
-    config = tmp_path / "receiptd.toml"
-    config.write_text(snippet)
+    config = snippet_config(tmp_path, snippet)
     [name] = build_config(load_file(config)).printers  # the daemon's own reading of it
 
-    daemon = daemon_factory({}, extra_args=["--config", str(config)])
+    daemon = daemon_from_snippet(daemon_factory, tmp_path, snippet)
     _printed_by_etb(daemon, emu, name, f"{transport}-{dialect}")
     slip = emu.transcript.slips()[-1]
     texts = [e["text"] for e in slip if e.get("type") == "text"]
@@ -178,14 +164,12 @@ def test_star_usb_device_is_star_by_its_vendor_id(
     code, snippet = run(capsys, "--toml")
     assert code == 0
     assert "Star's USB vendor ID 0519" in snippet and 'dialect = "star_raster"' in snippet
-    config = tmp_path / "receiptd.toml"
-    config.write_text(snippet)
-    [name] = build_config(load_file(config)).printers
+    [name] = build_config(load_file(snippet_config(tmp_path, snippet))).printers
 
     # The daemon prints through the same fake device, bridged to the Star emulator.
     with Emulator(speed_mm_s=2000.0, dialect="star") as emu:
         port = emu.start_tcp()
-        daemon = daemon_factory({}, extra_args=["--config", str(config)], extra_env={
+        daemon = daemon_from_snippet(daemon_factory, tmp_path, snippet, extra_env={
             ENV_USB_BACKEND: backend, fakeusb.ENV_TARGET: f"127.0.0.1:{port}",
             "PYTHONPATH": str(ROOT)})
         _printed_by_etb(daemon, emu, name, "usb")
