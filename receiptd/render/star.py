@@ -359,6 +359,9 @@ class StarRasterWriter:
 
 
 RASTER_QUIT = ESC + b"*rB"
+#: ESC * r R, initialize raster mode: the raster-only prologue. The Star Graphic mode
+#: specification (TSP100 class) lists it and has no ``ESC @``, which is Line Mode's.
+RASTER_INITIALIZE = ESC + b"*rR"
 
 
 def raster_enter() -> bytes:

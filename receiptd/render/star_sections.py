@@ -3,7 +3,8 @@
     prologue(profile) + marker_section(marker, profile) + body
 
 * the **prologue**: Line Mode ``ESC @`` (initialise), ``ESC z 1`` (4 mm line feed) and
-  ``ESC GS t n`` (the profile's code page); raster only: ``ESC @``;
+  ``ESC GS t n`` (the profile's code page); raster only: ``ESC * r R`` (initialise raster
+  mode: Star Graphic mode printers, the TSP100 class, have no ``ESC @``);
 * the **marker section** is empty for an original print, else framed by ``STAR_DELIMITER``
   at both ends: ``ESC 5`` (cancel white/black inversion) in Line Mode, a no-op as nothing of
   ours inverts; ``ESC * r B`` (quit raster mode) between the raster sections, a no-op as
@@ -26,6 +27,7 @@ from receiptd.render.star import (
     INITIALIZE,
     INVERSE_OFF,
     LINE_FEED_4MM,
+    RASTER_INITIALIZE,
     RASTER_QUIT,
     code_page_number,
     new_writer,
@@ -43,7 +45,7 @@ def delimiter(profile: Profile) -> bytes:
 
 def prologue(profile: Profile) -> bytes:
     if profile.dialect == "star_raster":
-        return INITIALIZE
+        return RASTER_INITIALIZE
     page = code_page_number(profile, profile.encoding)
     return INITIALIZE + LINE_FEED_4MM + ESC_GS_T + bytes([page])
 

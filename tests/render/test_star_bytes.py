@@ -90,8 +90,11 @@ def test_line_mode_prologue_selects_the_profiles_code_page() -> None:
 
 
 def test_raster_only_prologue_is_initialise_alone() -> None:
-    # ESC @: LM9 3.3 (p. 3-60); the rest of a raster-only rendering is raster sections.
-    assert prologue(TSP143) == b"\x1b\x40"
+    # ESC * r R, initialize raster mode: LM9 3.4 Raster Graphics Command Details, and the
+    # STAR Graphic Mode Specifications (TSP100 class; Rev. 2.32, 3-2 Raster Graphics Command
+    # Details), whose command list has no ESC @ (a Line Mode command, LM9 p. 3-60). The rest
+    # of a raster-only rendering is raster sections.
+    assert prologue(TSP143) == b"\x1b*rR"
 
 
 # -- text and its styles -------------------------------------------------------------------
