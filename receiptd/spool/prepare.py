@@ -106,7 +106,11 @@ def _is_rendering(rendered: bytes, accepted_for: str, current: Profile) -> bool:
         profile = current if current.name == accepted_for else get_profile(accepted_for)
     except (ReceiptdError, KeyError, ValueError):
         return True
-    return rendered.startswith(prologue(profile))
+    if rendered.startswith(prologue(profile)):
+        return True
+    # A raster-only Star rendering journaled before its prologue became ESC * r R began
+    # with ESC @.
+    return profile.dialect == "star_raster" and rendered.startswith(b"\x1b@")
 
 
 def paper_mm(receipt: Receipt, marker: str | None, data: bytes, profile: Profile) -> float:
