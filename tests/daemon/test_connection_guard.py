@@ -181,6 +181,20 @@ def test_the_next_request_on_a_kept_connection_has_its_own_time(
         assert b"HTTP/1.1 408 Request Timeout" in got, got
 
 
+def test_a_head_that_never_ends_is_cut_short(stack: tuple[str, str]) -> None:
+    """One header that never ends: the server gives up on it (400, then closes) long before
+    its time is up, instead of reading it all into memory. The client finds out as soon as
+    it writes into the closed connection."""
+    with serving(*stack, ROOMY) as served, served.connect() as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: t\r\nX-Pad: ")
+        sent = 0
+        with pytest.raises(OSError):  # the reset of a connection the server closed
+            while sent < 256 * 1024 * 1024:
+                sock.sendall(b"a" * 65536)
+                sent += 65536
+        assert sent < 64 * 1024 * 1024, sent
+
+
 def test_a_full_house_sheds_the_oldest_idle_connection(stack: tuple[str, str]) -> None:
     with serving(*stack, ROOMY) as served:
         idle = [served.connect() for _ in range(ROOMY.per_client)]
