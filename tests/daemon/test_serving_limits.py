@@ -203,6 +203,39 @@ def _stream_status(daemon: DaemonProcess) -> int:
         return r.status_code
 
 
+#: Runs the daemon as if httptools and uvloop were not installed (an import of either fails).
+_WITHOUT_C_PARTS = ("import runpy, sys; sys.modules['httptools'] = sys.modules['uvloop'] = None; "
+                    "sys.argv = ['receiptd', *sys.argv[1:]]; "
+                    "runpy.run_module('receiptd.cli.daemon', run_name='__main__')")
+
+
+class PurePythonDaemon(DaemonProcess):
+    def args(self) -> list[str]:
+        args = super().args()
+        assert args[1:3] == ["-m", "receiptd.cli.daemon"], args
+        return [sys.executable, "-c", _WITHOUT_C_PARTS, *args[3:]]
+
+
+def test_without_httptools_and_uvloop_the_daemon_serves_on_h11_and_asyncio(
+    emulator: Emulator, tmp_path: Path,
+) -> None:
+    """A machine without the C wheels still serves, guarded the same: h11 on asyncio's loop.
+    A request left halfway still gets 408 (the head's time is 10 s)."""
+    emulator.start_tcp()
+    daemon = PurePythonDaemon(tmp_path, {"front": emulator.tcp_url})
+    daemon.start()
+    try:
+        assert serving(daemon) == ("h11", "asyncio")
+        assert submit_now(daemon, "on h11")[0] == 202
+        with socket.create_connection(("127.0.0.1", daemon.port), timeout=10) as half:
+            half.sendall(b"GET /v1/printers HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+            half.settimeout(30)
+            answer = half.recv(65536)
+        assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+    finally:
+        daemon.close()
+
+
 def test_the_unit_sets_a_file_descriptor_limit() -> None:
     unit = Path(__file__).parents[2] / "systemd" / "receiptd.service"
     lines = [line.strip() for line in unit.read_text().splitlines()]
