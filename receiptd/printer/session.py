@@ -57,7 +57,7 @@ class SessionSettings:
 _PROBE_PID = "PRB "  # a space: encode_pid never produces it
 #: The session loop's waits for the printer (``PrinterSession._quiet_for``).
 QUIET_MIN_S = 0.005
-QUIET_MAX_S = 0.25
+QUIET_MAX_S = 0.5
 
 
 class PrinterSession:
