@@ -19,18 +19,18 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from importlib import resources
 from typing import Annotated, Any
 
 import structlog
-from fastapi import APIRouter, Query, Request, Response
-from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
 
 from receiptd.api.auth import ANONYMOUS, ROLE_RANK
-from receiptd.api.deps import Cashier, Pos, identify
-from receiptd.api.models import ERRORS, IsoDatetime, ReceiptList, receipt_out
+from receiptd.api.deps import Caller, identify
+from receiptd.api.docs import DOCS_ASSETS, docs_file, docs_page
+from receiptd.api.models import IsoDatetime, ReceiptList, receipt_out
+from receiptd.api.routing import REQUIRED, Param, Route
 from receiptd.api.sessions import COOKIE, LIFETIME_S
 from receiptd.console import ASSETS, asset
 from receiptd.errors import Conflict, Forbidden, NotFound
@@ -49,9 +49,6 @@ CONSOLE_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
 }
-#: Swagger UI's files, from the package that ships them (``fastapi-offline``).
-DOCS_ASSETS = {"swagger-ui-bundle.js": "text/javascript; charset=utf-8",
-               "swagger-ui.css": "text/css; charset=utf-8", "favicon.png": "image/png"}
 #: Receipts a text search reads at most (newest first, inside the asked time window).
 TEXT_SEARCH_SCAN = 500
 #: Receipts shown waiting per printer.
@@ -71,37 +68,25 @@ class SessionOut(BaseModel):
     expires_at: str | None = Field(description="when the session ends at the latest")
 
 
-def console_router(backend: Backend) -> APIRouter:
-    router = APIRouter()
-
-    @router.get("/", include_in_schema=False)
+def console_routes(backend: Backend) -> list[Route]:
     def page() -> Response:
         return _asset_response("index.html")
 
-    @router.get("/console/{name}", include_in_schema=False)
     def console_asset(name: str) -> Response:
         if name not in ASSETS:
             raise NotFound(f"no console file {name!r}")
         return _asset_response(name)
 
-    @router.get("/v1/docs", include_in_schema=False)
     def docs() -> HTMLResponse:
-        return get_swagger_ui_html(
-            openapi_url="/v1/openapi.json", title="receiptd API",
-            swagger_js_url="/v1/docs/swagger-ui-bundle.js",
-            swagger_css_url="/v1/docs/swagger-ui.css",
-            swagger_favicon_url="/v1/docs/favicon.png", oauth2_redirect_url=None)
+        return HTMLResponse(docs_page(openapi_url="/v1/openapi.json", title="receiptd API"))
 
-    @router.get("/v1/docs/{name}", include_in_schema=False)
     def docs_asset(name: str) -> Response:
         if name not in DOCS_ASSETS:
             raise NotFound(f"no docs file {name!r}")
-        data = (resources.files("fastapi_offline") / "static" / name).read_bytes()
-        return Response(data, media_type=DOCS_ASSETS[name],
+        return Response(docs_file(name), media_type=DOCS_ASSETS[name],
                         headers={"Cache-Control": "max-age=86400"})
 
-    @router.post("/v1/session", response_model=SessionOut, responses=ERRORS, tags=["console"])
-    async def sign_in(body: SignIn, request: Request, response: Response) -> SessionOut:
+    async def sign_in(body: SignIn, request: Request) -> Response:
         """Exchange a token for the console's session cookie (``HttpOnly``,
         ``SameSite=Strict``, ``Secure`` over HTTPS). Failed attempts count against the same
         budget as bearer requests."""
@@ -116,28 +101,27 @@ def console_router(backend: Backend) -> APIRouter:
         if old := request.cookies.get(COOKIE):
             sessions.close(old)  # signing in again replaces this browser's session
         sid, session = sessions.open(found.name, found.role)
+        out = SessionOut(name=found.name, role=found.role, csrf_token=session.csrf,
+                         expires_at=_wall(session.expires_wall))
+        response = _no_store(out)
         response.set_cookie(COOKIE, sid, max_age=int(LIFETIME_S), path="/", httponly=True,
                             samesite="strict", secure=request.url.scheme == "https")
-        response.headers["Cache-Control"] = "no-store"
         log.info("console_signed_in", token=found.name, role=found.role)
-        return SessionOut(name=found.name, role=found.role, csrf_token=session.csrf,
-                          expires_at=_wall(session.expires_wall))
+        return response
 
-    @router.get("/v1/session", response_model=SessionOut, responses=ERRORS, tags=["console"])
-    def who(request: Request, caller: Pos, response: Response) -> SessionOut:
+    def who(request: Request, caller: Caller) -> Response:
         """Who this browser is signed in as, and the CSRF token its writes must carry."""
-        response.headers["Cache-Control"] = "no-store"
         sid = request.cookies.get(COOKIE)
         session = request.app.state.authenticator.sessions.get(sid) if sid and \
             "authorization" not in request.headers else None
         if session is None:
-            return SessionOut(name=caller.name, role=caller.role, csrf_token=None,
-                              expires_at=None)
-        return SessionOut(name=session.name, role=session.role, csrf_token=session.csrf,
-                          expires_at=_wall(session.expires_wall))
+            return _no_store(SessionOut(name=caller.name, role=caller.role, csrf_token=None,
+                                        expires_at=None))
+        return _no_store(SessionOut(name=session.name, role=session.role,
+                                    csrf_token=session.csrf,
+                                    expires_at=_wall(session.expires_wall)))
 
-    @router.post("/v1/session/sign-out", status_code=204, responses=ERRORS, tags=["console"])
-    def sign_out(request: Request, caller: Pos) -> Response:
+    def sign_out(request: Request, caller: Caller) -> Response:
         """End this browser's session (its CSRF token is needed, like any write)."""
         sid = request.cookies.get(COOKIE)
         if sid:
@@ -147,8 +131,7 @@ def console_router(backend: Backend) -> APIRouter:
         response.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict")
         return response
 
-    @router.get("/v1/console/till", responses=ERRORS, tags=["console"])
-    def till(caller: Cashier) -> dict[str, Any]:
+    def till() -> dict[str, Any]:
         """Per printer: its state with the operator hint (en, zh), the receipts waiting on
         it, and the held ones that wait for a person to say "print now"."""
         journal = backend.journal()
@@ -176,18 +159,8 @@ def console_router(backend: Backend) -> APIRouter:
             })
         return {"printers": printers}
 
-    @router.get("/v1/console/receipts", response_model=ReceiptList, responses=ERRORS,
-                tags=["console"])
-    def find(
-        caller: Cashier,
-        q: Annotated[str | None, Query(max_length=200, description="text on the receipt "
-                                       "(an amount, an item), case-insensitive")] = None,
-        order_ref: Annotated[str | None, Query(max_length=128)] = None,
-        printer: str | None = None,
-        since: Annotated[IsoDatetime | None, Query(description="ISO-8601, inclusive")] = None,
-        until: Annotated[IsoDatetime | None, Query(description="ISO-8601, exclusive")] = None,
-        limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    ) -> ReceiptList:
+    def find(q: str | None, order_ref: str | None, printer: str | None,
+             since: datetime | None, until: datetime | None, limit: int) -> ReceiptList:
         """Newest first, sales only (not doctor's test prints). With ``q``, the newest
         ``TEXT_SEARCH_SCAN`` receipts of the window are read and those whose text contains
         ``q`` kept."""
@@ -200,7 +173,29 @@ def console_router(backend: Backend) -> APIRouter:
             rows = [r for r in rows if needle in receipt_text(r).casefold()][:limit]
         return ReceiptList(receipts=[receipt_out(r) for r in rows], next_before_id=None)
 
-    return router
+    name = Param("name", str, REQUIRED, "path")
+    tags = ("console",)
+    return [
+        Route("GET", "/", page, in_schema=False),
+        Route("GET", "/console/{name}", console_asset, params=(name,), in_schema=False),
+        Route("GET", "/v1/docs", docs, in_schema=False),
+        Route("GET", "/v1/docs/{name}", docs_asset, params=(name,), in_schema=False),
+        Route("POST", "/v1/session", sign_in, body=SignIn, answer=SessionOut, tags=tags),
+        Route("GET", "/v1/session", who, role="pos", answer=SessionOut, tags=tags),
+        Route("POST", "/v1/session/sign-out", sign_out, role="pos", status=204, tags=tags),
+        Route("GET", "/v1/console/till", till, role="cashier", answer=dict[str, Any],
+              tags=tags),
+        Route("GET", "/v1/console/receipts", find, role="cashier", answer=ReceiptList,
+              tags=tags, params=(
+                  Param("q", Annotated[str | None, Field(max_length=200)], None,
+                        description="text on the receipt (an amount, an item), "
+                        "case-insensitive"),
+                  Param("order_ref", Annotated[str | None, Field(max_length=128)], None),
+                  Param("printer", str | None, None),
+                  Param("since", IsoDatetime | None, None, description="ISO-8601, inclusive"),
+                  Param("until", IsoDatetime | None, None, description="ISO-8601, exclusive"),
+                  Param("limit", Annotated[int, Field(ge=1, le=200)], 50))),
+    ]
 
 
 def receipt_text(receipt: Receipt) -> str:
@@ -229,6 +224,12 @@ def receipt_text(receipt: Receipt) -> str:
 def _asset_response(name: str) -> Response:
     return Response(asset(name), media_type=ASSETS[name],
                     headers={**CONSOLE_HEADERS, "Cache-Control": "no-cache"})
+
+
+def _no_store(out: SessionOut) -> Response:
+    """A session answer: never cached (it carries the CSRF token)."""
+    return Response(out.model_dump_json(), media_type="application/json",
+                    headers={"Cache-Control": "no-store"})
 
 
 def _wall(unix: float) -> str:

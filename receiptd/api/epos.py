@@ -26,13 +26,16 @@ from typing import Any
 
 import anyio
 import structlog
-from fastapi import APIRouter, FastAPI, Request, Response
+from starlette.applications import Starlette
 from starlette.datastructures import Headers, MutableHeaders
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from receiptd import intake
 from receiptd.api.deps import client_address
 from receiptd.api.origin import same_host
+from receiptd.api.routing import Param, Route, starlette_route
 from receiptd.epos import (
     CONTENT_TYPE,
     SERVICE_PATH,
@@ -307,16 +310,14 @@ class _Service:
         return _answer(answer, job)
 
 
-def epos_router(backend: Backend) -> APIRouter:
-    router = APIRouter(tags=["epos"])
+def epos_route(backend: Backend) -> Route:
     service = _Service(backend)
 
-    @router.post(SERVICE_PATH, include_in_schema=False, response_class=Response)
-    async def epos_print(request: Request, devid: str | None = None,
-                         timeout: str | None = None) -> Response:
+    async def epos_print(request: Request, devid: str | None, timeout: str | None) -> Response:
         return await service.handle(request, devid, timeout)
 
-    return router
+    return Route("POST", SERVICE_PATH, epos_print, tags=("epos",), in_schema=False,
+                 params=(Param("devid", str | None, None), Param("timeout", str | None, None)))
 
 
 class EposCors:
@@ -373,7 +374,7 @@ class EposCors:
         await send({"type": "http.response.body", "body": b""})
 
 
-def install_epos(app: FastAPI, backend: Backend) -> None:
+def install_epos(app: Starlette, backend: Backend) -> None:
     """Serve ePOS-Print on ``app`` (called by ``create_app`` when ``[daemon] epos``)."""
-    app.include_router(epos_router(backend))
+    app.router.routes.append(starlette_route(epos_route(backend)))
     app.add_middleware(EposCors, allowed_origins=backend.config.daemon.cors_origins)

@@ -18,10 +18,11 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Any
 
-from fastapi import APIRouter, Request
-from fastapi.responses import StreamingResponse
+from starlette.requests import Request
+from starlette.responses import StreamingResponse
 
-from receiptd.api.deps import Pos, client_address
+from receiptd.api.deps import client_address
+from receiptd.api.routing import Route
 from receiptd.errors import ClientError, ReceiptdError
 from receiptd.intake.backend import Backend
 
@@ -55,12 +56,10 @@ def last_event_id(request: Request) -> int | None:
     return int(value)
 
 
-def events_router(backend: Backend) -> APIRouter:
-    router = APIRouter(tags=["events"])
+def events_routes(backend: Backend) -> list[Route]:
     open_streams: Counter[str] = Counter()  # by client address; touched on the event loop
 
-    @router.get("/v1/events", response_class=StreamingResponse)
-    async def events(request: Request, caller: Pos) -> StreamingResponse:
+    async def events(request: Request) -> StreamingResponse:
         after = last_event_id(request)
         client = client_address(request)
         if open_streams.total() >= MAX_STREAMS:
@@ -94,7 +93,7 @@ def events_router(backend: Backend) -> APIRouter:
         return StreamingResponse(stream(), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache"})
 
-    return router
+    return [Route("GET", "/v1/events", events, role="pos", tags=("events",), errors=False)]
 
 
 def sse(event_id: int, event_type: str, data: dict[str, Any]) -> bytes:

@@ -4,59 +4,26 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from starlette.responses import Response
 
 from receiptd import __version__
-from receiptd.api.deps import (
-    THROTTLED_ANSWER_DELAY_S,
-    Admin,
-    Caller,
-    authenticator,
-    client_address,
-)
-from receiptd.api.throttle import AuthBusy, TooManyFailures
-from receiptd.errors import Forbidden
+from receiptd.api.deps import METRICS_ROLES, Caller
+from receiptd.api.routing import Param, Route
 from receiptd.intake.backend import Backend
 from receiptd.monitor.history import iso
+
+__all__ = ["DISK_FAIL_BYTES", "DISK_WARN_BYTES", "METRICS_ROLES", "health_routes",
+           "journal_bytes"]
 
 #: Free space under which the journal's disk is a warning, and a failure (doctor and health).
 DISK_WARN_BYTES = 200 * 1024 * 1024
 DISK_FAIL_BYTES = 20 * 1024 * 1024
-
-
-#: Who may scrape ``/metrics``: a Prometheus server's own ``metrics`` token (which opens
-#: nothing else), or an admin.
-METRICS_ROLES = frozenset({"metrics", "admin"})
-
-
-async def metrics_caller(request: Request) -> Caller:
-    """The ``metrics`` role's dependency. It stands outside ``pos < cashier < admin``: a
-    scraper's token must not read receipts, and a cashier's must not read the shop's
-    counters, so it is checked by set, not by rank."""
-    auth = authenticator(request)
-    client = client_address(request)
-    try:
-        found = auth.fast(request.headers.get("authorization", ""), client)
-        if isinstance(found, str):  # a stored token not in the cache: journal + scrypt
-            found = await auth.verify(found, client)
-    except (TooManyFailures, AuthBusy):
-        await asyncio.sleep(THROTTLED_ANSWER_DELAY_S)  # as deps.require: a flood waits
-        raise
-    if found.role not in METRICS_ROLES:
-        raise Forbidden(f"this needs the metrics or admin role; token {found.name!r} is "
-                        f"{found.role}")
-    return Caller(name=found.name, role=found.role)
-
-
-metrics_caller.required_role = "metrics"  # type: ignore[attr-defined]  # annotate_roles()
-Metrics = Annotated[Caller, Depends(metrics_caller)]
 
 
 def journal_bytes(path: Path) -> dict[str, int]:
@@ -72,24 +39,16 @@ def journal_bytes(path: Path) -> dict[str, int]:
     return {**sizes, "total_bytes": sizes["file_bytes"] + sizes["wal_bytes"]}
 
 
-def health_router(backend: Backend) -> APIRouter:
-    router = APIRouter(tags=["health"])
-
+def health_routes(backend: Backend) -> list[Route]:
     # On the event loop, not in a worker thread: liveness must answer even while every
     # worker is busy (a flood of wrong secrets, many image receipts at once).
-    @router.get("/healthz")
     async def healthz() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
 
-    @router.get("/metrics", response_class=Response)
-    def metrics(caller: Metrics) -> Response:
+    def metrics(caller: Caller) -> Response:
         return Response(backend.metrics(), media_type="text/plain; version=0.0.4")
 
-    @router.get("/v1/system")
-    def system(
-        caller: Admin,
-        check: Annotated[bool, Query(description="run a full journal integrity check")] = False,
-    ) -> dict[str, Any]:
+    def system(check: bool) -> dict[str, Any]:
         journal = backend.journal()
         path = Path(backend.config.daemon.journal)
         usage = shutil.disk_usage(path.parent)
@@ -119,4 +78,11 @@ def health_router(backend: Backend) -> APIRouter:
             "printers": list(backend.config.printers),
         }
 
-    return router
+    tags = ("health",)
+    return [
+        Route("GET", "/healthz", healthz, answer=dict[str, str], tags=tags, errors=False),
+        Route("GET", "/metrics", metrics, role="metrics", tags=tags, errors=False),
+        Route("GET", "/v1/system", system, role="admin", answer=dict[str, Any], tags=tags,
+              errors=False, params=(Param("check", bool, False, description="run a full "
+                                          "journal integrity check"),)),
+    ]

@@ -10,34 +10,26 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter
-from fastapi.responses import StreamingResponse
+from starlette.responses import StreamingResponse
 
-from receiptd.api.deps import Admin
-from receiptd.api.models import ERRORS, CheckOut, PurgeOut
+from receiptd.api.models import CheckOut, PurgeOut
+from receiptd.api.routing import Route
 from receiptd.intake.backend import Backend
 from receiptd.journal import format_ts, utcnow
 from receiptd.journal.retention import Retention
 
 
-def journal_router(backend: Backend) -> APIRouter:
-    router = APIRouter(tags=["journal"])
-
-    @router.get("/v1/journal/stats", responses=ERRORS)
-    def journal_stats(caller: Admin) -> dict[str, Any]:
+def journal_routes(backend: Backend) -> list[Route]:
+    def journal_stats() -> dict[str, Any]:
         return backend.journal().admin.stats()
 
-    @router.post("/v1/journal/check", response_model=CheckOut, responses=ERRORS)
-    def journal_check(caller: Admin) -> CheckOut:
+    def journal_check() -> CheckOut:
         """Full ``PRAGMA integrity_check`` (reads the whole file: seconds on a big journal)."""
         lines = backend.journal().admin.check()
         ok = lines == ["ok"]
         return CheckOut(ok=ok, problems=[] if ok else lines)
 
-    @router.get("/v1/journal/backup", responses={
-        **ERRORS, 200: {"content": {"application/vnd.sqlite3": {}}}},
-        response_class=StreamingResponse)
-    def journal_backup(caller: Admin) -> StreamingResponse:
+    def journal_backup() -> StreamingResponse:
         """A consistent online copy (SQLite backup API into a temporary file next to the
         journal, unlinked before it is streamed from the open handle, so no copy outlives the
         request, even when the client goes away). Writers are not blocked while it is made."""
@@ -67,15 +59,24 @@ def journal_router(backend: Backend) -> APIRouter:
             "Content-Disposition": f'attachment; filename="receiptd-journal-{stamp}.db"',
         })
 
-    @router.post("/v1/journal/purge", response_model=PurgeOut, responses=ERRORS)
-    def journal_purge(caller: Admin) -> PurgeOut:
+    def journal_purge() -> PurgeOut:
         """One retention pass now (``[retention]`` days / max_bytes), in small batches;
         submissions go on meanwhile. Never removes a receipt that is not printed."""
         journal = backend.journal()
         purged = Retention(backend.journal, backend.config.retention).run_once(journal)
         return PurgeOut(purged=purged, stats=journal.admin.stats())
 
-    return router
+    tags = ("journal",)
+    return [
+        Route("GET", "/v1/journal/stats", journal_stats, role="admin", answer=dict[str, Any],
+              tags=tags),
+        Route("POST", "/v1/journal/check", journal_check, role="admin", answer=CheckOut,
+              tags=tags),
+        Route("GET", "/v1/journal/backup", journal_backup, role="admin", tags=tags,
+              answer_content={"application/vnd.sqlite3": {}}),
+        Route("POST", "/v1/journal/purge", journal_purge, role="admin", answer=PurgeOut,
+              tags=tags),
+    ]
 
 
 def _unlink(name: str) -> None:

@@ -44,7 +44,7 @@ class BodyLimit:
             return message
 
         async def guarded(message: Message) -> None:
-            # FastAPI turns an error while reading the body into its own 400: once the limit
+            # The app may answer an error of its own while reading the body: once the limit
             # is crossed, drop whatever the app answers and send the 413 below instead.
             nonlocal started
             if exceeded and not started:

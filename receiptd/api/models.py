@@ -9,7 +9,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import Path as PathParam
 from pydantic import BaseModel, BeforeValidator, Field
 
 from receiptd.api.auth import TOKEN_NAME
@@ -52,7 +51,7 @@ IsoDatetime = Annotated[datetime, BeforeValidator(_iso_only)]
 
 #: SQLite integers are 64-bit: a larger id cannot exist (and would not bind).
 MAX_ID = 2**63 - 1
-ReceiptId = Annotated[int, PathParam(ge=1, le=MAX_ID)]
+ReceiptId = Annotated[int, Field(ge=1, le=MAX_ID)]
 
 # ---------------------------------------------------------------------- receipts and prints
 

@@ -12,10 +12,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from pydantic import Field
 
-from receiptd.api.deps import Admin, Caller, Pos
-from receiptd.api.models import ERRORS, IsoDatetime
+from receiptd.api.deps import Caller
+from receiptd.api.models import IsoDatetime
+from receiptd.api.routing import REQUIRED, Param, Route
 from receiptd.intake import require_printer
 from receiptd.intake.backend import Backend
 from receiptd.journal import MAX_EVENTS_PAGE, format_ts
@@ -40,32 +41,20 @@ def printer_view(backend: Backend, printer: str, caller: Caller) -> dict[str, An
             "queue": {"depth": stats.depth, "held": stats.held}}
 
 
-def printers_router(backend: Backend) -> APIRouter:
-    router = APIRouter(tags=["printers"])
-
-    @router.get("/v1/printers", responses=ERRORS)
-    def printers(caller: Pos) -> dict[str, list[dict[str, Any]]]:
+def printers_routes(backend: Backend) -> list[Route]:
+    def printers(caller: Caller) -> dict[str, list[dict[str, Any]]]:
         """Every printer, as the caller's role sees it (see the module docstring)."""
         return {"printers": [printer_view(backend, n, caller) for n in backend.config.printers]}
 
-    @router.get("/v1/printers/{printer}", responses=ERRORS)
-    def printer_detail(printer: str, caller: Pos) -> dict[str, Any]:
+    def printer_detail(printer: str, caller: Caller) -> dict[str, Any]:
         return printer_view(backend, require_printer(backend, printer), caller)
 
-    @router.post("/v1/printers/{printer}/recover", responses=ERRORS)
-    def recover(printer: str, caller: Admin) -> dict[str, Any]:
+    def recover(printer: str) -> dict[str, Any]:
         backend.recover(require_printer(backend, printer))
         return backend.printer_health(printer)
 
-    @router.get("/v1/printers/{printer}/events")
-    def printer_events(
-        printer: str,
-        caller: Admin,
-        since: Annotated[IsoDatetime | None, Query(description="ISO-8601, inclusive")] = None,
-        until: Annotated[IsoDatetime | None, Query(description="ISO-8601, exclusive")] = None,
-        limit: Annotated[int, Query(ge=1, le=MAX_EVENTS_PAGE)] = 100,
-        before_id: Annotated[int | None, Query(ge=1, description="paging cursor")] = None,
-    ) -> dict[str, Any]:
+    def printer_events(printer: str, since: datetime | None, until: datetime | None,
+                       limit: int, before_id: int | None) -> dict[str, Any]:
         require_printer(backend, printer)
         rows = backend.journal().events.list(
             printer, since=_aware(since), until=_aware(until), limit=limit, before_id=before_id)
@@ -76,7 +65,24 @@ def printers_router(backend: Backend) -> APIRouter:
             "next_before_id": rows[-1].id if len(rows) == limit else None,
         }
 
-    return router
+    name = Param("printer", str, REQUIRED, "path")
+    tags = ("printers",)
+    return [
+        Route("GET", "/v1/printers", printers, role="pos",
+              answer=dict[str, list[dict[str, Any]]], tags=tags),
+        Route("GET", "/v1/printers/{printer}", printer_detail, role="pos",
+              answer=dict[str, Any], tags=tags, params=(name,)),
+        Route("POST", "/v1/printers/{printer}/recover", recover, role="admin",
+              answer=dict[str, Any], tags=tags, params=(name,)),
+        Route("GET", "/v1/printers/{printer}/events", printer_events, role="admin",
+              answer=dict[str, Any], tags=tags, errors=False, params=(
+                  name,
+                  Param("since", IsoDatetime | None, None, description="ISO-8601, inclusive"),
+                  Param("until", IsoDatetime | None, None, description="ISO-8601, exclusive"),
+                  Param("limit", Annotated[int, Field(ge=1, le=MAX_EVENTS_PAGE)], 100),
+                  Param("before_id", Annotated[int | None, Field(ge=1)], None,
+                        description="paging cursor"))),
+    ]
 
 
 def _aware(value: datetime | None) -> datetime | None:

@@ -8,16 +8,18 @@ answers 503 ``journal_unavailable``. A resubmission with the same idempotency ke
 from __future__ import annotations
 
 import functools
+from datetime import datetime
 from typing import Annotated, Literal
 
 import anyio
-from fastapi import APIRouter, Header, Query, Request, Response
+from pydantic import Field
+from starlette.requests import Request
+from starlette.responses import Response
 
 from receiptd import intake
 from receiptd.api.connections import writes_in_progress
-from receiptd.api.deps import Admin, Caller, Cashier, Pos
+from receiptd.api.deps import Caller
 from receiptd.api.models import (
-    ERRORS,
     ApiSource,
     IsoDatetime,
     OrderOut,
@@ -28,6 +30,7 @@ from receiptd.api.models import (
     Source,
     receipt_out,
 )
+from receiptd.api.routing import REQUIRED, Param, Route
 from receiptd.document import Content, ImageBlock, Submission
 from receiptd.errors import Forbidden, InvalidDocument
 from receiptd.intake import require_printer
@@ -140,51 +143,35 @@ def may_read(receipt: Receipt, caller: Caller) -> bool:
     return caller.role in ("cashier", "admin") or receipt.submitted_by == caller.name
 
 
-def receipts_router(backend: Backend) -> APIRouter:
-    router = APIRouter()
-
+def receipts_routes(backend: Backend) -> list[Route]:
     # Receipts with images decode and scale up to MAX_TOTAL_IMAGE_PIXELS each: a few at a
     # time, waiting on the event loop rather than holding worker threads others need.
     images = anyio.CapacityLimiter(IMAGE_SUBMITS_AT_ONCE)
     writer = JournalWriter(backend)
 
-    @router.post("/v1/printers/{printer}/receipts", status_code=202, response_model=ReceiptOut,
-                 responses=ERRORS, tags=["receipts"])
-    async def submit(
-        printer: str, submission: Submission, caller: Pos, request: Request,
-        source: Annotated[ApiSource, Header(
-            alias="X-Receiptd-Source",
-            description="the door the receipt came in by: api (the default) or cups, which "
-            "receiptd's CUPS backend sends so the journal shows the receipt came from a CUPS "
-            "queue; or doctor, receiptctl doctor's test print (not a sale)")] = "api",
-    ) -> Response:
+    async def submit(printer: str, body: Submission, caller: Caller, request: Request,
+                     source: ApiSource) -> Response:
         check_source(source)
-        if not inline(submission, await request.body()):  # the body FastAPI already read
+        if not inline(body, await request.body()):  # the body already read
             # Validation above read only the images' headers; rendering decodes them, so it
             # runs in a worker thread, never on the event loop.
-            limiter = images if has_images(submission) else None
+            limiter = images if has_images(body) else None
             return await anyio.to_thread.run_sync(
-                functools.partial(accept, backend, printer, submission, caller, source),
+                functools.partial(accept, backend, printer, body, caller, source),
                 limiter=limiter)
         # A till receipt: checked and rendered here, committed by the journal writer with
         # whatever else arrived meanwhile (one fsync for them all), or here when no other
         # write is under way; answered once on disk.
-        prepared = intake.prepare(backend, printer, content_of(submission),
-                                  origin_of(submission, caller, source))
+        prepared = intake.prepare(backend, printer, content_of(body),
+                                  origin_of(body, caller, source))
         receipt, created = await writer.commit(prepared, alone=writes_in_progress() <= 1)
         return answer(backend, receipt, created)
 
-    @router.get("/v1/receipts/{receipt_id}", response_model=ReceiptOut, responses=ERRORS,
-                tags=["receipts"])
-    def get_receipt(receipt_id: ReceiptId, caller: Pos) -> ReceiptOut:
+    def get_receipt(receipt_id: int) -> ReceiptOut:
         receipt = backend.journal().receipts.get(receipt_id)
         return receipt_out(receipt, printer_state(backend, receipt.printer))
 
-    @router.get("/v1/held", response_model=ReceiptList, responses=ERRORS, tags=["receipts"])
-    def held(
-        caller: Cashier,
-        printer: Annotated[str | None, Query(description="one printer's only")] = None,
-    ) -> ReceiptList:
+    def held(printer: str | None) -> ReceiptList:
         """Receipts waiting for a cashier's word, oldest first, each with its
         ``held_reason``: stale after a long fault, or interrupted too often. ``POST
         /v1/receipts/{id}/reprint`` prints one now (a stale one marked DELAYED); leaving it
@@ -198,18 +185,9 @@ def receipts_router(backend: Backend) -> APIRouter:
             receipt_out(r, states.get(r.printer))
             for r in (journal.receipts.get(i) for i in ids[:MAX_PAGE])])
 
-    @router.get("/v1/receipts", response_model=ReceiptList, responses=ERRORS, tags=["receipts"])
-    def search(
-        caller: Cashier,
-        printer: str | None = None,
-        order_ref: str | None = None,
-        state: State | None = None,
-        source: Annotated[Source | None, Query(description="the door it came in by")] = None,
-        since: Annotated[IsoDatetime | None, Query(description="ISO-8601, inclusive")] = None,
-        until: Annotated[IsoDatetime | None, Query(description="ISO-8601, exclusive")] = None,
-        limit: Annotated[int, Query(ge=1, le=500)] = 50,
-        before_id: Annotated[int | None, Query(ge=1, description="paging cursor")] = None,
-    ) -> ReceiptList:
+    def search(printer: str | None, order_ref: str | None, state: State | None,
+               source: Source | None, since: datetime | None, until: datetime | None,
+               limit: int, before_id: int | None) -> ReceiptList:
         rows = backend.journal().search.find(
             printer=printer, order_ref=order_ref, state=state, source=source, since=since,
             until=until, limit=limit, before_id=before_id,
@@ -221,18 +199,13 @@ def receipts_router(backend: Backend) -> APIRouter:
         return ReceiptList(receipts=[receipt_out(r, states[r.printer]) for r in rows],
                            next_before_id=nxt)
 
-    @router.post("/v1/receipts/{receipt_id}/cancel", response_model=ReceiptOut,
-                 responses=ERRORS, tags=["receipts"])
-    def cancel(receipt_id: ReceiptId, caller: Admin) -> ReceiptOut:
+    def cancel(receipt_id: int, caller: Caller) -> ReceiptOut:
         receipt = backend.journal().receipts.cancel(receipt_id, by=caller.name)
         backend.bus.publish("receipt", {"receipt_id": receipt.id, "printer": receipt.printer,
                                         "state": receipt.state, "order_ref": receipt.order_ref})
         return receipt_out(receipt, printer_state(backend, receipt.printer))
 
-    # ``:path``: an order reference may contain "/" (sent as %2F, which arrives decoded).
-    @router.get("/v1/orders/{order_ref:path}", response_model=OrderOut, responses=ERRORS,
-                tags=["receipts"])
-    def order(order_ref: str, caller: Pos) -> OrderOut:
+    def order(order_ref: str) -> OrderOut:
         """Did this transaction's receipt print? (An unknown order: ``printed`` false, no
         receipts — receiptd never accepted one.)"""
         receipts = backend.journal().search.receipts_for_order(order_ref)
@@ -240,16 +213,8 @@ def receipts_router(backend: Backend) -> APIRouter:
                         printed=any(r.state == "printed" for r in receipts),
                         receipts=[receipt_out(r) for r in receipts])
 
-    @router.get("/v1/receipts/{receipt_id}/preview", responses={
-        **ERRORS, 200: {"content": {"text/plain": {}, "image/png": {}}}}, tags=["receipts"],
-        response_class=Response)
-    def preview(
-        receipt_id: int,
-        caller: Pos,
-        format: Annotated[Literal["txt", "png"], Query(description="txt or png")] = "txt",
-        copy: Annotated[int | None, Query(ge=1, le=999,
-                                          description="show copy N's COPY marker")] = None,
-    ) -> Response:
+    def preview(receipt_id: int, caller: Caller, format: Literal["txt", "png"],
+                copy: int | None) -> Response:
         """The electronic copy of a receipt, rendered from the journaled document. A ``pos``
         token reads only the receipts it submitted (``403 not_your_receipt`` otherwise)."""
         receipt = backend.journal().receipts.get(receipt_id)
@@ -266,4 +231,40 @@ def receipts_router(backend: Backend) -> APIRouter:
         return Response(preview_text(content, profile, marker=marker),
                         media_type="text/plain; charset=utf-8")
 
-    return router
+    receipt_id = Param("receipt_id", ReceiptId, REQUIRED, "path")
+    printer = Param("printer", str, REQUIRED, "path")
+    since = Param("since", IsoDatetime | None, None, description="ISO-8601, inclusive")
+    until = Param("until", IsoDatetime | None, None, description="ISO-8601, exclusive")
+    tags = ("receipts",)
+    return [
+        Route("POST", "/v1/printers/{printer}/receipts", submit, role="pos", body=Submission,
+              answer=ReceiptOut, status=202, tags=tags, params=(printer, Param(
+                  "source", ApiSource, "api", "header", alias="X-Receiptd-Source",
+                  description="the door the receipt came in by: api (the default) or cups, "
+                  "which receiptd's CUPS backend sends so the journal shows the receipt came "
+                  "from a CUPS queue; or doctor, receiptctl doctor's test print (not a "
+                  "sale)"))),
+        Route("GET", "/v1/receipts/{receipt_id}", get_receipt, role="pos", answer=ReceiptOut,
+              tags=tags, params=(receipt_id,)),
+        Route("GET", "/v1/held", held, role="cashier", answer=ReceiptList, tags=tags,
+              params=(Param("printer", str | None, None, description="one printer's only"),)),
+        Route("GET", "/v1/receipts", search, role="cashier", answer=ReceiptList, tags=tags,
+              params=(
+                  Param("printer", str | None, None), Param("order_ref", str | None, None),
+                  Param("state", State | None, None),
+                  Param("source", Source | None, None, description="the door it came in by"),
+                  since, until, Param("limit", Annotated[int, Field(ge=1, le=500)], 50),
+                  Param("before_id", Annotated[int | None, Field(ge=1)], None,
+                        description="paging cursor"))),
+        Route("POST", "/v1/receipts/{receipt_id}/cancel", cancel, role="admin",
+              answer=ReceiptOut, tags=tags, params=(receipt_id,)),
+        # ``:path``: an order reference may contain "/" (sent as %2F, which arrives decoded).
+        Route("GET", "/v1/orders/{order_ref:path}", order, role="pos", answer=OrderOut,
+              tags=tags, params=(Param("order_ref", str, REQUIRED, "path"),)),
+        Route("GET", "/v1/receipts/{receipt_id}/preview", preview, role="pos", tags=tags,
+              answer_content={"text/plain": {}, "image/png": {}}, params=(
+                  Param("receipt_id", int, REQUIRED, "path"),
+                  Param("format", Literal["txt", "png"], "txt", description="txt or png"),
+                  Param("copy", Annotated[int | None, Field(ge=1, le=999)], None,
+                        description="show copy N's COPY marker"))),
+    ]

@@ -6,17 +6,17 @@ and the slip carries a COPY marker.
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from collections.abc import Callable
 
-from receiptd.api.deps import Caller, Cashier
+from receiptd.api.deps import Caller
 from receiptd.api.models import (
-    ERRORS,
     ReceiptId,
     ReprintOut,
     ReprintRequest,
     print_out,
     receipt_out,
 )
+from receiptd.api.routing import REQUIRED, Param, Route
 from receiptd.errors import NotFound
 from receiptd.intake import require_printer
 from receiptd.intake.backend import Backend
@@ -37,29 +37,18 @@ def reprint_receipt(backend: Backend, receipt_id: int, caller: Caller,
     return ReprintOut(receipt=receipt_out(receipt), print=print_out(job))
 
 
-def reprint_router(backend: Backend) -> APIRouter:
-    router = APIRouter()
-
-    @router.post("/v1/receipts/{receipt_id}/reprint", status_code=202,
-                 response_model=ReprintOut, responses=ERRORS, tags=["reprint"])
-    def reprint(receipt_id: ReceiptId, caller: Cashier,
-                body: ReprintRequest | None = None) -> ReprintOut:
+def reprint_routes(backend: Backend) -> list[Route]:
+    def reprint(receipt_id: int, caller: Caller, body: ReprintRequest | None) -> ReprintOut:
         return reprint_receipt(backend, receipt_id, caller, body.reason if body else None)
 
-    @router.post("/v1/printers/{printer}/reprint-last", status_code=202,
-                 response_model=ReprintOut, responses=ERRORS, tags=["reprint"])
-    def reprint_last(printer: str, caller: Cashier,
-                     body: ReprintRequest | None = None) -> ReprintOut:
+    def reprint_last(printer: str, caller: Caller, body: ReprintRequest | None) -> ReprintOut:
         last = backend.journal().search.last_receipt(require_printer(backend, printer))
         if last is None:
             raise NotFound(f"printer {printer!r} has no receipt yet", code="no_receipt")
         return reprint_receipt(backend, last.id, caller, body.reason if body else None)
 
-    # ``:path``, as for GET /v1/orders/{order_ref}: an order reference may contain "/".
-    @router.post("/v1/orders/{order_ref:path}/reprint", status_code=202, response_model=ReprintOut,
-                 responses=ERRORS, tags=["reprint"])
-    def reprint_order(order_ref: str, caller: Cashier,
-                      body: ReprintRequest | None = None) -> ReprintOut:
+    def reprint_order(order_ref: str, caller: Caller,
+                      body: ReprintRequest | None) -> ReprintOut:
         """A marked copy of the newest (not cancelled) receipt of this order."""
         found = backend.journal().search.find(order_ref=order_ref, limit=50)
         if not found:
@@ -67,4 +56,17 @@ def reprint_router(backend: Backend) -> APIRouter:
         live = [r for r in found if r.state != "cancelled"] or found
         return reprint_receipt(backend, live[0].id, caller, body.reason if body else None)
 
-    return router
+    def route(path: str, handler: Callable[..., ReprintOut], param: Param) -> Route:
+        return Route("POST", path, handler, role="cashier", params=(param,),
+                     body=ReprintRequest, body_required=False, answer=ReprintOut, status=202,
+                     tags=("reprint",))
+
+    return [
+        route("/v1/receipts/{receipt_id}/reprint", reprint,
+              Param("receipt_id", ReceiptId, REQUIRED, "path")),
+        route("/v1/printers/{printer}/reprint-last", reprint_last,
+              Param("printer", str, REQUIRED, "path")),
+        # ``:path``, as for GET /v1/orders/{order_ref}: an order reference may contain "/".
+        route("/v1/orders/{order_ref:path}/reprint", reprint_order,
+              Param("order_ref", str, REQUIRED, "path")),
+    ]
