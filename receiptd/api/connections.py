@@ -36,8 +36,10 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import fcntl
 import json
+import os
 import struct
 import termios
 from collections import Counter
@@ -61,6 +63,8 @@ REQUEST_TIMEOUT_S = 30.0
 ADMIT_WAIT_S = 1.0
 ADMIT_RETRY_S = 0.005
 ADMIT_WAITING = 64
+#: A refused connection's request is read and dropped before the 503, up to this much.
+DROP_UNREAD_MAX = 256 * 1024
 #: How often the guard reports what it shed (one line per period, not one per connection).
 REPORT_EVERY_S = 10.0
 
@@ -198,6 +202,7 @@ class GuardedProtocol(asyncio.Protocol):
         self._deadline: asyncio.TimerHandle | None = None
         self._deadline_kind = ""
         self._admission: asyncio.TimerHandle | None = None
+        self._early: list[bytes] = []
         if self.guard.admit(self):
             self._follow()
         else:
@@ -206,14 +211,17 @@ class GuardedProtocol(asyncio.Protocol):
                 longest._stop_waiting()
                 longest._refuse()
             self.guard.waiting.append(self)
-            self.transport.pause_reading()
+            self.transport.pause_reading()  # asyncio's loop; uvloop starts reading after this
             self._admission = self.loop.call_later(ADMIT_RETRY_S, self._ask_again,
                                                    self.loop.time() + ADMIT_WAIT_S)
 
     def _ask_again(self, until: float) -> None:
         if self.guard.admit(self):
             self._stop_waiting()
+            early, self._early = b"".join(self._early), []
             self.transport.resume_reading()
+            if early:
+                self.data_received(early)
             self._follow()
         elif self.loop.time() < until:
             self._admission = self.loop.call_later(ADMIT_RETRY_S, self._ask_again, until)
@@ -229,9 +237,23 @@ class GuardedProtocol(asyncio.Protocol):
 
     def _refuse(self) -> None:
         self.guard.note("refused", self.loop)
+        self._drop_unread()
         self._answer(503, "too_many_connections",
                      "the daemon has no connection to spare; retry in a moment")
         self.transport.close()
+
+    def _drop_unread(self) -> None:
+        """Read and drop what the client sent while it waited (reading was paused): a socket
+        closed with bytes unread is reset, and the reset makes the client's kernel throw the
+        503 away before the client reads it. At most ``DROP_UNREAD_MAX`` bytes, never
+        waiting (the socket is non-blocking)."""
+        sock = self.transport.get_extra_info("socket")
+        if sock is None:
+            return
+        dropped = 0
+        with contextlib.suppress(OSError):  # BlockingIOError: nothing more to read
+            while dropped < DROP_UNREAD_MAX and (chunk := os.read(sock.fileno(), 65536)):
+                dropped += len(chunk)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
@@ -241,6 +263,12 @@ class GuardedProtocol(asyncio.Protocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
+        if self._admission is not None:
+            # Waiting for room: uvloop reads once even when connection_made paused reading.
+            # The bytes wait for the parser until the connection is let in.
+            self._early.append(data)
+            self.transport.pause_reading()
+            return
         super().data_received(data)
         self._count()
         self._follow()

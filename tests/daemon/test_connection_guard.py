@@ -220,9 +220,8 @@ def test_busy_connections_are_not_shed_and_a_newcomer_is_refused_503(
                 sock.sendall(HOLD)
             wait_until(lambda: len(served.app.seen) == ROOMY.per_client, timeout=10,
                        what="every held request in the app")
-            # (Nothing sent: a request left unread would make the close a reset, and the
-            # kernel would drop the answer before it is read.)
             with served.connect() as late:
+                late.sendall(GET)  # never read: dropped before the 503, so no reset loses it
                 got = answer(late)  # after connections.ADMIT_WAIT_S
             assert got.startswith(b"HTTP/1.1 503 Service Unavailable"), got
             assert b'"code": "too_many_connections"' in got
