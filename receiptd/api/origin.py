@@ -11,9 +11,10 @@ that resolves to this machine and read the journal as a "same-origin" page. So:
 * in open mode, a request whose ``Host`` is a name rather than an IP address or ``localhost``
   (or the listen address's own name) is refused with 403 ``host_not_allowed``.
 
-The ePOS-Print path (``receiptd.epos.SERVICE_PATH``) takes no token, so it is held to the
-open-mode ``Host`` rule always; and a page on the same host as the request, on any port (a
-POS web app served beside receiptd), may post to it, as well as the ``cors_origins``.
+The ePOS-Print path (``EPOS_PATH``, which is ``receiptd.epos.SERVICE_PATH``) takes no token,
+so it is held to the open-mode ``Host`` rule always; and a page on the same host as the
+request, on any port (a POS web app served beside receiptd), may post to it, as well as the
+``cors_origins``.
 
 Clients that are not browsers send neither header and are not affected; nor is the Unix
 socket, which no browser reaches.
@@ -29,9 +30,10 @@ from urllib.parse import urlsplit
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from receiptd.epos import SERVICE_PATH as EPOS_PATH
-
 _SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+#: ``receiptd.epos.SERVICE_PATH``, written here so that a daemon not serving ePOS-Print does
+#: not import the ePOS package (its XML parser and converter) to know the path.
+EPOS_PATH = "/cgi-bin/epos/service.cgi"
 
 
 class BrowserGuard:
