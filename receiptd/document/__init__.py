@@ -9,9 +9,9 @@ for its symbology and narrow enough for the paper) is decided by ``receiptd.rend
 the API runs once at submission.
 
 Every model forbids unknown fields. A violated limit is a pydantic ``ValidationError``
-(FastAPI answers 422); limit errors carry the error type ``too_large``. Callers outside
-FastAPI use ``parse_submission``/``parse_content``, which raise ``InvalidDocument`` or
-``TooLarge``.
+(the API answers 422, or 413 for a limit); limit errors carry the error type
+``too_large``. Callers outside the API use ``parse_submission``/``parse_content``, which raise
+``InvalidDocument`` or ``TooLarge``.
 
 * ``limits``: the ``MAX_*`` numbers;
 * ``blocks``: one model per kind of block;

@@ -2,7 +2,7 @@
 
 A submission carries exactly one of ``document`` (a list of blocks), ``text`` (plain text) or
 ``raw`` (base64 ESC/POS, checked against an allow-list by ``receiptd.document.raw``, which the
-API runs once at submission). Callers outside FastAPI use ``parse_submission`` /
+API runs once at submission). Callers outside the API use ``parse_submission`` /
 ``parse_content``, which raise ``InvalidDocument`` or ``TooLarge``.
 """
 

@@ -2,7 +2,7 @@
 
 A broken limit is a pydantic error of type ``too_large`` (made by ``too_large``), so that
 ``parse_submission``/``parse_content`` raise ``TooLarge`` for it rather than
-``InvalidDocument``; FastAPI answers 422 for both.
+``InvalidDocument``; the API answers 413 ``too_large`` for it, 422 for the rest.
 """
 
 from __future__ import annotations
