@@ -108,7 +108,7 @@ def measure(journal: Path, n: int, printer_url: str, work: Path, submits: int,
             lookups: int) -> dict[str, Any]:
     d = Daemon(journal, printer_url, work)
     rng = random.Random(7)
-    tag = journal.stem
+    tag = f"{journal.stem}-{os.getpid()}"  # a kept journal measured again: new keys
     try:
         def submit(k: int) -> None:
             r = d.http.post("/v1/printers/front/receipts",
