@@ -7,6 +7,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -170,6 +171,19 @@ class DaemonProcess:
             self.proc.wait(10)
         for c in self.clients.values():
             c.close()
+
+
+def closed_by_peer(sock: socket.socket) -> bool:
+    """The server closed it (whatever it wrote first is read and dropped)."""
+    sock.setblocking(False)
+    try:
+        while True:
+            if sock.recv(65536) == b"":
+                return True
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
 
 
 def sample_document(tag: str, lines: int = 8) -> dict[str, Any]:

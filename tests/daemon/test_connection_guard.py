@@ -20,7 +20,7 @@ import uvloop
 from receiptd.api import connections
 from receiptd.api.connections import ConnectionGuard, Limits, guarded_protocol
 
-from ..support import wait_until
+from ..support import closed_by_peer, wait_until
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -127,20 +127,23 @@ def one_answer(sock: socket.socket) -> bytes:
     return out
 
 
-def closed_by_peer(sock: socket.socket) -> bool:
-    sock.setblocking(False)
-    try:
-        while True:
-            if sock.recv(65536) == b"":
-                return True
-    except BlockingIOError:
-        return False
-    except OSError:
-        return True
-
-
 GET = b"GET / HTTP/1.1\r\nHost: t\r\n\r\n"
 HOLD = b"GET /hold HTTP/1.1\r\nHost: t\r\n\r\n"
+
+
+def hold_every_connection(served: Served) -> list[socket.socket]:
+    """Every connection one client may hold, each with a request the app holds (busy)."""
+    busy = [served.connect() for _ in range(ROOMY.per_client)]
+    try:
+        for sock in busy:
+            sock.sendall(HOLD)
+        wait_until(lambda: len(served.app.seen) == ROOMY.per_client, timeout=10,
+                   what="every held request in the app")
+    except BaseException:
+        for sock in busy:
+            sock.close()
+        raise
+    return busy
 
 
 def test_the_protocol_is_the_one_asked_for(stack: tuple[str, str]) -> None:
@@ -214,12 +217,8 @@ def test_a_full_house_sheds_the_oldest_idle_connection(stack: tuple[str, str]) -
 def test_busy_connections_are_not_shed_and_a_newcomer_is_refused_503(
         stack: tuple[str, str]) -> None:
     with serving(*stack, ROOMY) as served:
-        busy = [served.connect() for _ in range(ROOMY.per_client)]
+        busy = hold_every_connection(served)
         try:
-            for sock in busy:
-                sock.sendall(HOLD)
-            wait_until(lambda: len(served.app.seen) == ROOMY.per_client, timeout=10,
-                       what="every held request in the app")
             with served.connect() as late:
                 late.sendall(GET)  # never read: dropped before the 503, so no reset loses it
                 got = answer(late)  # after connections.ADMIT_WAIT_S
@@ -239,12 +238,8 @@ def test_a_newcomer_waits_for_a_busy_connection_to_become_idle(
     answered (and so idle) it is shed and the newcomer served."""
     monkeypatch.setattr(connections, "ADMIT_WAIT_S", 60.0)
     with serving(*stack, ROOMY) as served:
-        busy = [served.connect() for _ in range(ROOMY.per_client)]
+        busy = hold_every_connection(served)
         try:
-            for sock in busy:
-                sock.sendall(HOLD)
-            wait_until(lambda: len(served.app.seen) == ROOMY.per_client, timeout=10,
-                       what="every held request in the app")
             with served.connect() as late:
                 late.sendall(GET)
                 wait_until(lambda: len(served.guard.waiting) == 1, timeout=10,

@@ -25,7 +25,7 @@ import pytest
 
 from receiptd.emulator import Emulator
 
-from ..support import TOKENS, DaemonProcess, wait_until
+from ..support import TOKENS, DaemonProcess, closed_by_peer, wait_until
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -77,19 +77,6 @@ def submit_now(daemon: DaemonProcess, text: str) -> tuple[int, float]:
     except httpx.HTTPError:
         status = 0
     return status, time.monotonic() - started
-
-
-def closed_by_peer(sock: socket.socket) -> bool:
-    """The daemon closed it (whatever it wrote first is read and dropped)."""
-    sock.setblocking(False)
-    try:
-        while True:
-            if sock.recv(65536) == b"":
-                return True
-    except BlockingIOError:
-        return False
-    except OSError:
-        return True
 
 
 def test_slow_headers_and_bodies_cannot_starve_a_till(limited: LimitedDaemon) -> None:
