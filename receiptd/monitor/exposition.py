@@ -95,10 +95,6 @@ class CounterVec:
         with self._lock:
             self._values[values] = self._values.get(values, 0.0) + amount
 
-    def value(self, *values: str) -> float:
-        with self._lock:
-            return self._values.get(values, 0.0)
-
     def collect(self) -> Iterable[Family]:
         family = Family(self.name, self.help, "counter", self.label_names)
         with self._lock:
