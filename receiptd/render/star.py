@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from PIL import Image
 
-from receiptd.render.escpos import CAPABILITIES
+from receiptd.render import capabilities
 from receiptd.render.items import (
     CUT_FEED_LINES,
     DEFAULT_STYLE,
@@ -106,7 +106,7 @@ def code128_data(text: str) -> str:
 def code_page_number(profile: Profile, name: str) -> int:
     """The ``ESC GS t`` number of code page ``name`` on this Star printer: the lowest one its
     capabilities profile gives that name, not 0 (0 is the printer's "normal" page)."""
-    pages = CAPABILITIES["profiles"][profile.escpos_profile]["codePages"]
+    pages = capabilities.profiles()[profile.escpos_profile]["codePages"]
     numbers = sorted(int(n) for n, page in pages.items() if page == name and int(n) != 0)
     if not numbers:
         raise ValueError(f"{profile.escpos_profile} has no code page {name}")
