@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from receiptd.journal.migrations import APPLICATION_ID, latest_version
+from receiptd.journal.migrations import APPLICATION_ID, STATE_COUNT_TRIGGERS, latest_version
 
 EXIT_OK = 0
 EXIT_MISSING = 2
@@ -75,6 +75,13 @@ def check(path: Path) -> tuple[int, str]:
                         "SELECT state, count(*) FROM receipts GROUP BY state").fetchall()
                     lines.append("receipts: " + (", ".join(f"{s} {n}" for s, n in counts)
                                                  or "none"))
+                    # Not damage (the daemon opens the journal and recounts nothing by
+                    # itself): said, with the way to set it right, but not a refusal.
+                    kept = state_count_problems(conn)
+                    if kept == []:
+                        lines.append("receipt counts kept for the stats: agree with the "
+                                     "receipts")
+                    lines += [f"WARNING: {p}" for p in kept or []]
             finally:
                 conn.close()
         except sqlite3.DatabaseError as exc:
@@ -86,6 +93,55 @@ def check(path: Path) -> tuple[int, str]:
         return EXIT_DAMAGED, "\n".join(lines)
     lines.append("the journal is healthy")
     return EXIT_OK, "\n".join(lines)
+
+
+# ------------------------------------------------------------------- the kept receipt counts
+#
+# ``receipt_state_counts`` holds the receipts now in the journal by state, kept by triggers on
+# ``receipts`` (migration 7) so the admin's stats need no count. Checked against a real count
+# where the journal is read whole anyway (the admin's full check, ``receiptd journal-check``).
+
+#: Sets every kept count from the receipts again, in one transaction (the triggers keep them
+#: from there on).
+RECOUNT_SQL = ("UPDATE receipt_state_counts SET n = (SELECT count(*) FROM receipts AS r "
+               "WHERE r.state = receipt_state_counts.state)")
+
+
+def state_count_problems(conn: sqlite3.Connection) -> list[str] | None:
+    """The kept per-state receipt counts against a real count, in one read snapshot: ``[]``
+    when they agree, ``None`` on a journal from before they were kept (the upgrade counts
+    them). Reads the state index whole: not for hot paths."""
+    opened = not conn.in_transaction
+    if opened:
+        conn.execute("BEGIN")  # one snapshot for both reads, and no write lock
+    try:
+        kept_table = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' "
+                                  "AND name = 'receipt_state_counts'").fetchone()
+        if kept_table is None:
+            return None
+        problems: list[str] = []
+        triggers = {str(r[0]) for r in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'receipts'")}
+        missing = [t for t in STATE_COUNT_TRIGGERS if t not in triggers]
+        if missing:
+            problems.append(f"receipt_state_counts: trigger {', '.join(missing)} missing on "
+                            "receipts: the kept receipt counts no longer follow the receipts")
+        kept = {str(s): int(n) for s, n in conn.execute(
+            "SELECT state, n FROM receipt_state_counts")}
+        counted = {str(s): int(n) for s, n in conn.execute(
+            "SELECT state, count(*) FROM receipts GROUP BY state")}
+        off = [f"{s} kept {kept.get(s, 0)}, counted {counted.get(s, 0)}"
+               for s in sorted(kept.keys() | counted.keys())
+               if kept.get(s, 0) != counted.get(s, 0)]
+        if off:
+            problems.append("receipt_state_counts: the receipt counts kept for the journal "
+                            f"stats differ from the receipts ({'; '.join(off)}); the receipts "
+                            "themselves are intact, only the stats are wrong. To recount, run "
+                            f"in one transaction: {RECOUNT_SQL}")
+        return problems
+    finally:
+        if opened:
+            conn.execute("COMMIT")
 
 
 # ---------------------------------------------------------------------------- the daemon's checks

@@ -13,6 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from receiptd.journal.check import state_count_problems
 from receiptd.journal.db import Store, guarded
 from receiptd.journal.migrations import schema_version
 from receiptd.journal.records import RECEIPT_STATES, format_ts
@@ -109,9 +110,11 @@ class MaintenanceStore(Store):
 
     @guarded
     def stats(self) -> dict[str, Any]:
-        """Sizes and counts for the admin (full counts: not for hot paths)."""
+        """Sizes and counts for the admin. The receipts by state are the counts the journal
+        keeps (``receipt_state_counts``, exact at every commit): a few rows whatever the
+        journal's size."""
         by_state = {s: 0 for s in RECEIPT_STATES}
-        for row in self._db.rows("SELECT state, count(*) AS n FROM receipts GROUP BY state"):
+        for row in self._db.rows("SELECT state, n FROM receipt_state_counts"):
             by_state[row["state"]] = row["n"]
         page_size, pages, free = self._pages()
         wal = Path(f"{self.path}-wal")
@@ -130,8 +133,13 @@ class MaintenanceStore(Store):
 
     @guarded
     def check(self) -> list[str]:
-        """Full ``PRAGMA integrity_check``: ``["ok"]`` when healthy."""
-        return [str(r[0]) for r in self._db.conn.execute("PRAGMA integrity_check").fetchall()]
+        """Full ``PRAGMA integrity_check``, then the kept receipt counts against a real count:
+        ``["ok"]`` when healthy, else the problems."""
+        conn = self._db.conn
+        lines = [str(r[0]) for r in conn.execute("PRAGMA integrity_check").fetchall()]
+        if lines != ["ok"]:
+            return lines
+        return state_count_problems(conn) or ["ok"]
 
     @guarded
     def backup(self, dest_path: str | os.PathLike[str]) -> None:

@@ -387,6 +387,51 @@ def metrics_role(db: Database) -> None:
     )
 
 
+#: The triggers on ``receipts`` that keep ``receipt_state_counts`` exact (migration 7).
+STATE_COUNT_TRIGGERS = ("receipts_count_insert", "receipts_count_update", "receipts_count_delete")
+
+
+def _state_count_triggers(db: Database) -> None:
+    """The triggers on ``receipts`` that keep ``receipt_state_counts``. Dropping ``receipts``
+    drops them: a later migration that rebuilds the table must call this again after it."""
+    bump = ("INSERT INTO receipt_state_counts (state, n) VALUES (NEW.state, 1) "
+            "ON CONFLICT (state) DO UPDATE SET n = n + 1;")
+    drop = "UPDATE receipt_state_counts SET n = n - 1 WHERE state = OLD.state;"
+    insert, update, delete = STATE_COUNT_TRIGGERS
+    _ddl(
+        db,
+        f"CREATE TRIGGER {insert} AFTER INSERT ON receipts BEGIN {bump} END",
+        f"CREATE TRIGGER {update} AFTER UPDATE OF state ON receipts "
+        f"WHEN OLD.state IS NOT NEW.state BEGIN {drop} {bump} END",
+        f"CREATE TRIGGER {delete} AFTER DELETE ON receipts BEGIN {drop} END",
+    )
+
+
+@migration(7)
+def receipt_state_counts(db: Database) -> None:
+    # The receipts now in the journal by state, kept exact in every transaction that changes
+    # one (triggers: every writer keeps them, even one that does not know about them), so the
+    # admin's stats read six rows instead of counting millions. Not printer_counters: those
+    # are monotonic and survive a purge, these drop when a purge deletes. One tiny table of
+    # one page: a commit writes one page more. Filled here in one pass over the state index.
+    _ddl(
+        db,
+        """
+        CREATE TABLE receipt_state_counts (
+            state TEXT PRIMARY KEY,
+            n     INTEGER NOT NULL
+        ) WITHOUT ROWID
+        """,
+        "INSERT INTO receipt_state_counts (state, n) "
+        "SELECT state, count(*) FROM receipts INDEXED BY receipts_state GROUP BY state",
+        # Every state of the receipts CHECK has its row, so the hot path only updates.
+        "INSERT OR IGNORE INTO receipt_state_counts (state, n) VALUES "
+        "('queued', 0), ('printing', 0), ('printed', 0), ('cancelled', 0), ('held', 0), "
+        "('failed', 0)",
+    )
+    _state_count_triggers(db)
+
+
 def latest_version(migrations: Sequence[Migration] = MIGRATIONS) -> int:
     return migrations[-1].version if migrations else 0
 
