@@ -77,7 +77,7 @@ def check(path: Path) -> tuple[int, str]:
                                                  or "none"))
                     # Not damage (the daemon opens the journal and recounts nothing by
                     # itself): said, with the way to set it right, but not a refusal.
-                    kept = state_count_problems(conn)
+                    kept = state_count_problems(conn, str(path))
                     if kept == []:
                         lines.append("receipt counts kept for the stats: agree with the "
                                      "receipts")
@@ -101,13 +101,13 @@ def check(path: Path) -> tuple[int, str]:
 # ``receipts`` (migration 7) so the admin's stats need no count. Checked against a real count
 # where the journal is read whole anyway (the admin's full check, ``receiptd journal-check``).
 
-#: Sets every kept count from the receipts again, in one transaction (the triggers keep them
-#: from there on).
+#: Sets every kept count from the receipts again, in one statement (the triggers keep them
+#: from there on). It holds the write lock while it counts: with receiptd stopped.
 RECOUNT_SQL = ("UPDATE receipt_state_counts SET n = (SELECT count(*) FROM receipts AS r "
                "WHERE r.state = receipt_state_counts.state)")
 
 
-def state_count_problems(conn: sqlite3.Connection) -> list[str] | None:
+def state_count_problems(conn: sqlite3.Connection, journal: str) -> list[str] | None:
     """The kept per-state receipt counts against a real count, in one read snapshot: ``[]``
     when they agree, ``None`` on a journal from before they were kept (the upgrade counts
     them). Reads the state index whole: not for hot paths."""
@@ -136,8 +136,8 @@ def state_count_problems(conn: sqlite3.Connection) -> list[str] | None:
         if off:
             problems.append("receipt_state_counts: the receipt counts kept for the journal "
                             f"stats differ from the receipts ({'; '.join(off)}); the receipts "
-                            "themselves are intact, only the stats are wrong. To recount, run "
-                            f"in one transaction: {RECOUNT_SQL}")
+                            "themselves are intact, only the stats are wrong. To recount, "
+                            f'with receiptd stopped: sqlite3 {journal} "{RECOUNT_SQL}"')
         return problems
     finally:
         if opened:

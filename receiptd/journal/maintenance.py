@@ -139,7 +139,7 @@ class MaintenanceStore(Store):
         lines = [str(r[0]) for r in conn.execute("PRAGMA integrity_check").fetchall()]
         if lines != ["ok"]:
             return lines
-        return state_count_problems(conn) or ["ok"]
+        return state_count_problems(conn, str(self.path)) or ["ok"]
 
     @guarded
     def backup(self, dest_path: str | os.PathLike[str]) -> None:
