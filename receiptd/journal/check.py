@@ -193,9 +193,11 @@ def probe_roots(conn: sqlite3.Connection) -> int:
     return len(rows)
 
 
-def quick_open(path: Path, *, latest: int | None = None) -> None:
+def quick_open(path: Path, *, latest: int | None = None) -> int | None:
     """The checks that stay before READY, read-only, leaving a damaged file byte-identical:
     the SQLite header, the application id and schema version, the root of every b-tree.
+    Returns the schema version found (older than ``latest_version()``: opening the journal
+    upgrades it, which may read it whole once), or None when it could not be read here.
 
     Raises ``JournalCorrupt`` (damaged or not a journal; the ``-wal``/``-shm`` this look
     created are taken away again) or ``JournalUnavailable`` (the disk cannot be read). A file
@@ -204,7 +206,7 @@ def quick_open(path: Path, *, latest: int | None = None) -> None:
 
     try:
         if not path.is_file() or path.stat().st_size == 0:
-            return
+            return None
         with path.open("rb") as fh:
             header = fh.read(100)
     except OSError as exc:
@@ -228,12 +230,13 @@ def quick_open(path: Path, *, latest: int | None = None) -> None:
                                  f"(application_id {app_id:#x}); {_UNTOUCHED}")
         newest = latest_version() if latest is None else latest
         if version > newest:
-            return  # migrate() refuses it with its own message (upgrade receiptd)
+            conn.close()
+            return version  # migrate() refuses it with its own message (upgrade receiptd)
         probe_roots(conn)
     except sqlite3.Error as exc:
         conn.close()
         if _errorname(exc).startswith("SQLITE_READONLY"):
-            return  # a WAL to recover needs a writer: not damage; the full check follows
+            return None  # a WAL to recover needs a writer: not damage; the full check follows
         if _is_damage(exc) or not _errorname(exc):  # no result code: an unreadable file
             _remove_created(absent)
             raise JournalCorrupt(f"journal {path} is damaged: {exc} ({_errorname(exc) or '?'}); "
@@ -245,6 +248,7 @@ def quick_open(path: Path, *, latest: int | None = None) -> None:
         _remove_created(absent)
         raise
     conn.close()
+    return version
 
 
 def _remove_created(absent: list[Path]) -> None:

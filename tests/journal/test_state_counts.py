@@ -18,7 +18,7 @@ from sqlite_utils import Database
 
 from receiptd.errors import Conflict, NotFound
 from receiptd.journal import Journal, Receipt, format_ts, migrations
-from receiptd.journal.check import EXIT_OK, RECOUNT_SQL, check
+from receiptd.journal.check import EXIT_OK, RECOUNT_SQL, check, quick_open
 from receiptd.journal.receipts import NewReceipt
 from receiptd.journal.records import RECEIPT_STATES
 
@@ -276,6 +276,17 @@ def test_the_upgrade_counts_a_journal_of_the_previous_version(tmp_path: Path,
         j.receipts.recover_in_doubt(reason="daemon restart")  # the printing one requeues
         submit(j)
         expect(j, queued=5, printed=7, cancelled=1, held=2, failed=1)
+
+
+def test_the_look_before_ready_tells_an_upgrade_is_due(tmp_path: Path) -> None:
+    """The upgrade counts the journal once, before READY: the daemon can see it coming (and
+    ask systemd for the time) from the version its read-only look found."""
+    path = tmp_path / "previous.db"
+    assert quick_open(path) is None  # no journal yet: a new one needs no upgrade
+    build_previous_version(path)
+    assert quick_open(path) == migrations.latest_version() - 1
+    Journal(path).close()
+    assert quick_open(path) == migrations.latest_version()
 
 
 def test_the_newest_schema_has_every_counting_trigger(tmp_path: Path) -> None:
