@@ -24,6 +24,7 @@ import json
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from receiptd.errors import Conflict
 from receiptd.journal import bodies
@@ -36,6 +37,7 @@ from receiptd.journal.records import (
     RECEIPT_SOURCES,
     Print,
     Receipt,
+    parse_ts,
 )
 from receiptd.journal.trouble import TroubleStore, count, insert_print, mark_failed
 
@@ -57,6 +59,32 @@ class NewReceipt:
     source: str = "api"
     source_detail: Mapping[str, object] | None = None
     failed: str | None = None
+
+
+#: What journaling a receipt gives back: its id, whether it was created (False: an idempotent
+#: replay), and the receipt as committed when the inserter could say it without reading it.
+Inserted = tuple[int, bool, Receipt | None]
+
+
+def _queued(new: NewReceipt, receipt_id: int, print_id: int, at: datetime,
+            detail: str | None) -> Receipt:
+    """The receipt ``new`` as its inserts just left it (state queued, one queued original
+    print): the values ``load_receipt`` would read back after the commit, built from what was
+    written instead of read again while the submitter waits."""
+    first = Print(
+        id=print_id, receipt_id=receipt_id, printer=new.printer, kind="original",
+        state="queued", attempt=1, copy_number=None, retry_of=None, marker=None,
+        requested_by=None, reason=None, created_at=at, sent_at=None, finished_at=None,
+        outcome=None, confirmation=None, hold_base=0)
+    return Receipt(
+        id=receipt_id, printer=new.printer, state="queued", kind=new.kind,
+        content=bodies.unpack(bodies.pack(new.content_json, new.rendered), new.rendered),
+        rendered=new.rendered, profile=new.profile, request_hash=new.request_hash,
+        idempotency_key=new.idempotency_key, order_ref=new.order_ref,
+        submitted_by=new.submitted_by, created_at=at, printed_at=None,
+        paper_mm=None if new.paper_mm is None else float(new.paper_mm), cancelled_at=None,
+        cancelled_by=None, prints=(first,), source=new.source,
+        source_detail=None if detail is None else json.loads(detail))
 
 
 class ReceiptStore(TroubleStore):
@@ -98,8 +126,8 @@ class ReceiptStore(TroubleStore):
             source_detail=source_detail, failed=failed)
         db = self._db
         # Concurrent submissions share one durable commit (``groupcommit``).
-        receipt_id, created = group_for(db.path).run(db.tx, self._inserter(new))
-        return load_receipt(db, receipt_id), created
+        receipt_id, created, built = group_for(db.path).run(db.tx, self._inserter(new))
+        return built or load_receipt(db, receipt_id), created
 
     def submit_many(self, news: Sequence[NewReceipt]) -> list[tuple[Receipt, bool] | Exception]:
         """``submit`` for several receipts at once (the API's writer thread): they share one
@@ -116,9 +144,9 @@ class ReceiptStore(TroubleStore):
             if isinstance(outcome, BaseException):
                 out.append(self._error(outcome))
                 continue
-            receipt_id, created = outcome
+            receipt_id, created, built = outcome
             try:
-                out.append((self._load(receipt_id), created))
+                out.append((built or self._load(receipt_id), created))
             except Exception as exc:
                 out.append(self._error(exc))
         return out
@@ -139,7 +167,7 @@ class ReceiptStore(TroubleStore):
     def _raise(self, exc: BaseException) -> None:
         raise exc
 
-    def _inserter(self, new: NewReceipt) -> Callable[[sqlite3.Connection], tuple[int, bool]]:
+    def _inserter(self, new: NewReceipt) -> Callable[[sqlite3.Connection], Inserted]:
         """The work of journaling ``new``, for a savepoint of a (group) transaction."""
         if new.kind not in RECEIPT_KINDS:
             raise ValueError(f"unknown receipt kind {new.kind!r}")
@@ -149,7 +177,7 @@ class ReceiptStore(TroubleStore):
         detail = json.dumps(dict(new.source_detail)) if new.source_detail else None
         printer, idempotency_key, failed = new.printer, new.idempotency_key, new.failed
 
-        def insert(conn: sqlite3.Connection) -> tuple[int, bool]:
+        def insert(conn: sqlite3.Connection) -> Inserted:
             # Runs in a savepoint of a transaction that may be another thread's: only
             # ``conn`` touches the database (``db`` lends its clock and disk check).
             if idempotency_key is not None:
@@ -164,7 +192,7 @@ class ReceiptStore(TroubleStore):
                             f"different request (receipt {existing[0]})",
                             code="idempotency_conflict",
                         )
-                    return int(existing[0]), False
+                    return int(existing[0]), False, None
             db.admit()  # a replay above needs no space
             now = db.now()
             cur = conn.execute(
@@ -193,7 +221,9 @@ class ReceiptStore(TroubleStore):
             # A test print is not a sale: counted apart (receiptd_receipts_submitted_total
             # counts what the shop sold).
             count(conn, printer, "test_prints" if new.source == "doctor" else "submitted", 1)
-            return receipt_id, True
+            if failed:  # states and reasons mark_failed wrote: read back once committed
+                return receipt_id, True, None
+            return receipt_id, True, _queued(new, receipt_id, print_id, parse_ts(now), detail)
 
         return insert
 

@@ -49,3 +49,29 @@ def test_a_journal_that_cannot_write_fails_every_receipt_of_the_batch(tmp_path: 
         j.conn.execute("PRAGMA query_only = ON")  # every write refused, as a read-only disk
         out = j.receipts.submit_many([new("x"), new("y")])
     assert all(isinstance(o, JournalUnavailable) for o in out)
+
+
+def test_the_receipt_answered_is_the_one_read_back(tmp_path: Path) -> None:
+    """A new receipt is answered from what its inserts wrote, not read again: it must equal,
+    field for field and print for print, what the journal gives back once committed, for
+    every kind of submission (raw packed against its rendering, a door's detail, no paper
+    estimate, no key, a test print, one journaled failed)."""
+    raw = '{"raw": "G0BIZWxsbw=="}'  # packed, and given back compactly written
+    cases = [
+        new("plain"),
+        new(None, order_ref=None, submitted_by=None, paper_mm=None),
+        new("int-paper", paper_mm=40),
+        new("raw", kind="raw", content_json=raw, rendered=b"\x1b@\x1b@Hello"),
+        new("raw-unpacked", kind="raw", content_json=raw, rendered=b"\x1b@other"),
+        new("detail", source="virtual_port",
+            source_detail={"peer": "127.0.0.1", "dropped": {"ESC p": 2}, "list": (1, 2)}),
+        new("doctor", source="doctor"),
+        new("failed", failed="the client was told it failed"),
+    ]
+    with Journal(tmp_path / "journal.db") as j:
+        answered = [j.receipts.submit(**vars(case))[0] for case in cases]
+        answered += [out[0] for out in j.receipts.submit_many(
+            [new("many-1"), new("many-2", source="cups")]) if isinstance(out, tuple)]
+        assert len(answered) == len(cases) + 2
+        for receipt in answered:
+            assert receipt == j.receipts.get(receipt.id)
