@@ -87,6 +87,9 @@ class GroupCommit:
         return [item.value if item.error is None else item.error for item in items]
 
     def _commit(self, begin: Callable[[], Any], batch: list[_Item[Any]]) -> None:
+        if len(batch) == 1:
+            self._commit_alone(begin, batch[0])
+            return
         try:
             with begin() as conn:
                 for item in batch:
@@ -110,6 +113,21 @@ class GroupCommit:
             self.items += len(batch)
             for item in batch:
                 item.finished = True
+
+    def _commit_alone(self, begin: Callable[[], Any], item: _Item[Any]) -> None:
+        """A batch of one needs no savepoint: its failure rolls back a transaction that
+        holds nothing else, which is what rolling back to its savepoint would leave."""
+        try:
+            with begin() as conn:
+                item.value = item.work(conn)
+        except BaseException as exc:
+            item.error = exc
+            if not isinstance(exc, Exception):
+                raise
+        finally:
+            self.batches += 1
+            self.items += 1
+            item.finished = True
 
 
 #: An absolute ``path`` as given → its group: ``realpath`` walks every component with a
