@@ -20,13 +20,14 @@ they count, so they never disagree with the receipts, and survive ``purge``.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from receiptd.errors import Conflict
+from receiptd.errors import Conflict, NotFound
 from receiptd.journal import bodies
 from receiptd.journal.db import guarded
 from receiptd.journal.groupcommit import group_for
@@ -38,6 +39,7 @@ from receiptd.journal.records import (
     Print,
     Receipt,
     parse_ts,
+    print_from,
 )
 from receiptd.journal.trouble import TroubleStore, count, insert_print, mark_failed
 
@@ -257,13 +259,15 @@ class ReceiptStore(TroubleStore):
             if p["state"] != "queued":
                 raise Conflict(f"print {print_id} is {p['state']}, not queued",
                                code="not_queued")
+            now = db.now()
             conn.execute("UPDATE prints SET state = 'sending', sent_at = ? WHERE id = ?",
-                         (db.now(), print_id))
+                         (now, print_id))
             conn.execute(
                 "UPDATE receipts SET state = 'printing' WHERE id = ? AND state = 'queued'",
                 (p["receipt_id"],),
             )
-            return load_print(db, print_id)
+            # The row read above, as the update left it: no second read before the first byte.
+            return dataclasses.replace(print_from(p), state="sending", sent_at=parse_ts(now))
 
     def _sending(self, print_id: int) -> sqlite3.Row:
         p = print_row(self._db, print_id)
@@ -490,6 +494,16 @@ class ReceiptStore(TroubleStore):
     def get(self, receipt_id: int) -> Receipt:
         """The receipt with all its prints; ``NotFound`` if there is none."""
         return load_receipt(self._db, receipt_id)
+
+    @guarded
+    def state_of(self, receipt_id: int) -> tuple[str, str | None]:
+        """A receipt's state and order reference, for an event about one of its prints: two
+        small columns, not the receipt, its body and its prints. ``NotFound`` if there is
+        none."""
+        row = self._db.row("SELECT state, order_ref FROM receipts WHERE id = ?", (receipt_id,))
+        if row is None:
+            raise NotFound(f"receipt {receipt_id} not found")
+        return str(row["state"]), row["order_ref"]
 
     @guarded
     def get_print(self, print_id: int) -> Print:

@@ -393,8 +393,7 @@ class Spooler:
     def _publish(self, journal: Journal, receipt_id: int, job: Print) -> None:
         order_ref: str | None = None
         try:
-            receipt = journal.receipts.get(receipt_id)
-            state, order_ref = receipt.state, receipt.order_ref
+            state, order_ref = journal.receipts.state_of(receipt_id)
         except (JournalUnavailable, JournalCorrupt):
             raise
         except Exception:  # a receipt too damaged to load: the print's own state tells

@@ -256,7 +256,9 @@ def test_start_and_finish(j: Journal, clock: Clock) -> None:
     clock.advance(seconds=1)
     started = j.receipts.start_print(p.id)
     assert started.state == "sending" and started.sent_at == T0 + timedelta(seconds=1)
+    assert started == j.receipts.get_print(p.id)  # what it answers is what is on disk
     assert j.receipts.get(r.id).state == "printing"
+    assert j.receipts.state_of(r.id) == ("printing", r.order_ref)
     assert j.receipts.next_print("front") is None
     clock.advance(seconds=2)
     done = j.receipts.finish_print(p.id, confirmation="process_id")
