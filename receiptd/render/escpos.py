@@ -14,16 +14,30 @@ Importing ``escpos.capabilities`` has side effects that a daemon must not inheri
 
 So, before the first import, we point the pickle at a private cache directory, keep
 ``mkdtemp`` from running, and remove whatever root handler the import added.
+
+The pickle is also written here, from the database read as JSON, unless the one there was made
+here from the same file: python-escpos would parse the file with PyYAML, which leaves about
+2.4 MB more resident in the daemon than loading the pickle does (bench/memory.py, on a fresh
+cache: the first start after an install or an upgrade). The file is JSON, and PyYAML reads
+it into the same data as the standard library's parser does (tests/render/test_lean_render.py
+compares them); a database of one's own in YAML (``ESCPOS_CAPABILITIES_FILE``) is left to
+python-escpos.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 import os
+import pickle
+import platform
 import stat
 import tempfile
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
+
+from receiptd.render import capabilities
 
 ENV_PICKLE_DIR = "ESCPOS_CAPABILITIES_PICKLE_DIR"
 
@@ -58,6 +72,66 @@ def cache_dir() -> str:
     return tempfile.mkdtemp(prefix="receiptd-escpos-")
 
 
+def pickle_path(pickle_dir: str) -> str:
+    """The file python-escpos keeps its pickled database in (it names it so)."""
+    return os.path.join(pickle_dir, f"{platform.python_version()}.capabilities.pickle")
+
+
+def prime_pickle(pickle_dir: str) -> bool:
+    """Write python-escpos's pickle of its database, read as JSON, unless the one there was
+    written here from this very database (path, size and time, in a stamp file beside it).
+    True if written.
+
+    python-escpos itself takes any pickle newer than the database file, even one made from
+    another file (``ESCPOS_CAPABILITIES_FILE`` changed): the stamp catches that too. A
+    database that is not JSON is left to python-escpos, and a pickle not made from it is
+    removed first, so python-escpos reads the file rather than the wrong pickle."""
+    source = capabilities.database_path()
+    target = pickle_path(pickle_dir)
+    stamp_path = target + ".source"
+    try:
+        st = source.stat()
+    except OSError:
+        return False  # python-escpos will say what is missing
+    stamp = json.dumps({"source": str(source.resolve()), "size": st.st_size,
+                        "mtime_ns": st.st_mtime_ns})
+    try:
+        with open(stamp_path, encoding="utf-8") as fh:
+            fresh = fh.read() == stamp and os.path.getmtime(target) >= st.st_mtime
+    except OSError:
+        fresh = False
+    if fresh:
+        return False
+    try:
+        with source.open(encoding="utf-8") as fh:
+            data = json.load(fh)
+    except (OSError, ValueError):  # not JSON: python-escpos reads it with PyYAML itself
+        for stale in (target, stamp_path):
+            with contextlib.suppress(OSError):
+                os.unlink(stale)
+        return False
+    try:
+        _write_atomically(target, pickle.dumps(data, protocol=2))  # python-escpos's protocol
+        _write_atomically(stamp_path, stamp.encode())
+    except OSError:
+        return False
+    return True
+
+
+def _write_atomically(path: str, data: bytes) -> None:
+    """Whole or not at all, for a process reading it at the same moment."""
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".capabilities-",
+                               suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
 def _import_escpos() -> None:
     if not os.environ.get(ENV_PICKLE_DIR):
         os.environ[ENV_PICKLE_DIR] = cache_dir()
@@ -68,6 +142,7 @@ def _import_escpos() -> None:
     level_before = root.level
     real_mkdtemp: Callable[..., str] = tempfile.mkdtemp
     pickle_dir = os.environ[ENV_PICKLE_DIR]
+    prime_pickle(pickle_dir)
     # capabilities.py does `from tempfile import mkdtemp` and calls it while evaluating a
     # default argument; hand it our directory instead of creating a stray one.
     setattr(tempfile, "mkdtemp", lambda *a, **k: pickle_dir)  # noqa: B010
@@ -103,4 +178,5 @@ def __getattr__(name: str) -> Any:
         return Dummy
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
-__all__ = ["CAPABILITIES", "Dummy", "Encoder", "cache_dir", "constants"]
+__all__ = ["CAPABILITIES", "Dummy", "Encoder", "cache_dir", "constants", "pickle_path",
+           "prime_pickle"]

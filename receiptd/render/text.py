@@ -17,10 +17,8 @@ import contextlib
 import contextvars
 import functools
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
-
-from wcwidth import wcwidth
 
 from receiptd.errors import UnprintableText
 from receiptd.render import glyphs
@@ -39,6 +37,22 @@ __all__ = [
 
 NAMED_AT_MOST = 8  # characters an ``unprintable_text`` message names
 _SUBSTITUTE = contextvars.ContextVar("substitute_unprintable", default=False)
+
+
+@functools.cache
+def _wcwidth() -> Callable[[str], int]:
+    from wcwidth import wcwidth as columns  # its tables: about 1 MB resident
+
+    return columns
+
+
+def wcwidth(char: str) -> int:
+    """Columns of one character, as ``wcwidth.wcwidth`` counts them. A printable ASCII
+    character is one column without asking: the library and its Unicode tables are loaded by
+    the first other character, so a daemon that printed only ASCII text has not loaded them."""
+    if " " <= char <= "~":
+        return 1
+    return _wcwidth()(char)
 
 
 @contextlib.contextmanager
