@@ -12,14 +12,15 @@ import structlog
 
 from receiptd import __version__
 from receiptd import log as logging_setup
-from receiptd.cli import discover
 from receiptd.config import Config, effective, load_config
 from receiptd.errors import ConfigError, JournalCorrupt, JournalUnavailable
 
 EX_CONFIG = 78  # sysexits EX_CONFIG; the unit's RestartPreventExitStatus: do not loop on it
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(discovering: bool = True) -> argparse.ArgumentParser:
+    """The command line. ``discovering``: with ``discover``'s own options, whose module (the
+    USB, serial and network probes) the other commands do not load."""
     parser = argparse.ArgumentParser(prog="receiptd", description=__doc__)
     parser.add_argument("--version", action="version", version=f"receiptd {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -47,7 +48,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--config", type=Path, help="TOML configuration file")
     p = sub.add_parser("discover", help="list the printers this machine can reach (USB, "
                        "serial, given network addresses) and print their config snippet")
-    discover.add_arguments(p)
+    if discovering:
+        from receiptd.cli import discover
+
+        discover.add_arguments(p)
     return parser
 
 
@@ -60,10 +64,14 @@ def _load(args: argparse.Namespace) -> Config:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    # The command is the first argument (the only option before it is --version).
+    args = _parser(discovering=argv[:1] == ["discover"]).parse_args(argv)
     if args.command == "journal-check":
         return _journal_check(args)
     if args.command == "discover":
+        from receiptd.cli import discover
+
         return discover.main(args)
     try:
         config = _load(args)
