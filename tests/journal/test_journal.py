@@ -265,6 +265,7 @@ def test_start_and_finish(j: Journal, clock: Clock) -> None:
     assert (done.state, done.outcome, done.confirmation) == (
         "printed", "confirmed by process id", "process_id")
     assert done.finished_at == T0 + timedelta(seconds=3)
+    assert done == j.receipts.get_print(p.id)
     after = j.receipts.get(r.id)
     assert after.state == "printed" and after.printed_at == T0 + timedelta(seconds=3)
     c = j.search.counters("front")

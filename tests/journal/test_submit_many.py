@@ -75,3 +75,49 @@ def test_the_receipt_answered_is_the_one_read_back(tmp_path: Path) -> None:
         assert len(answered) == len(cases) + 2
         for receipt in answered:
             assert receipt == j.receipts.get(receipt.id)
+
+
+def test_the_spoolers_transitions_share_the_submissions_commit(tmp_path: Path) -> None:
+    """A print's ``sending`` and ``printed`` commits join the submissions waiting at that
+    moment: one transaction, one fsync, instead of each waiting out the other's."""
+    import threading
+    import time
+
+    path = tmp_path / "journal.db"
+    with Journal(path) as j:
+        first, _ = j.receipts.submit(**vars(new("first")))
+        second, _ = j.receipts.submit(**vars(new("second")))
+        j.receipts.start_print(second.prints[0].id)
+        group = group_for(path)
+        results: dict[str, Any] = {}
+
+        def run(name: str, fn: Any) -> None:
+            with Journal(path) as own:  # each thread its own connection, as in the daemon
+                results[name] = fn(own)
+
+        threads = [
+            threading.Thread(target=run, args=("start", lambda own: own.receipts.start_print(
+                first.prints[0].id))),
+            threading.Thread(target=run, args=("finish", lambda own: own.receipts.finish_print(
+                second.prints[0].id, confirmation="process_id"))),
+            threading.Thread(target=run, args=("submit", lambda own: own.receipts.submit(
+                **vars(new("third"))))),
+        ]
+        with group._leader:  # a commit under way: the three queue behind it
+            batches = group.batches
+            for t in threads:
+                t.start()
+            deadline = time.monotonic() + 10
+            while len(group._pending) < 3 and time.monotonic() < deadline:
+                time.sleep(0.005)
+            assert len(group._pending) == 3
+        for t in threads:
+            t.join(10)
+        assert group.batches == batches + 1  # the three in one commit
+        assert results["start"] == j.receipts.get_print(first.prints[0].id)
+        assert results["start"].state == "sending"
+        assert results["finish"] == j.receipts.get_print(second.prints[0].id)
+        assert results["finish"].state == "printed"
+        assert j.receipts.get(second.id).state == "printed"
+        assert j.receipts.get(first.id).state == "printing"
+        assert results["submit"][1] is True
