@@ -90,36 +90,55 @@ def clean_text(text: str, *, multiline: bool = False) -> str:
 
 
 class Charset:
-    """What one printer can print: single-byte code page characters, double-byte ones."""
+    """What one printer can print: single-byte code page characters, double-byte ones.
+
+    The code pages' characters (``maps``, ``pages``, ``single``) are worked out on the first
+    character that is not ASCII: that decodes every code page of the printer through Python's
+    codecs (about 1.5 MB resident for an Epson model), which text in ASCII never needs."""
 
     def __init__(self, escpos_profile: str, codec: str | None, lang: str = "SC") -> None:
-        from receiptd.render.escpos import Dummy  # escpos.printer: on first use
+        from receiptd.render.escpos import Dummy  # python-escpos: on first use
 
         capabilities = Dummy(profile=escpos_profile).profile
         self.code_pages: dict[str, str] = capabilities.get_code_pages()
         # Some profiles have one font only: python-escpos refuses to select font B there.
         self.has_font_b = "1" in getattr(capabilities, "fonts", {"1": None})
-        probe = Encoder(self.code_pages)
-        single: set[str] = set()
-        for name in self.code_pages:
-            try:
-                single.update(probe._get_codepage_char_map(name))
-            except LookupError:
-                continue
-        self.maps: dict[str, dict[str, int]] = probe.available_characters
-        self.pages = sorted(self.maps, key=lambda name: int(self.code_pages[name]))
+        # Each code page's characters → byte, shared with every encoder made here: whoever
+        # needs a code page first fills it in (``maps`` fills them all).
+        self._maps: dict[str, dict[str, int]] = {}
         self._pages: dict[tuple[frozenset[str], str], str | None] = {}
-        self.single = frozenset(c for c in single if c.isprintable() and ord(c) >= 0xA0)
         self.codec = codec
         self.lang = lang
         self._cache: dict[str, str] = {}
         self._encodable: dict[str, bool] = {}
 
+    @functools.cached_property
+    def maps(self) -> dict[str, dict[str, int]]:
+        """Every code page python-escpos can encode: its characters above 0x7F → byte."""
+        probe = Encoder(self.code_pages)
+        probe.available_characters = self._maps
+        for name in self.code_pages:
+            with contextlib.suppress(LookupError):
+                probe._get_codepage_char_map(name)
+        return self._maps
+
+    @functools.cached_property
+    def pages(self) -> list[str]:
+        """The code pages of ``maps``, lowest number first."""
+        return sorted(self.maps, key=lambda name: int(self.code_pages[name]))
+
+    @functools.cached_property
+    def single(self) -> frozenset[str]:
+        """The printable characters (from U+00A0) that some code page holds."""
+        chars = {c for table in self.maps.values() for c in table}
+        return frozenset(c for c in chars if c.isprintable() and ord(c) >= 0xA0)
+
     def new_encoder(self) -> Encoder:
         # A fresh encoder per section: its code page preferences depend on what it used
-        # before, so sharing one would make the bytes depend on earlier receipts.
+        # before, so sharing one would make the bytes depend on earlier receipts. The code
+        # page tables are shared: they depend on nothing but the code page.
         encoder = Encoder(self.code_pages)
-        encoder.available_characters = self.maps
+        encoder.available_characters = self._maps
         return encoder
 
     def page_for(self, chars: frozenset[str], current: str | None) -> str | None:

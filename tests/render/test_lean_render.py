@@ -3,6 +3,8 @@ receipt (bench/memory.py).
 
 * wcwidth (its Unicode tables: about 1 MB) is loaded by the first character that is not
   printable ASCII, not by a receipt of ASCII text; the columns it counts are the library's.
+  So are the printer's code page tables (``Charset.maps``: every code page decoded through
+  Python's codecs, about 1.5 MB); tests/render/test_render.py checks the bytes either way.
 * python-escpos's pickled printer database is written by ``render.escpos`` from the database
   read as JSON, so python-escpos never parses it with PyYAML (about 2.4 MB more resident on
   a fresh cache); it is the same data PyYAML reads.
@@ -31,10 +33,14 @@ from receiptd.document import Content
 from receiptd.render import render
 from receiptd.render.profiles import get_profile
 
+from receiptd.render.text import charset_of
+
 blocks = json.loads(sys.argv[1])
 content = Content.model_validate({"document": {"blocks": blocks}})
-data = render(content, get_profile("TM-T88V"))
-print(json.dumps({"bytes": data.hex(), "wcwidth": "wcwidth" in sys.modules}))
+profile = get_profile("TM-T88V")
+data = render(content, profile)
+print(json.dumps({"bytes": data.hex(), "wcwidth": "wcwidth" in sys.modules,
+                  "code_pages": "maps" in vars(charset_of(profile))}))
 """
 
 
@@ -46,16 +52,19 @@ def _render_in_child(blocks: list[dict[str, object]], tmp_path: Path) -> dict[st
     return result
 
 
-def test_an_ascii_receipt_does_not_load_wcwidth(tmp_path: Path) -> None:
+def test_an_ascii_receipt_loads_neither_wcwidth_nor_the_code_pages(tmp_path: Path) -> None:
     blocks: list[dict[str, object]] = [
         {"type": "text", "text": "CAFE LUNA " * 12, "align": "center", "bold": True},
         {"type": "row", "left": "Espresso", "right": "2.50"},
         {"type": "qr", "data": "https://example.invalid/r/1"},
         {"type": "cut"},
     ]
-    assert _render_in_child(blocks, tmp_path)["wcwidth"] is False
+    ascii_only = _render_in_child(blocks, tmp_path)
+    assert (ascii_only["wcwidth"], ascii_only["code_pages"]) == (False, False)
     blocks.insert(1, {"type": "text", "text": "Café crème"})
-    assert _render_in_child(blocks, tmp_path)["wcwidth"] is True
+    accented = _render_in_child(blocks, tmp_path)
+    assert (accented["wcwidth"], accented["code_pages"]) == (True, True)
+    assert "c3a9" not in accented["bytes"]  # é went out in a code page, not as UTF-8
 
 
 def test_columns_are_the_libraries_for_every_character() -> None:
