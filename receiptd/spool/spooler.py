@@ -87,6 +87,7 @@ class Spooler:
         # Prints sent and awaiting their process IDs, in send order (see sendwindow.py).
         self._window = SendWindow(self.settings.window_prints, self.settings.window_bytes)
         self.busy = False  # True while a print's bytes go out (the session's queries wait)
+        self._published_sending = False  # the print going out was announced as sending
 
     def is_idle(self) -> bool:
         """True while no print's bytes are going out (``busy`` is set before the first)."""
@@ -219,9 +220,13 @@ class Spooler:
             job = journal.receipts.start_print(job.id)
         except Conflict:
             return  # cancelled between take and start
-        self._publish(journal, receipt.id, job)
         started = time.monotonic()
-        sent = self._send(payload, generation, ready.boundaries)
+        # "sending" goes out on the event stream once the first bytes are on their way: the
+        # journal has had it since start_print; the printer should not wait for the stream.
+        sent = self._send(payload, generation, ready.boundaries,
+                          on_first=lambda: self._announce_sending(journal, receipt.id, job))
+        if not self._published_sending:  # nothing went out: said here, still before the rest
+            self._publish(journal, receipt.id, job)
         if not sent.reason:
             try:  # a Star printer's ETB goes out now, numbered among the session's own
                 self.session.print_sent(pid)
@@ -338,13 +343,16 @@ class Spooler:
             "held" if retry.state == "held" else "interrupted")),
             time.monotonic() - flight.started)
 
-    def _send(self, payload: bytes, generation: int, boundaries: Sequence[int]) -> Outcome:
-        """Write in chunks, stopping at the first sign of trouble. ``reason`` empty = all sent."""
+    def _send(self, payload: bytes, generation: int, boundaries: Sequence[int],
+              on_first: Callable[[], None]) -> Outcome:
+        """Write in chunks, stopping at the first sign of trouble. ``reason`` empty = all sent.
+        ``on_first`` runs once the first chunk is written."""
+        self._published_sending = False
         with self.session.print_stream():
-            return self._send_chunks(payload, generation, boundaries)
+            return self._send_chunks(payload, generation, boundaries, on_first)
 
-    def _send_chunks(self, payload: bytes, generation: int,
-                     boundaries: Sequence[int]) -> Outcome:
+    def _send_chunks(self, payload: bytes, generation: int, boundaries: Sequence[int],
+                     on_first: Callable[[], None]) -> Outcome:
         sent = 0
         paced = self.board.confirmation == "process_id"  # flow marks get answers (``flow``)
         for end, mark in pieces(len(payload), boundaries):
@@ -358,6 +366,9 @@ class Spooler:
                 return self._cut_short(sent, room)
             try:
                 self.session.write(payload[sent:end])
+                if not sent:
+                    self._published_sending = True
+                    on_first()
                 sent = end
                 if mark:  # between two commands: the printer answers once it has read this far
                     self.session.progress_mark()
@@ -389,6 +400,15 @@ class Spooler:
         if result == "timeout" and self.board.is_ready():
             return Outcome(printed=True, reason="status clean", confirmation="status")
         return Outcome(printed=False, reason=result)
+
+    def _announce_sending(self, journal: Journal, receipt_id: int, job: Print) -> None:
+        """The event of a print whose bytes are going out: a journal that cannot be read now
+        must not cut the print short (the next events carry the state)."""
+        try:
+            self._publish(journal, receipt_id, job)
+        except Exception as exc:
+            self._log.warning("event_not_published", receipt=receipt_id, print_id=job.id,
+                              error=f"{type(exc).__name__}: {exc}")
 
     def _publish(self, journal: Journal, receipt_id: int, job: Print) -> None:
         order_ref: str | None = None
