@@ -73,6 +73,22 @@ def _translate(exc: sqlite3.Error, where: str, *, running: bool = False) -> Exce
 PAGE_SIZE = 1024
 
 
+class SchemaConn:
+    """A connection as the migrations use it (``migrations.Database``), without
+    sqlite-utils."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def execute(self, sql: str, parameters: Sequence[Any] | dict[str, Any] | None = None,
+                ) -> sqlite3.Cursor:
+        return self.conn.execute(sql, parameters if parameters is not None else ())
+
+    def table_names(self) -> list[str]:
+        return [str(r[0]) for r in
+                self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+
+
 def guarded(fn: Callable[_P, _R]) -> Callable[_P, _R]:
     """Map SQLite errors of a public method onto JournalUnavailable / JournalCorrupt; the
     message names the ``path`` of the method's object."""
@@ -130,8 +146,8 @@ class JournalDb:
             conn.execute("PRAGMA synchronous=FULL")
             conn.execute("PRAGMA foreign_keys=ON")
             conn.execute("PRAGMA journal_size_limit=8388608")
-            if schema_version(conn) != latest_version():  # else sqlite-utils is not needed
-                migrate(self.db, applied_at=self.now(), where=str(self.path))
+            if schema_version(conn) != latest_version():
+                migrate(SchemaConn(conn), applied_at=self.now(), where=str(self.path))
         except BaseException as exc:
             self._abandon()
             if isinstance(exc, sqlite3.Error):

@@ -14,12 +14,24 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from receiptd.errors import JournalUnavailable
 
-if TYPE_CHECKING:  # sqlite-utils is imported only when a migration runs (JournalDb.db)
-    from sqlite_utils import Database
+
+class Database(Protocol):
+    """What a migration uses of its database: the connection, ``execute`` and the table
+    names. ``JournalDb`` hands in a plain ``sqlite3`` connection's (``db.SchemaConn``), so
+    opening a fresh journal does not import sqlite-utils (2.8 MB of the daemon's memory); a
+    ``sqlite_utils.Database`` has them too."""
+
+    @property
+    def conn(self) -> sqlite3.Connection: ...
+
+    def execute(self, sql: str, parameters: Sequence[Any] | dict[str, Any] | None = None,
+                ) -> sqlite3.Cursor: ...
+
+    def table_names(self) -> list[str]: ...
 
 #: ``PRAGMA application_id`` of a receiptd journal ("RCPT").
 APPLICATION_ID = 0x52435054
