@@ -1,11 +1,10 @@
 """What a started daemon has imported before its first receipt (receiptd/daemon/serve.py).
 
-Rendering, images and codes (PIL, qrcode, python-barcode, python-escpos's printer module with
-pyusb and pyserial, wcwidth), the ePOS-Print routes and the virtual printer ports are
-imported by the first receipt, preview or request that needs them, not at start: an idle
-daemon does not carry their memory. Checked in a fresh interpreter that builds the daemon the
-way ``receiptd run`` does (journal opened, API built), and again after one receipt is rendered,
-which must then find everything it needs.
+Rendering, images and codes (PIL, qrcode, python-barcode, python-escpos, wcwidth), the
+ePOS-Print routes and the virtual printer ports are imported by the first receipt, preview or
+request that needs them, not at start: an idle daemon does not carry their memory. Checked in a
+fresh interpreter that builds the daemon the way ``receiptd run`` does (journal opened, API
+built), and again after one receipt is rendered, which must then find everything it needs.
 """
 
 from __future__ import annotations
@@ -15,7 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-LAZY = ("PIL", "qrcode", "barcode", "escpos.printer", "usb", "serial", "wcwidth",
+LAZY = ("PIL", "qrcode", "barcode", "escpos.escpos", "escpos.printer", "usb", "serial",
+        "wcwidth",
         "receiptd.vport", "receiptd.render.sections",
         "receiptd.render.preview", "receiptd.api.epos")
 
@@ -60,6 +60,9 @@ def test_the_idle_daemon_has_not_imported_rendering(tmp_path: Path) -> None:
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["idle"] == [], result
     # The first receipt imports what it needs, and renders.
-    assert {"PIL", "qrcode", "escpos.printer", "receiptd.render.sections"} <= set(
+    assert {"PIL", "qrcode", "escpos.escpos", "receiptd.render.sections"} <= set(
         result["after"]), result
     assert result["bytes"] > 0
+    # python-escpos builds the bytes without its printer drivers (pyusb, pyserial, CUPS):
+    # a network printer never loads them.
+    assert not {"escpos.printer", "usb", "serial"} & set(result["after"]), result
