@@ -30,6 +30,7 @@ from receiptd.events import EventBus
 from receiptd.journal import Journal, Print
 from receiptd.journal.check import quick_open
 from receiptd.journal.diskguard import check_writable
+from receiptd.journal.migrations import latest_version
 from receiptd.journal.retention import Retention
 from receiptd.links import link_for_url
 from receiptd.monitor import health
@@ -47,6 +48,8 @@ from receiptd.spool.spooler import Outcome, Spooler, SpoolSettings
 
 log = structlog.get_logger("receiptd.daemon")
 
+#: How long the start may take on top of systemd's start timeout while the journal upgrades.
+JOURNAL_UPGRADE_S = 30 * 60.0
 RESTART_PAUSE_MAX_S = 5.0  # a worker that keeps dying is started again at most this often
 
 
@@ -157,7 +160,14 @@ class Daemon:
         damaged file is refused untouched), open (and migrate) it and requeue prints a dead
         process left in doubt. The full integrity check is not here: it reads every page, so
         it runs after READY, in the background (``daemon.serve``)."""
-        quick_open(Path(self.config.daemon.journal))
+        version = quick_open(Path(self.config.daemon.journal))
+        if version is not None and version < latest_version():
+            # The upgrade may read the journal whole once (the receipts counted by state):
+            # seconds per million receipts, more on a journal larger than RAM. Ask systemd
+            # for the time, or its start timeout kills it half-way, again at each restart.
+            sdnotify.extend_timeout(JOURNAL_UPGRADE_S)
+            sdnotify.status(f"upgrading the journal from schema version {version}")
+            log.info("journal_upgrade", from_version=version, to_version=latest_version())
         Path(self.config.daemon.journal).parent.mkdir(parents=True, exist_ok=True)
         check_writable(Path(self.config.daemon.journal))
         limits = {name: p.max_print_attempts for name, p in self.config.printers.items()}

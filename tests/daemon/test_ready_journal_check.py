@@ -194,3 +194,41 @@ def test_a_healthy_journal_checks_ok_in_the_background(
     assert background["state"] == "ok" and background["problems"] == []
     assert d.clients["pos"].get("/healthz").status_code == 200
     d.wait_printed(d.submit({"document": sample_document("OK")})["id"])
+
+
+def test_a_journal_upgrade_asks_systemd_for_time_and_says_so(
+    emulator: Emulator, daemon_factory: Factory, tmp_path: Path,
+    notify_socket: tuple[socket.socket, str],
+) -> None:
+    """A journal of the schema before the kept state counts is upgraded before READY, which
+    reads its receipts once: the daemon asks systemd for more start time first
+    (EXTEND_TIMEOUT_USEC), says why in STATUS and the log, and the counts are right after."""
+    from sqlite_utils import Database
+
+    from receiptd.journal import migrations
+
+    path = tmp_path / "journal.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    previous = migrations.MIGRATIONS[:-1]
+    migrations.migrate(Database(conn), applied_at="t", migrations=previous)
+    for i in range(5):
+        rid = conn.execute(
+            "INSERT INTO receipts (printer, state, kind, profile, request_hash, created_at) "
+            "VALUES ('front', 'printed', 'text', 'TM-T88V', 'h', ?)",
+            (format_ts(datetime.now(UTC) - timedelta(seconds=i)),)).lastrowid
+        conn.execute("INSERT INTO receipt_bodies (receipt_id, content, rendered) "
+                     "VALUES (?, '{\"text\": \"x\"}', x'1b40')", (rid,))
+    conn.close()
+    sock, address = notify_socket
+    d = daemon_factory({"front": f"tcp://127.0.0.1:{emulator.start_tcp()}"},
+                       extra_env={"NOTIFY_SOCKET": address})
+    said = "\n".join(_received(sock)).splitlines()
+    assert "READY=1" in said
+    extend = [line for line in said if line.startswith("EXTEND_TIMEOUT_USEC=")]
+    assert extend and said.index(extend[0]) < said.index("READY=1"), said
+    assert any(line.startswith("STATUS=upgrading the journal from schema version "
+                               f"{migrations.latest_version() - 1}") for line in said), said
+    [event] = log_events(d, "journal_upgrade")
+    assert event["to_version"] == migrations.latest_version()
+    stats = d.clients["admin"].get("/v1/journal/stats").json()
+    assert stats["receipts"]["printed"] == 5
