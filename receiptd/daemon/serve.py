@@ -142,10 +142,6 @@ def serve(daemon: Daemon) -> None:
     server = _Server(uvicorn.Config(
         gate, log_config=None, access_log=False, lifespan="off",
         timeout_graceful_shutdown=5,
-        # No proxy stands in front of receiptd: a client's address is its connection's. With
-        # uvicorn's default, anything on 127.0.0.1 could name another address in
-        # X-Forwarded-For and dodge its own failed-authentication budget.
-        proxy_headers=False,
         http=protocol, ws="none", loop=loop_name,
         # Also how many connections one accept round takes before the limits see them.
         backlog=BACKLOG,
