@@ -29,6 +29,7 @@ from receiptd.daemon.testhooks import enabled as test_hooks_enabled
 from receiptd.events import EventBus
 from receiptd.journal import Journal, Print
 from receiptd.journal.check import quick_open
+from receiptd.journal.checkpoint import Checkpointer
 from receiptd.journal.diskguard import check_writable
 from receiptd.journal.migrations import latest_version
 from receiptd.journal.retention import Retention
@@ -77,6 +78,9 @@ class Daemon:
         self.metrics_registry = Metrics(self)
         self.health = HealthState()
         self.retention: Retention | None = None
+        # Copies the WAL into the journal file, so that no commit (the event loop's above
+        # all) waits for it: every connection below is opened without autocheckpoint.
+        self.checkpointer = Checkpointer(config.daemon.journal)
         self.started_at = time.time()
         self._stopping = threading.Event()
 
@@ -89,7 +93,8 @@ class Daemon:
             # check=False: open_journal() looked at the file before the first open
             # (journal.check.quick_open); the full check runs after READY (daemon.serve).
             journal = Journal(self.config.daemon.journal, check=False,
-                              reserve_bytes=self.config.daemon.journal_reserve_bytes)
+                              reserve_bytes=self.config.daemon.journal_reserve_bytes,
+                              autocheckpoint=False)
             self._local.journal = journal
             with self._journals_lock:
                 self._journals.append(journal)
@@ -222,6 +227,9 @@ class Daemon:
             self._spawn(f"spool-{name}", spooler.run)
         self.retention = Retention(self.journal, self.config.retention)
         self._spawn("retention", self.retention.run)
+        self.checkpointer.idle_wait_s = self.watchdog.idle_wait(IDLE_WAIT_S)
+        self.checkpointer.on_beat = self._beat("checkpoint")
+        self._spawn("checkpoint", self.checkpointer.run)
 
     def _beat(self, worker: str) -> Callable[[], None]:
         """A worker's heartbeat: systemd's watchdog is fed only while every worker beats."""
@@ -272,6 +280,8 @@ class Daemon:
         for reporter in self.reporters.values():
             reporter.stop()  # after the sessions: their last change ("stopping") is reported
         self._join(("state-",), deadline)
+        self.checkpointer.stop()  # the last connection's close checkpoints what is left
+        self._join(("checkpoint",), deadline)
         with self._journals_lock:
             for journal in self._journals:
                 try:

@@ -77,6 +77,7 @@ class Journal:
         clock: Callable[[], datetime] = utcnow,
         check: bool = True,
         reserve_bytes: int = 0,
+        autocheckpoint: bool = True,
     ) -> None:
         """Open (creating and migrating as needed) the journal at ``path``.
 
@@ -84,12 +85,16 @@ class Journal:
         (``JournalUnavailable``) while the disk has less free space, kept for prints already
         queued (``diskguard``).
 
+        ``autocheckpoint``: False in the daemon, whose ``journal.checkpoint.Checkpointer``
+        copies the WAL into the file so that no commit does (one must run for ``path``).
+
         ``check``: run ``PRAGMA quick_check`` first, read-only, unless this process already
         verified this very file (same device and inode): the daemon's first open pays for it
         (seconds at a million receipts), each thread's own ``Journal`` after that does not.
         """
         self._db = JournalDb(path, create=create, busy_timeout=busy_timeout, clock=clock,
-                             check=check, reserve_bytes=reserve_bytes)
+                             check=check, reserve_bytes=reserve_bytes,
+                             autocheckpoint=autocheckpoint)
         self.receipts = ReceiptStore(self._db)
         self.search = SearchStore(self._db)
         self.events = EventStore(self._db)

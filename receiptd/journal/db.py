@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from receiptd.errors import JournalCorrupt, JournalUnavailable
+from receiptd.journal import checkpoint
 from receiptd.journal.diskguard import check_reserve, low_on_space
 from receiptd.journal.migrations import latest_version, migrate, schema_version
 from receiptd.journal.records import format_ts, utcnow
@@ -119,9 +120,13 @@ class JournalDb:
         clock: Callable[[], datetime] = utcnow,
         check: bool = True,
         reserve_bytes: int = 0,
+        autocheckpoint: bool = True,
     ) -> None:
         self.path = Path(path)
         self.reserve_bytes = reserve_bytes
+        # autocheckpoint False: this connection's commits never copy the WAL into the file
+        # themselves; they wake the file's checkpointer thread (``journal.checkpoint``).
+        self._checkpoint_wake = None if autocheckpoint else checkpoint.require(self.path)
         self._clock = clock
         self._busy_ms = int(busy_timeout * 1000)
         self._conn: sqlite3.Connection | None = None
@@ -146,6 +151,8 @@ class JournalDb:
             conn.execute("PRAGMA synchronous=FULL")
             conn.execute("PRAGMA foreign_keys=ON")
             conn.execute("PRAGMA journal_size_limit=8388608")
+            if self._checkpoint_wake is not None:
+                conn.execute("PRAGMA wal_autocheckpoint=0")
             if schema_version(conn) != latest_version():
                 migrate(SchemaConn(conn), applied_at=self.now(), where=str(self.path))
         except BaseException as exc:
@@ -300,6 +307,8 @@ class JournalDb:
                 with contextlib.suppress(sqlite3.Error):
                     conn.execute("ROLLBACK")
             raise
+        if self._checkpoint_wake is not None:
+            self._checkpoint_wake.set()
         if low_on_space(self.path, self.reserve_bytes):
             self._checkpoint_now()
 
