@@ -22,35 +22,9 @@ from sqlite_utils import Database
 from receiptd.errors import Conflict, JournalCorrupt, JournalUnavailable, NotFound
 from receiptd.journal import MAX_PAGE, Journal, Receipt, format_ts, migrations, parse_ts
 
+from .clocks import T0, Clock
+
 REPO = Path(__file__).resolve().parents[2]
-T0 = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
-
-
-class Clock:
-    def __init__(self, start: datetime = T0) -> None:
-        self.now = start
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
-
-
-@pytest.fixture
-def path(tmp_path: Path) -> Path:
-    return tmp_path / "journal.db"
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def j(path: Path, clock: Clock) -> Iterator[Journal]:
-    with Journal(path, clock=clock) as journal:
-        yield journal
 
 
 def submit(journal: Journal, **over: Any) -> Receipt:

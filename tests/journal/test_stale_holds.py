@@ -3,36 +3,13 @@ the receipt and the reason say, and that a released one is never held as stale a
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import timedelta
 from typing import Any
-
-import pytest
 
 from receiptd.journal import Journal, Receipt
 from receiptd.journal.trouble import DELAYED
 
-T0 = datetime(2026, 12, 2, 14, 3, tzinfo=UTC)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def j(tmp_path: Path, clock: Clock) -> Iterator[Journal]:
-    with Journal(tmp_path / "journal.db", clock=clock) as journal:
-        yield journal
+from .clocks import T0, Clock
 
 
 def submit(journal: Journal, printer: str = "front") -> Receipt:

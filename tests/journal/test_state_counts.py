@@ -8,8 +8,8 @@ import contextlib
 import random
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,26 +22,7 @@ from receiptd.journal.check import EXIT_OK, RECOUNT_SQL, check, quick_open
 from receiptd.journal.receipts import NewReceipt
 from receiptd.journal.records import RECEIPT_STATES
 
-T0 = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def j(tmp_path: Path, clock: Clock) -> Iterator[Journal]:
-    with Journal(tmp_path / "journal.db", clock=clock) as journal:
-        yield journal
+from .clocks import T0, Clock
 
 
 def fields(printer: str = "front", **over: Any) -> dict[str, Any]:
