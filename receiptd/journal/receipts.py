@@ -31,7 +31,7 @@ from receiptd.errors import Conflict, NotFound
 from receiptd.journal import bodies
 from receiptd.journal.db import guarded
 from receiptd.journal.groupcommit import group_for
-from receiptd.journal.reads import load_print, load_receipt, print_row, receipt_row
+from receiptd.journal.reads import load_print, load_receipt, receipt_row
 from receiptd.journal.records import (
     CONFIRMATIONS,
     RECEIPT_KINDS,
@@ -285,8 +285,10 @@ class ReceiptStore(TroubleStore):
 
         return group_for(db.path).run(db.tx, start)
 
-    def _sending(self, print_id: int) -> sqlite3.Row:
-        p = print_row(self._db, print_id)
+    @staticmethod
+    def _sending(conn: sqlite3.Connection, print_id: int) -> sqlite3.Row:
+        """The print's row on ``conn``; ``Conflict`` unless it is ``sending``."""
+        p = _print_row(conn, print_id)
         if p["state"] != "sending":
             raise Conflict(f"print {print_id} is {p['state']}, not sending", code="not_sending")
         return p
@@ -295,7 +297,7 @@ class ReceiptStore(TroubleStore):
     def unstart_print(self, print_id: int, reason: str) -> Print:
         """``sending → queued`` when provably nothing was sent (link failed before byte one)."""
         with self._db.tx() as conn:
-            p = self._sending(print_id)
+            p = self._sending(conn, print_id)
             conn.execute(
                 "UPDATE prints SET state = 'queued', sent_at = NULL, outcome = ? WHERE id = ?",
                 (f"not started: {reason}", print_id),
@@ -316,10 +318,7 @@ class ReceiptStore(TroubleStore):
         outcome = f"confirmed by {confirmation.replace('_', ' ')}"
 
         def finish(conn: sqlite3.Connection) -> Print:
-            p = _print_row(conn, print_id)
-            if p["state"] != "sending":
-                raise Conflict(f"print {print_id} is {p['state']}, not sending",
-                               code="not_sending")
+            p = self._sending(conn, print_id)
             now = db.now()
             conn.execute(
                 """
@@ -388,7 +387,7 @@ class ReceiptStore(TroubleStore):
         it waits for a person (``release_held``) rather than loop, feeding paper and
         holding back every receipt behind it."""
         with self._db.tx() as conn:
-            p = self._sending(print_id)
+            p = self._sending(conn, print_id)
             retry_id = self._interrupt(conn, p, reason, marker, max_attempts)
             return load_print(self._db, retry_id)
 
