@@ -63,6 +63,13 @@ class DaemonConfig(_Strict):
         ("127.0.0.0/8", "::1/128"),
         description="networks (CIDR) ePOS-Print requests are accepted from",
     )
+    trusted_proxies: tuple[str, ...] = Field(
+        (), description="addresses or networks (CIDR) of the reverse proxies in front of the "
+        "API (a TLS proxy on this box: [\"127.0.0.1\", \"::1\"]); only a connection from one "
+        "of them may say who the client is (X-Forwarded-For, its right-most address not "
+        "listed here) and that it came over HTTPS (X-Forwarded-Proto); empty = those headers "
+        "are ignored from everyone",
+    )
 
     @field_validator("epos_allow")
     @classmethod
@@ -70,6 +77,11 @@ class DaemonConfig(_Strict):
         for network in value:
             ipaddress.ip_network(network, strict=False)  # ValueError names the bad one
         return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(proxy_network(entry) for entry in value)
 
     @field_validator("listen")
     @classmethod
@@ -216,6 +228,29 @@ class Config(_Strict):
                 # A Star printer needs a Star profile (its code pages are Star's numbers).
                 with_dialect(profile, printer.dialect, where=f"printers.{name}")
         return self
+
+
+def proxy_network(entry: str) -> str:
+    """A ``trusted_proxies`` entry as its canonical address or network (``10.0.0.0/24``).
+
+    Anything else is refused here, at start: the web server would take an entry it cannot
+    parse as a name no connection ever has (``*`` would trust everyone), and a network
+    written with host bits (``10.0.0.5/24``) as such a name too, silently trusting nobody.
+    """
+    text = entry.strip()
+    hint = "expected an IP address (127.0.0.1, ::1) or a network in CIDR form (10.0.0.0/24)"
+    try:
+        if "/" not in text:
+            return str(ipaddress.ip_address(text))
+        return str(ipaddress.ip_network(text))
+    except ValueError:
+        pass
+    try:
+        network = ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        raise ValueError(f"trusted proxy {entry!r}: {hint}") from None
+    raise ValueError(f"trusted proxy {entry!r} has host bits set: write the network as "
+                     f"{network}, or the one address without a prefix length")
 
 
 def parse_listen(value: str) -> tuple[str, int]:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import json
 import os
 import resource
@@ -139,9 +140,12 @@ def serve(daemon: Daemon) -> None:
     limits = connection_limits()
     protocol = guarded_protocol(ConnectionGuard(limits), http_implementation())
     loop_name, new_loop = event_loop()
+    proxies = forwarded_allow_ips(daemon.config)
     server = _Server(uvicorn.Config(
         gate, log_config=None, access_log=False, lifespan="off",
         timeout_graceful_shutdown=5,
+        # X-Forwarded-For/-Proto only from the proxies the admin names; none by default.
+        proxy_headers=bool(proxies), forwarded_allow_ips=proxies,
         http=protocol, ws="none", loop=loop_name,
         # Also how many connections one accept round takes before the limits see them.
         backlog=BACKLOG,
@@ -182,6 +186,27 @@ def serve(daemon: Daemon) -> None:
         checker.stop()
         daemon.stop_workers()
         log.info("stopped")
+
+
+def forwarded_allow_ips(config: Config) -> list[str]:
+    """The addresses whose ``X-Forwarded-For`` and ``X-Forwarded-Proto`` uvicorn believes:
+    ``[daemon] trusted_proxies`` (validated at load: addresses and networks only, never
+    ``*``), each IPv4 one also as IPv6 maps it (``::ffff:127.0.0.1``: a proxy's connection
+    to a dual-stack ``[::]`` listener arrives so). Empty: the headers are ignored from every
+    connection, whatever uvicorn's default or ``FORWARDED_ALLOW_IPS`` would say.
+
+    uvicorn takes the client from ``X-Forwarded-For`` right to left: the first address not
+    listed here, so what a client writes into the header itself (on its left) is never
+    believed over what the proxy appended."""
+    out: list[str] = []
+    for entry in config.daemon.trusted_proxies:
+        network = ipaddress.ip_network(entry)
+        out.append(entry)
+        if isinstance(network, ipaddress.IPv4Network):
+            mapped = ipaddress.IPv6Address(f"::ffff:{network.network_address}")
+            prefix = 96 + network.prefixlen
+            out.append(str(mapped) if prefix == 128 else f"{mapped}/{prefix}")
+    return out
 
 
 def event_loop() -> tuple[str, Callable[[], asyncio.AbstractEventLoop] | None]:
