@@ -11,6 +11,12 @@ With a send window (``window_prints`` > 1, process-ID printers only) the next pr
 while earlier ones await their IDs; an ID confirms its print and every print sent before it,
 and anything that voids one print in flight voids all of them (see ``sendwindow``).
 
+While the window is full, the next queued print is made ready (read and rendered), so that
+when an ID comes back the confirmations and the next print's ``sending`` share one commit
+and its first byte follows at once: the printer does not stand idle for a second fsync and a
+rendering between two receipts. It goes only if it is still the printer's next print, on the
+same connection, with the printer ready; otherwise it is taken afresh.
+
 While a print's bytes go out, a progress mark (a status query) goes between two of its
 commands every few hundred bytes, so a printer working through a long receipt keeps proving it
 is alive (``printer.liveness``).
@@ -27,6 +33,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import structlog
 
@@ -53,6 +60,15 @@ log = structlog.get_logger("receiptd.spooler")
 
 WAIT_SLICE_S = 0.05  # while prints are in flight: how often to look for newly queued work
 ERROR_PAUSE_S = 1.0  # after an unexpected error: do not spin on it
+
+
+@dataclass(frozen=True)
+class _Next:
+    """The next print, made ready while the window was full (see the module docstring)."""
+
+    job: Print  # as the journal had it: any change since makes it stale
+    ready: Prepared
+    generation: int  # the printer connection it was made for (a new one may bring a profile)
 
 
 class Spooler:
@@ -88,6 +104,7 @@ class Spooler:
         self._window = SendWindow(self.settings.window_prints, self.settings.window_bytes)
         self.busy = False  # True while a print's bytes go out (the session's queries wait)
         self._published_sending = False  # the print going out was announced as sending
+        self._next: _Next | None = None  # made ready while the window was full
 
     def is_idle(self) -> bool:
         """True while no print's bytes are going out (``busy`` is set before the first)."""
@@ -127,6 +144,7 @@ class Spooler:
         self._on_error(error)  # the printer's health shows it
         self.busy = False
         self._window = SendWindow(self.settings.window_prints, self.settings.window_bytes)
+        self._next = None
         try:
             if self.board.is_ready():
                 self.session.clear_buffers()
@@ -143,11 +161,12 @@ class Spooler:
 
     def _step(self, journal: Journal) -> None:
         if self._window and (self._stop.is_set() or self._window.full):
-            self._await_window(journal, or_new_work=False)
+            self._await_window(journal, or_new_work=False, chain=not self._stop.is_set())
             return
         self._wake.clear()
         job = journal.receipts.next_print(self.name)
         if job is None:
+            self._next = None
             if self._window:
                 self._await_window(journal, or_new_work=True)
             else:
@@ -157,7 +176,7 @@ class Spooler:
             return
         self.busy = True
         try:
-            self._print(journal, job)
+            self._print(journal, job, self._made_ready(job))
         finally:
             self.busy = False
         if self._window:
@@ -202,30 +221,56 @@ class Spooler:
             self._on_outcome(failed, Outcome(False, reason, result="failed"), 0.0)
             return None
 
-    def _print(self, journal: Journal, job: Print) -> None:
-        ready = self._prepare(journal, job)
+    def _print(self, journal: Journal, job: Print, ready: Prepared | None = None,
+               confirmed: Sequence[InFlight] = (), by: int | None = None) -> None:
+        """Send ``job`` (``ready``: made ready beforehand). ``confirmed``: the oldest prints
+        in flight, whose IDs came back (``by`` the newest's): finished in the commit that
+        starts this one."""
         if ready is None:
-            return
+            ready = self._prepare(journal, job)
+            if ready is None:
+                return
         receipt, data = ready.receipt, ready.data
         pid = self.board.issue_process_id(job.id)
         # What proves this print printed ends it (ESC/POS: ASB re-armed and the process ID).
         payload = data + self.session.print_trailer(pid)
-        if not self._window.has_room(len(payload)):
+        if not self._window.has_room(len(payload), confirmed=len(confirmed)):
+            self._finish_confirmed(journal, confirmed, by)
             self._await_window(journal, or_new_work=False)  # the job stays queued
             return
         # Prints in flight and this one must share a connection: a reset voids them together.
         generation = self._window.generation if self._window else self.board.current_generation()
         log_ = self._log.bind(receipt=receipt.id, print_id=job.id, kind=job.kind)
-        try:
-            job = journal.receipts.start_print(job.id)
-        except Conflict:
-            return  # cancelled between take and start
+        done: list[Print] = []
+        at = 0.0
+        if confirmed:
+            done, started_job = journal.receipts.finish_then_start(
+                [(f.job.id, "process_id") for f in confirmed], job.id)
+            at = time.monotonic()
+            for _ in confirmed:
+                self._window.pop_oldest()  # the journal has them
+            if started_job is None:  # cancelled meanwhile
+                self._tell_confirmed(journal, confirmed, done, by, at)
+                return
+            job = started_job
+        else:
+            try:
+                job = journal.receipts.start_print(job.id)
+            except Conflict:
+                return  # cancelled between take and start
+
+        def announce() -> None:
+            if confirmed:  # said first: they printed before this one started
+                self._tell_confirmed(journal, confirmed, done, by, at, guarded=True)
+            self._announce_sending(journal, receipt.id, job)
+
         started = time.monotonic()
         # "sending" goes out on the event stream once the first bytes are on their way: the
         # journal has had it since start_print; the printer should not wait for the stream.
-        sent = self._send(payload, generation, ready.boundaries,
-                          on_first=lambda: self._announce_sending(journal, receipt.id, job))
+        sent = self._send(payload, generation, ready.boundaries, on_first=announce)
         if not self._published_sending:  # nothing went out: said here, still before the rest
+            if confirmed:
+                self._tell_confirmed(journal, confirmed, done, by, at)
             self._publish(journal, receipt.id, job)
         if not sent.reason:
             try:  # a Star printer's ETB goes out now, numbered among the session's own
@@ -273,34 +318,93 @@ class Spooler:
         return (time.monotonic() + s.confirm_timeout_s + paper / s.slowest_mm_per_s
                 + data / s.slowest_bytes_per_s)
 
-    def _await_window(self, journal: Journal, *, or_new_work: bool) -> None:
+    def _await_window(self, journal: Journal, *, or_new_work: bool,
+                      chain: bool = False) -> None:
         """Wait until the printer confirms a print in flight, or the window fails (fault,
-        reset, overdue ID, session stopping), or — ``or_new_work`` — a print is queued."""
+        reset, overdue ID, session stopping), or — ``or_new_work`` — a print is queued.
+        ``chain``: meanwhile make the next print ready, and send it on the confirmation."""
         w = self._window
+        looked = False
         while w:
             if or_new_work and self._wake.is_set():
                 return
+            if chain and self._next is None and (not looked or self._wake.is_set()):
+                looked = True
+                self._make_next_ready(journal)
             self._on_beat()
             slice_s = min(WAIT_SLICE_S, max(0.0, w.oldest().deadline - time.monotonic()))
             result = self.board.wait_process_ids(w.pids(), w.generation, slice_s)
             if result == "confirmed":
-                self._harvest(journal)
+                self._harvest(journal, chain=chain)
                 return
             if result != "timeout" or time.monotonic() >= w.oldest().deadline:
                 self._fail_window(journal, result)
                 return
 
-    def _harvest(self, journal: Journal) -> None:
-        """Mark printed every print in flight up to the newest whose ID came back."""
+    def _harvest(self, journal: Journal, *, chain: bool = False) -> None:
+        """Mark printed every print in flight up to the newest whose ID came back; with
+        ``chain``, in one commit with the next print's start when it is ready to go."""
         returned = self.board.returned_process_ids(self._window.pids())
         count = self._window.confirmed_count(returned)
         if count == 0:
             return
-        by = list(self._window)[count - 1].job.id  # the print whose ID came back
-        for _ in range(count):
-            flight = self._window.oldest()
+        confirmed = list(self._window)[:count]
+        by = confirmed[-1].job.id  # the print whose ID came back
+        nxt = self._chainable(journal, count) if chain else None
+        if nxt is None:
+            self._finish_confirmed(journal, confirmed, by)
+            return
+        self._next = None
+        self.busy = True
+        try:
+            self._print(journal, nxt.job, nxt.ready, confirmed=confirmed, by=by)
+        finally:
+            self.busy = False
+
+    def _finish_confirmed(self, journal: Journal, confirmed: Sequence[InFlight],
+                          by: int | None) -> None:
+        for flight in confirmed:
             self._finish(journal, flight, "process_id", by=by)
             self._window.pop_oldest()  # only once the journal has it
+
+    # ------------------------------------------------------------------ the next print
+
+    def _make_next_ready(self, journal: Journal) -> None:
+        """While the window is full: read and render the printer's next print now."""
+        self._wake.clear()
+        job = journal.receipts.next_print(self.name)
+        if job is None:
+            return
+        ready = self._prepare(journal, job)  # an unprintable one fails now, not later
+        if ready is not None:
+            self._next = _Next(job, ready, self.board.current_generation())
+
+    def _made_ready(self, job: Print) -> Prepared | None:
+        """What was made ready for ``job``, if it was and still holds (same print row, same
+        connection); used once."""
+        nxt, self._next = self._next, None
+        if nxt is None or nxt.job != job or nxt.generation != self.board.current_generation():
+            return None
+        return nxt.ready
+
+    def _chainable(self, journal: Journal, confirmed: int) -> _Next | None:
+        """The print made ready, if it may go in the confirmations' commit: still the next
+        print, same connection, printer ready, room in the window — what ``_step`` would
+        check before sending it."""
+        nxt = self._next
+        if (
+            nxt is None
+            or self._stop.is_set()
+            or nxt.generation != self.board.current_generation()
+            or not self.board.wait_ready(0)
+            or not self._window.has_room(len(nxt.ready.data), confirmed=confirmed)
+            or journal.receipts.next_print(self.name) != nxt.job
+        ):
+            return None
+        self._waiting.update(journal, self.session.state)
+        if not self._stale.may_send(journal, True, self.session.state, self._publish):
+            return None
+        return nxt
 
     def _fail_window(self, journal: Journal, reason: str) -> None:
         """Every print in flight is in doubt: requeue each, in send order, for a full marked
@@ -320,11 +424,27 @@ class Spooler:
     def _finish(self, journal: Journal, flight: InFlight, confirmation: str,
                 by: int | None = None) -> None:
         done = journal.receipts.finish_print(flight.job.id, confirmation=confirmation)
-        elapsed = time.monotonic() - flight.started
+        self._confirmed(journal, flight, done, by, time.monotonic())
+
+    def _confirmed(self, journal: Journal, flight: InFlight, done: Print, by: int | None,
+                   at: float, *, guarded: bool = False) -> None:
+        """Tell of a print the journal has as printed (``at``: when it committed);
+        ``guarded``: while another print's bytes go out (see ``_announce_sending``)."""
+        elapsed = at - flight.started
+        confirmation = done.confirmation or "process_id"
         flight.log.info("print_confirmed", confirmation=confirmation, seconds=round(elapsed, 3),
                         by_print=by if by is not None else flight.job.id)
-        self._publish(journal, flight.job.receipt_id, done)
+        if guarded:
+            self._announce_sending(journal, flight.job.receipt_id, done)
+        else:
+            self._publish(journal, flight.job.receipt_id, done)
         self._on_outcome(flight.job, Outcome(True, "confirmed", confirmation), elapsed)
+
+    def _tell_confirmed(self, journal: Journal, confirmed: Sequence[InFlight],
+                        done: Sequence[Print], by: int | None, at: float, *,
+                        guarded: bool = False) -> None:
+        for flight, printed in zip(confirmed, done, strict=True):
+            self._confirmed(journal, flight, printed, by, at, guarded=guarded)
 
     def _interrupt(self, journal: Journal, flight: InFlight, reason: str) -> None:
         # The retry keeps the print's own marker (a DELAYED receipt stays marked DELAYED).
@@ -402,8 +522,8 @@ class Spooler:
         return Outcome(printed=False, reason=result)
 
     def _announce_sending(self, journal: Journal, receipt_id: int, job: Print) -> None:
-        """The event of a print whose bytes are going out: a journal that cannot be read now
-        must not cut the print short (the next events carry the state)."""
+        """An event told while a print's bytes are going out: a journal that cannot be read
+        now must not cut the print short (the next events carry the state)."""
         try:
             self._publish(journal, receipt_id, job)
         except Exception as exc:

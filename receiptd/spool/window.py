@@ -57,11 +57,14 @@ class SendWindow:
     def full(self) -> bool:
         return len(self._flights) >= self.max_prints
 
-    def has_room(self, size: int) -> bool:
-        """May a print of ``size`` bytes go out now?"""
-        if not self._flights:
+    def has_room(self, size: int, confirmed: int = 0) -> bool:
+        """May a print of ``size`` bytes go out now, once the oldest ``confirmed`` prints
+        (whose IDs came back) are out of the window?"""
+        left = list(self._flights)[confirmed:]
+        if not left:
             return True
-        return not self.full and self.bytes + size <= self.max_bytes
+        return (len(left) < self.max_prints
+                and sum(f.size for f in left) + size <= self.max_bytes)
 
     def add(self, flight: InFlight, generation: int) -> None:
         if self._flights and generation != self.generation:

@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from receiptd.errors import Conflict, JournalUnavailable
 from receiptd.journal import Journal
 from receiptd.journal.groupcommit import group_for
@@ -121,3 +123,54 @@ def test_the_spoolers_transitions_share_the_submissions_commit(tmp_path: Path) -
         assert j.receipts.get(second.id).state == "printed"
         assert j.receipts.get(first.id).state == "printing"
         assert results["submit"][1] is True
+
+
+def test_confirmations_and_the_next_start_share_one_commit(tmp_path: Path) -> None:
+    """``finish_then_start``: the prints the printer confirmed and the next print's
+    ``sending`` in one transaction, at one moment; answered as a read-back would."""
+    path = tmp_path / "journal.db"
+    with Journal(path) as j:
+        a, b, c = (j.receipts.submit(**vars(new(k)))[0] for k in ("a", "b", "c"))
+        j.receipts.start_print(a.prints[0].id)
+        j.receipts.start_print(b.prints[0].id)
+        group = group_for(path)
+        batches = group.batches
+        done, started = j.receipts.finish_then_start(
+            [(a.prints[0].id, "process_id"), (b.prints[0].id, "process_id")],
+            c.prints[0].id)
+        assert group.batches == batches + 1  # one commit, one fsync
+        assert done == [j.receipts.get_print(a.prints[0].id),
+                        j.receipts.get_print(b.prints[0].id)]
+        assert [p.state for p in done] == ["printed", "printed"]
+        assert started == j.receipts.get_print(c.prints[0].id)
+        assert started is not None and started.state == "sending"
+        assert started.sent_at == done[0].finished_at == done[1].finished_at
+        assert [j.receipts.get(r.id).state for r in (a, b, c)] == [
+            "printed", "printed", "printing"]
+        assert j.search.counters("front")["printed_originals"] == 2
+
+
+def test_a_next_print_cancelled_meanwhile_leaves_the_confirmations_committed(
+        tmp_path: Path) -> None:
+    with Journal(tmp_path / "journal.db") as j:
+        a, b = (j.receipts.submit(**vars(new(k)))[0] for k in ("a", "b"))
+        j.receipts.start_print(a.prints[0].id)
+        j.receipts.cancel(b.id, by="admin")
+        done, started = j.receipts.finish_then_start([(a.prints[0].id, "process_id")],
+                                                      b.prints[0].id)
+        assert started is None
+        assert done[0].state == "printed"
+        assert j.receipts.get(a.id).state == "printed"
+        assert j.receipts.get(b.id).state == "cancelled"
+
+
+def test_a_print_not_sending_fails_the_whole_commit(tmp_path: Path) -> None:
+    """A confirmation for a print that is not ``sending`` is a bug upstream: nothing of the
+    transaction is kept, the next print included."""
+    with Journal(tmp_path / "journal.db") as j:
+        a, b = (j.receipts.submit(**vars(new(k)))[0] for k in ("a", "b"))
+        with pytest.raises(Conflict) as caught:
+            j.receipts.finish_then_start([(a.prints[0].id, "process_id")], b.prints[0].id)
+        assert caught.value.code == "not_sending"
+        assert j.receipts.get_print(b.prints[0].id).state == "queued"
+        assert j.receipts.get(a.id).state == "queued"
