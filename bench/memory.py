@@ -331,12 +331,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--imports-only", action="store_true")
     ap.add_argument("--dev-env", action="store_true",
                     help="measure with the development packages (rich) importable")
+    ap.add_argument("--block", action="append", default=[], metavar="MODULE",
+                    help="also make MODULE unimportable in the children (repeatable): what "
+                    "the daemon would weigh without an optional package, e.g. uvloop")
     ap.add_argument("--json", type=Path, default=None, help="also write the numbers here")
     args = ap.parse_args(argv)
     if args.quick:
         args.burst = 200
 
-    block = "" if args.dev_env else ",".join(DEV_ONLY)
+    block = ",".join([*(() if args.dev_env else DEV_ONLY), *args.block])
     rows = import_table(block)
     print(f"environment: {'development (rich importable)' if args.dev_env else 'as shipped'}"
           f"{f' (blocked: {block})' if block else ''}")
