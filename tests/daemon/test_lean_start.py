@@ -1,6 +1,7 @@
 """What ``receiptd run`` leaves out of an idle daemon's memory (bench/memory.py), beyond
-rendering (tests/daemon/test_ready_imports.py): the ``discover`` command's probes, PyYAML and
-wcwidth; and the unit's allocator setting."""
+rendering (tests/daemon/test_ready_imports.py): the ``discover`` command's probes, PyYAML,
+wcwidth, and ``importlib.metadata`` with ``zipfile`` (pydantic's plugin loader stood in for by
+``receiptd.cli``); and the unit's allocator setting."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from receiptd.cli.daemon import main
 
 ROOT = Path(__file__).resolve().parents[2]
 NOT_AT_START = ("receiptd.cli.discover", "receiptd.links.discover", "yaml", "wcwidth",
-                "escpos")
+                "escpos", "importlib.metadata", "zipfile")
 
 _CHILD = r"""
 import json, sys
