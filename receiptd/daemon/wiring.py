@@ -45,6 +45,7 @@ from receiptd.printer.selfconfig import SelfConfig
 from receiptd.printer.states import Snapshot
 from receiptd.render import glyphs
 from receiptd.render.profiles import Profile
+from receiptd.spool.handoff import Offer
 from receiptd.spool.spooler import Outcome, Spooler, SpoolSettings
 
 log = structlog.get_logger("receiptd.daemon")
@@ -117,6 +118,10 @@ class Daemon:
         spooler = self.spoolers.get(printer)
         if spooler:
             spooler.wake()
+
+    def offer(self, printer: str) -> Offer | None:
+        spooler = self.spoolers.get(printer)
+        return spooler.open_offer() if spooler else None
 
     def recover(self, printer: str) -> None:
         """DLE ENQ recovery, and the admin's word for the prints held on this printer after

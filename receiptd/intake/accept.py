@@ -7,6 +7,7 @@ a worker thread, never on the event loop (rendering may decode images).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Mapping
@@ -18,6 +19,7 @@ from receiptd.errors import InvalidDocument, NotFound
 from receiptd.intake.backend import Backend
 from receiptd.journal import Receipt
 from receiptd.journal.receipts import NewReceipt
+from receiptd.spool.handoff import Offer
 
 
 @dataclass(frozen=True)
@@ -110,12 +112,59 @@ def wanted_wake(prepared: Prepared) -> bool:
     return prepared.origin.failed is None
 
 
+def claim(backend: Backend, prepared: Prepared) -> tuple[Prepared, Offer | None]:
+    """Just before the commit: ``prepared`` to be journaled straight into ``sending`` if its
+    printer's idle spooler offers to take it (``spool.handoff``), with the offer claimed.
+    Every claim must end in ``hand_over``, whatever becomes of the commit."""
+    if not wanted_wake(prepared):
+        return prepared, None
+    offer = backend.offer(prepared.printer)
+    if offer is None or not offer.claim():
+        return prepared, None
+    return dataclasses.replace(prepared, new=dataclasses.replace(prepared.new, start=True)), \
+        offer
+
+
+def hand_over(backend: Backend, prepared: Prepared, offer: Offer | None,
+              outcome: tuple[Receipt, bool] | Exception) -> None:
+    """At once after the commit of a claimed receipt, or its failure: a receipt journaled
+    ``sending`` is announced (before the spooler's events about it can be) and goes to the
+    spooler; otherwise the spooler gets None (the receipt is queued, a replay, or not
+    journaled). Should the spooler have stopped waiting, the print goes back to the queue:
+    nothing of it was sent."""
+    if offer is None:
+        return
+    receipt = None
+    if not isinstance(outcome, Exception):
+        journaled, created = outcome
+        if created and handed(journaled):
+            receipt = journaled
+            announce(backend, prepared, receipt, wake=False)
+    if not offer.deliver(receipt) and receipt is not None:
+        backend.journal().receipts.unstart_print(receipt.prints[0].id,
+                                                 reason="its printer stopped waiting for it")
+    backend.wake(prepared.printer)
+
+
+def handed(receipt: Receipt) -> bool:
+    """Whether a receipt just created was journaled ``sending`` for its spooler: announced
+    and handed over by ``hand_over`` already."""
+    return receipt.prints[0].state == "sending"
+
+
 def accept(backend: Backend, printer: str, content: Content,
            origin: Origin) -> tuple[Receipt, bool]:
     """Journal ``content`` for ``printer``; returns (receipt, created). ``created`` is False
     for a replay of an idempotency key already used with the same request."""
-    prepared = prepare(backend, printer, content, origin)
-    receipt, created = backend.journal().receipts.submit(**vars(prepared.new))
-    if created:
+    prepared, offer = claim(backend, prepare(backend, printer, content, origin))
+    outcome: tuple[Receipt, bool] | Exception
+    try:
+        outcome = backend.journal().receipts.submit(**vars(prepared.new))
+    except Exception as exc:
+        hand_over(backend, prepared, offer, exc)
+        raise
+    hand_over(backend, prepared, offer, outcome)
+    receipt, created = outcome
+    if created and not handed(receipt):
         announce(backend, prepared, receipt)
     return receipt, created

@@ -14,6 +14,7 @@ from receiptd.events import EventBus
 from receiptd.journal import Journal
 from receiptd.printer.states import Snapshot
 from receiptd.render.profiles import Profile
+from receiptd.spool.handoff import Offer
 
 
 class Backend(Protocol):
@@ -42,6 +43,10 @@ class Backend(Protocol):
 
     def wake(self, printer: str) -> None:
         """Tell the printer's spooler a print is waiting (no-op when it is not running)."""
+
+    def offer(self, printer: str) -> Offer | None:
+        """The open offer of the printer's idle spooler to take the next receipt straight
+        from the door (``spool.handoff``), if it makes one now."""
 
     def recover(self, printer: str) -> None:
         """Ask the printer to recover from a recoverable error (DLE ENQ)."""

@@ -21,12 +21,13 @@ import queue
 import threading
 from collections.abc import Sequence
 
-from receiptd.intake.accept import Prepared, announce, wanted_wake
+from receiptd.intake.accept import Prepared, announce, claim, hand_over, handed, wanted_wake
 from receiptd.intake.backend import Backend
 from receiptd.journal import Receipt
+from receiptd.spool.handoff import Offer
 
 Outcome = tuple[Receipt, bool] | Exception
-_Job = tuple[Prepared, "asyncio.Future[tuple[Receipt, bool]]"]
+_Job = tuple[Prepared, Offer | None, "asyncio.Future[tuple[Receipt, bool]]"]
 
 #: Most submissions committed in one transaction (a burst beyond waits for the next one).
 MAX_BATCH = 64
@@ -44,9 +45,13 @@ class JournalWriter:
 
     async def commit(self, prepared: Prepared, *, alone: bool = False) -> tuple[Receipt, bool]:
         """Journal ``prepared`` durably; (receipt, created) once its commit is on disk.
-        ``alone``: no other write is under way, so it may be committed right here."""
+        ``alone``: no other write is under way, so it may be committed right here. A
+        receipt its printer's idle spooler takes (``claim``) is handed over the moment its
+        commit is on disk, before the answer."""
+        prepared, offer = claim(self._backend, prepared)
         if alone and not self._in_hand:
             outcome = self._backend.journal().receipts.submit_many([prepared.new])[0]
+            hand_over(self._backend, prepared, offer, outcome)
             self._announce(prepared, outcome)
             if isinstance(outcome, Exception):
                 raise outcome
@@ -56,7 +61,7 @@ class JournalWriter:
         if self._thread is None:
             self._start()
         self._in_hand += 1
-        self._jobs.put((prepared, future))
+        self._jobs.put((prepared, offer, future))
         return await future
 
     def _start(self) -> None:
@@ -76,13 +81,15 @@ class JournalWriter:
                     break
             try:
                 outcomes: Sequence[Outcome] = self._backend.journal().receipts.submit_many(
-                    [prepared.new for prepared, _ in jobs])
+                    [prepared.new for prepared, _, _ in jobs])
             except Exception as exc:  # no journal connection at all: every caller hears it
                 outcomes = [exc] * len(jobs)
+            for (prepared, offer, _), outcome in zip(jobs, outcomes, strict=True):
+                hand_over(self._backend, prepared, offer, outcome)
             # One wake-up of each waiting loop for the whole batch.
             by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Job, Outcome]]] = {}
             for job, outcome in zip(jobs, outcomes, strict=True):
-                by_loop.setdefault(job[1].get_loop(), []).append((job, outcome))
+                by_loop.setdefault(job[2].get_loop(), []).append((job, outcome))
             for loop, settled in by_loop.items():
                 # A closed loop: nobody waits any more (the daemon is stopping; its spooler
                 # finds the receipt queued when it starts again).
@@ -95,7 +102,7 @@ class JournalWriter:
         continuations, which write the 202s). Announced whether or not its request still
         waits: the receipt is journaled either way."""
         self._in_hand -= len(settled)
-        for (prepared, future), outcome in settled:
+        for (prepared, _, future), outcome in settled:
             if not future.done():
                 if isinstance(outcome, Exception):
                     future.set_exception(outcome)
@@ -110,7 +117,7 @@ class JournalWriter:
         if isinstance(outcome, Exception):
             return
         receipt, created = outcome
-        if created:
+        if created and not handed(receipt):  # a handed one was announced at its commit
             announce(self._backend, prepared, receipt, wake=False)
             if wanted_wake(prepared):
                 asyncio.get_running_loop().call_soon(self._backend.wake, prepared.printer)

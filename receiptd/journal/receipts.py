@@ -61,6 +61,9 @@ class NewReceipt:
     source: str = "api"
     source_detail: Mapping[str, object] | None = None
     failed: str | None = None
+    #: Its printer's idle spooler took it (``spool.handoff``): journal its print ``sending``,
+    #: if nothing else of that printer is queued or being sent in the same transaction.
+    start: bool = False
 
 
 #: What journaling a receipt gives back: its id, whether it was created (False: an idempotent
@@ -68,18 +71,21 @@ class NewReceipt:
 Inserted = tuple[int, bool, Receipt | None]
 
 
-def _queued(new: NewReceipt, receipt_id: int, print_id: int, at: datetime,
-            detail: str | None) -> Receipt:
-    """The receipt ``new`` as its inserts just left it (state queued, one queued original
-    print): the values ``load_receipt`` would read back after the commit, built from what was
-    written instead of read again while the submitter waits."""
+def _journaled(new: NewReceipt, receipt_id: int, print_id: int, at: datetime,
+               detail: str | None, started: bool) -> Receipt:
+    """The receipt ``new`` as its inserts just left it (queued with one queued original
+    print, or ``started``: printing, its print sending): the values ``load_receipt`` would
+    read back after the commit, built from what was written instead of read again while the
+    submitter waits."""
     first = Print(
         id=print_id, receipt_id=receipt_id, printer=new.printer, kind="original",
-        state="queued", attempt=1, copy_number=None, retry_of=None, marker=None,
-        requested_by=None, reason=None, created_at=at, sent_at=None, finished_at=None,
-        outcome=None, confirmation=None, hold_base=0)
+        state="sending" if started else "queued", attempt=1, copy_number=None, retry_of=None,
+        marker=None, requested_by=None, reason=None, created_at=at,
+        sent_at=at if started else None, finished_at=None, outcome=None, confirmation=None,
+        hold_base=0)
     return Receipt(
-        id=receipt_id, printer=new.printer, state="queued", kind=new.kind,
+        id=receipt_id, printer=new.printer, state="printing" if started else "queued",
+        kind=new.kind,
         content=bodies.unpack(bodies.pack(new.content_json, new.rendered), new.rendered),
         rendered=new.rendered, profile=new.profile, request_hash=new.request_hash,
         idempotency_key=new.idempotency_key, order_ref=new.order_ref,
@@ -87,6 +93,15 @@ def _queued(new: NewReceipt, receipt_id: int, print_id: int, at: datetime,
         paper_mm=None if new.paper_mm is None else float(new.paper_mm), cancelled_at=None,
         cancelled_by=None, prints=(first,), source=new.source,
         source_detail=None if detail is None else json.loads(detail))
+
+
+def _busy(conn: sqlite3.Connection, printer: str) -> bool:
+    """Whether ``printer`` has a print queued or being sent (both by index)."""
+    return bool(conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM prints WHERE printer = ? AND state = 'queued') "
+        "OR EXISTS (SELECT 1 FROM prints WHERE state = 'sending' AND printer = ?)",
+        (printer, printer),
+    ).fetchone()[0])
 
 
 def _check_confirmation(confirmation: str) -> None:
@@ -127,6 +142,7 @@ class ReceiptStore(TroubleStore):
         source: str = "api",
         source_detail: Mapping[str, object] | None = None,
         failed: str | None = None,
+        start: bool = False,
     ) -> tuple[Receipt, bool]:
         """Journal a receipt and its first print. Returns (receipt, created).
 
@@ -136,12 +152,14 @@ class ReceiptStore(TroubleStore):
         ``failed``: the reason its client was already told it did not print (an ePOS-Print
         error answer): the receipt is journaled ``failed`` and never printed by itself; the
         app resends it, and a cashier's reprint (marked) is the only way it reaches paper.
+
+        ``start``: see ``NewReceipt.start``.
         """
         new = NewReceipt(
             printer=printer, kind=kind, content_json=content_json, rendered=rendered,
             profile=profile, request_hash=request_hash, idempotency_key=idempotency_key,
             order_ref=order_ref, submitted_by=submitted_by, paper_mm=paper_mm, source=source,
-            source_detail=source_detail, failed=failed)
+            source_detail=source_detail, failed=failed, start=start)
         db = self._db
         # Concurrent submissions share one durable commit (``groupcommit``).
         receipt_id, created, built = group_for(db.path).run(db.tx, self._inserter(new))
@@ -213,6 +231,9 @@ class ReceiptStore(TroubleStore):
                     return int(existing[0]), False, None
             db.admit()  # a replay above needs no space
             now = db.now()
+            # Straight to sending only when it is the printer's one print: never ahead of
+            # another's queue or beside a print in flight.
+            start = new.start and failed is None and not _busy(conn, printer)
             cur = conn.execute(
                 """
                 INSERT INTO receipts (printer, state, kind, profile, request_hash,
@@ -220,7 +241,8 @@ class ReceiptStore(TroubleStore):
                                       paper_mm, source, source_detail)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
-                (printer, "queued", new.kind, new.profile, new.request_hash,
+                (printer, "printing" if start else "queued", new.kind, new.profile,
+                 new.request_hash,
                  idempotency_key, new.order_ref, new.submitted_by, now, new.paper_mm,
                  new.source, detail),
             )
@@ -232,7 +254,9 @@ class ReceiptStore(TroubleStore):
                  sqlite3.Binary(new.rendered)),
             )
             print_id = insert_print(conn, receipt_id=receipt_id, printer=printer,
-                                    kind="original", attempt=1, created_at=now, reason=failed)
+                                    kind="original", attempt=1, created_at=now, reason=failed,
+                                    state="sending" if start else "queued",
+                                    sent_at=now if start else None)
             if failed:  # as fail_print() leaves a print, in the same transaction
                 mark_failed(conn, print_id=print_id, receipt_id=receipt_id, printer=printer,
                             reason=failed, now=now)
@@ -241,7 +265,8 @@ class ReceiptStore(TroubleStore):
             count(conn, printer, "test_prints" if new.source == "doctor" else "submitted", 1)
             if failed:  # states and reasons mark_failed wrote: read back once committed
                 return receipt_id, True, None
-            return receipt_id, True, _queued(new, receipt_id, print_id, parse_ts(now), detail)
+            return receipt_id, True, _journaled(new, receipt_id, print_id, parse_ts(now),
+                                                detail, start)
 
         return insert
 

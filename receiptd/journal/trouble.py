@@ -35,17 +35,18 @@ def insert_print(
     conn: sqlite3.Connection, *, receipt_id: int, printer: str, kind: str, attempt: int,
     created_at: str, copy_number: int | None = None, retry_of: int | None = None,
     marker: str | None = None, requested_by: str | None = None, reason: str | None = None,
-    state: str = "queued", hold_base: int = 0,
+    state: str = "queued", hold_base: int = 0, sent_at: str | None = None,
 ) -> int:
-    """Queue (or hold) a new print of ``receipt_id``; returns its id."""
+    """Queue (or hold, or start: ``sent_at``) a new print of ``receipt_id``; returns its id."""
     cur = conn.execute(
         """
         INSERT INTO prints (receipt_id, printer, kind, state, attempt, copy_number,
-                            retry_of, marker, requested_by, reason, created_at, hold_base)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                            retry_of, marker, requested_by, reason, created_at, hold_base,
+                            sent_at)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         """,
         (receipt_id, printer, kind, state, attempt, copy_number, retry_of, marker,
-         requested_by, reason, created_at, hold_base),
+         requested_by, reason, created_at, hold_base, sent_at),
     )
     assert cur.lastrowid is not None
     return cur.lastrowid

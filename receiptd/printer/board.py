@@ -72,6 +72,19 @@ class StateBoard:
         self.maintenance: dict[str, int] = {}
         self.maintenance_at: float | None = None
         self.stopping = False
+        self._watchers: list[threading.Event] = []  # set when readiness may have changed
+
+    def watch(self, event: threading.Event) -> None:
+        """Set ``event`` whenever the printer may have become ready or stopped being so (its
+        state, its connection or how it confirms changed): a spooler asleep with nothing
+        queued learns of it without polling."""
+        with self.cond:
+            self._watchers.append(event)
+
+    def _changed(self) -> None:
+        self.cond.notify_all()
+        for event in self._watchers:
+            event.set()
 
     # ------------------------------------------------------------------ the one door
 
@@ -89,7 +102,7 @@ class StateBoard:
             transition = Transition(self.printer, self.seq, state, previous, cause, self.since,
                                     tuple(active_flags(self.flags)))
             self.changes.put(transition)
-            self.cond.notify_all()
+            self._changed()
             return transition
 
     def new_generation(self, *, connected: bool | None = None, counter: str | None = None) -> bool:
@@ -103,14 +116,14 @@ class StateBoard:
             self.pids.clear()  # a reply from before cannot confirm a print sent after
             if counter:
                 self.counters[counter] += 1
-            self.cond.notify_all()
+            self._changed()
             return was
 
     def confirm_by(self, how: str) -> None:
         """How prints get confirmed on this connection: "process_id", "status" or "unknown"."""
         with self.cond:
             self.confirmation = how
-            self.cond.notify_all()
+            self._changed()
 
     def issue_process_id(self, print_id: int) -> str:
         """A fresh process ID for ``print_id``: random, without a space (the session's own

@@ -17,6 +17,10 @@ and its first byte follows at once: the printer does not stand idle for a second
 rendering between two receipts. It goes only if it is still the printer's next print, on the
 same connection, with the printer ready; otherwise it is taken afresh.
 
+With nothing to do and the printer ready, the spooler offers to take the next receipt straight
+from the door (``handoff``): journaled ``sending`` in the submission's own commit, it is sent
+without a second one.
+
 While a print's bytes go out, a progress mark (a status query) goes between two of its
 commands every few hundred bytes, so a printer working through a long receipt keeps proving it
 is alive (``printer.liveness``).
@@ -45,9 +49,10 @@ from receiptd.errors import (
     LinkTimeout,
 )
 from receiptd.events import EventBus
-from receiptd.journal import Journal, Print
+from receiptd.journal import Journal, Print, Receipt
 from receiptd.printer import PrinterSession
 from receiptd.render.profiles import Profile
+from receiptd.spool.handoff import Offer
 from receiptd.spool.prepare import Prepared, Unprintable, pieces, prepare
 from receiptd.spool.settings import Outcome, SpoolSettings
 from receiptd.spool.stale import StaleHold
@@ -96,6 +101,7 @@ class Spooler:
         self._on_outcome = on_outcome or (lambda p, o, s: None)
         self._on_error = on_error or (lambda error: None)
         self._wake = threading.Event()
+        self.board.watch(self._wake)  # idle: an offer opens (or closes) as readiness changes
         self._stop = threading.Event()
         self._log = log.bind(printer=name)
         self._waiting = WaitingNotices(name, bus)
@@ -105,10 +111,22 @@ class Spooler:
         self.busy = False  # True while a print's bytes go out (the session's queries wait)
         self._published_sending = False  # the print going out was announced as sending
         self._next: _Next | None = None  # made ready while the window was full
+        #: Open while idle and ready: the door's way to hand the next receipt over (handoff).
+        self.offer: Offer | None = None
 
     def is_idle(self) -> bool:
         """True while no print's bytes are going out (``busy`` is set before the first)."""
         return not self.busy
+
+    def open_offer(self) -> Offer | None:
+        """The offer to take the next receipt straight from the door (``handoff``), if one
+        is open and the printer is ready on the connection it was made on now: a door that
+        sees a fault never hands a receipt over into it."""
+        offer = self.offer
+        if (offer is None or not self.board.is_ready()
+                or self.board.current_generation() != offer.generation):
+            return None
+        return offer
 
     def wake(self) -> None:
         """New work was queued: look now instead of at the next poll."""
@@ -170,7 +188,7 @@ class Spooler:
             if self._window:
                 self._await_window(journal, or_new_work=True)
             else:
-                self._wake.wait(self.settings.idle_wait_s)
+                self._idle(journal)
             return
         if not self._ready_to_send(journal):
             return
@@ -181,6 +199,42 @@ class Spooler:
             self.busy = False
         if self._window:
             self._harvest(journal)  # replies that came while this print went out
+
+    def _idle(self, journal: Journal) -> None:
+        """Nothing queued: sleep until woken, offering (printer ready) to take the next
+        receipt straight from the door; send it if one was handed over."""
+        offer = None
+        if not self._stop.is_set() and self.board.wait_ready(0):
+            offer = self.offer = Offer(self.board.current_generation())
+        self._wake.wait(self.settings.idle_wait_s)
+        if offer is None:
+            return
+        self.offer = None
+        receipt = offer.withdraw()  # a claim under way: its commit is waited for
+        if receipt is not None:
+            self._send_handed(journal, receipt, offer.generation)
+
+    def _send_handed(self, journal: Journal, receipt: Receipt, generation: int) -> None:
+        """A receipt journaled ``sending`` for this spooler by its door: send it as if
+        ``start_print`` had just committed it, or put it back (nothing was sent) if the
+        printer is no longer ready on the connection the offer was made on."""
+        job = receipt.prints[0]
+        if (self._stop.is_set() or self.board.current_generation() != generation
+                or not self.board.wait_ready(0)):
+            journal.receipts.unstart_print(job.id, reason="printer not ready when handed over")
+            self._log.info("print_not_started", receipt=receipt.id, print_id=job.id)
+            self._publish(journal, receipt.id, journal.receipts.get_print(job.id))
+            return
+        ready = self._prepare(journal, job, receipt)
+        if ready is None:
+            return
+        self.busy = True
+        try:
+            self._print(journal, job, ready, handed=True)
+        finally:
+            self.busy = False
+        if self._window:
+            self._harvest(journal)
 
     def _ready_to_send(self, journal: Journal) -> bool:
         """May the next print go out now? With prints in flight, only on the same connection
@@ -201,12 +255,16 @@ class Spooler:
 
     # ------------------------------------------------------------------ one print
 
-    def _prepare(self, journal: Journal, job: Print) -> Prepared | None:
-        """The print made ready, or None: it cannot be made and has failed (with the reason,
-        in the journal, on the event stream and in the health view). A journal that cannot
-        be read is not the receipt's fault: that propagates."""
+    def _prepare(self, journal: Journal, job: Print,
+                 receipt: Receipt | None = None) -> Prepared | None:
+        """The print made ready (from ``receipt`` when in hand), or None: it cannot be made
+        and has failed (with the reason, in the journal, on the event stream and in the
+        health view). A journal that cannot be read is not the receipt's fault: that
+        propagates."""
         try:
-            return prepare(journal.receipts.get(job.receipt_id), job, self._profile(), self._log)
+            if receipt is None:
+                receipt = journal.receipts.get(job.receipt_id)
+            return prepare(receipt, job, self._profile(), self._log)
         except (JournalUnavailable, JournalCorrupt):
             raise
         except Exception as exc:
@@ -222,10 +280,11 @@ class Spooler:
             return None
 
     def _print(self, journal: Journal, job: Print, ready: Prepared | None = None,
-               confirmed: Sequence[InFlight] = (), by: int | None = None) -> None:
+               confirmed: Sequence[InFlight] = (), by: int | None = None,
+               handed: bool = False) -> None:
         """Send ``job`` (``ready``: made ready beforehand). ``confirmed``: the oldest prints
         in flight, whose IDs came back (``by`` the newest's): finished in the commit that
-        starts this one."""
+        starts this one. ``handed``: journaled ``sending`` already, by the door (handoff)."""
         if ready is None:
             ready = self._prepare(journal, job)
             if ready is None:
@@ -253,7 +312,7 @@ class Spooler:
                 self._tell_confirmed(journal, confirmed, done, by, at)
                 return
             job = started_job
-        else:
+        elif not handed:
             try:
                 job = journal.receipts.start_print(job.id)
             except Conflict:
@@ -262,7 +321,8 @@ class Spooler:
         def announce() -> None:
             if confirmed:  # said first: they printed before this one started
                 self._tell_confirmed(journal, confirmed, done, by, at, guarded=True)
-            self._announce_sending(journal, receipt.id, job)
+            if not handed:  # the door announced it sending, at its commit
+                self._announce_sending(journal, receipt.id, job)
 
         started = time.monotonic()
         # "sending" goes out on the event stream once the first bytes are on their way: the
@@ -271,7 +331,8 @@ class Spooler:
         if not self._published_sending:  # nothing went out: said here, still before the rest
             if confirmed:
                 self._tell_confirmed(journal, confirmed, done, by, at)
-            self._publish(journal, receipt.id, job)
+            if not handed:
+                self._publish(journal, receipt.id, job)
         if not sent.reason:
             try:  # a Star printer's ETB goes out now, numbered among the session's own
                 self.session.print_sent(pid)
