@@ -120,7 +120,7 @@ class PrinterConfig(_Strict):
     )
     roll_length_m: float | None = Field(None, gt=0, description="paper per roll, for estimates")
     poll_interval_s: float = Field(0.5, gt=0.05, le=10)
-    offline_after_s: float = Field(1.5, gt=0.2, le=60)
+    offline_after_s: float = Field(1.3, gt=0.2, le=60)
     write_timeout_s: float = Field(5.0, gt=0.1, le=120)
     confirm_timeout_s: float = Field(20.0, gt=1, le=600, description="base wait for the process ID")
     send_window_prints: int = Field(

@@ -45,7 +45,7 @@ log = structlog.get_logger("receiptd.printer")
 @dataclass
 class SessionSettings:
     poll_interval_s: float = 0.5
-    offline_after_s: float = 1.5
+    offline_after_s: float = 1.3
     write_timeout_s: float = 5.0
     backoff_min_s: float = 0.1
     backoff_max_s: float = 1.0
