@@ -15,6 +15,11 @@ Importing ``escpos.capabilities`` has side effects that a daemon must not inheri
 So, before the first import, we point the pickle at a private cache directory, keep
 ``mkdtemp`` from running, and remove whatever root handler the import added.
 
+``escpos.capabilities`` also imports PyYAML, for the one case where it parses the database
+itself (no fresh pickle: a database of one's own in YAML). It is handed a lazy module instead
+(``_OnFirstUse``): PyYAML is imported only if that parse happens, and otherwise never
+enters the daemon (0.8 MB after the first receipt, bench/memory.py).
+
 The pickle is also written here, from the database read as JSON, unless the one there was made
 here from the same file: python-escpos would parse the file with PyYAML, which leaves about
 2.4 MB more resident in the daemon than loading the pickle does (bench/memory.py, on a fresh
@@ -27,13 +32,16 @@ python-escpos.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
 import logging
 import os
 import pickle
 import platform
 import stat
+import sys
 import tempfile
+import types
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -132,6 +140,25 @@ def _write_atomically(path: str, data: bytes) -> None:
         raise
 
 
+class _OnFirstUse(types.ModuleType):
+    """Stands in ``sys.modules`` for a module not imported yet, and imports it when one of
+    its names is first asked for (``importlib.util.LazyLoader`` would not do: the ``import``
+    statement itself reads the module's ``__spec__``, which makes it load)."""
+
+    def __getattr__(self, attr: str) -> Any:
+        if sys.modules.get(self.__name__) is self:
+            del sys.modules[self.__name__]
+        return getattr(importlib.import_module(self.__name__), attr)
+
+
+def _stand_in(name: str) -> _OnFirstUse | None:
+    """A stand-in for ``name`` in ``sys.modules``; None (nothing done) if it is imported."""
+    if name in sys.modules:
+        return None
+    module = sys.modules[name] = _OnFirstUse(name)
+    return module
+
+
 def _import_escpos() -> None:
     if not os.environ.get(ENV_PICKLE_DIR):
         os.environ[ENV_PICKLE_DIR] = cache_dir()
@@ -146,10 +173,15 @@ def _import_escpos() -> None:
     # capabilities.py does `from tempfile import mkdtemp` and calls it while evaluating a
     # default argument; hand it our directory instead of creating a stray one.
     setattr(tempfile, "mkdtemp", lambda *a, **k: pickle_dir)  # noqa: B010
+    yaml = _stand_in("yaml")
     try:
         import escpos.capabilities  # noqa: F401
     finally:
         setattr(tempfile, "mkdtemp", real_mkdtemp)  # noqa: B010
+        # The pickle was loaded, nothing parsed: PyYAML was never imported. Its stand-in
+        # leaves sys.modules, so whoever imports yaml later gets the module itself.
+        if yaml is not None and sys.modules.get("yaml") is yaml:
+            del sys.modules["yaml"]
         for handler in list(root.handlers):
             if handler not in handlers_before:
                 root.removeHandler(handler)

@@ -7,7 +7,8 @@ receipt (bench/memory.py).
   Python's codecs, about 1.5 MB); tests/render/test_render.py checks the bytes either way.
 * python-escpos's pickled printer database is written by ``render.escpos`` from the database
   read as JSON, so python-escpos never parses it with PyYAML (about 2.4 MB more resident on
-  a fresh cache); it is the same data PyYAML reads.
+  a fresh cache); it is the same data PyYAML reads. PyYAML itself is not even imported (0.8
+  MB) unless python-escpos parses a database of one's own in YAML.
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ content = Content.model_validate({"document": {"blocks": blocks}})
 profile = get_profile("TM-T88V")
 data = render(content, profile)
 print(json.dumps({"bytes": data.hex(), "wcwidth": "wcwidth" in sys.modules,
-                  "code_pages": "maps" in vars(charset_of(profile))}))
+                  "code_pages": "maps" in vars(charset_of(profile)),
+                  "yaml": "yaml" in sys.modules}))
 """
 
 
@@ -61,6 +63,7 @@ def test_an_ascii_receipt_loads_neither_wcwidth_nor_the_code_pages(tmp_path: Pat
     ]
     ascii_only = _render_in_child(blocks, tmp_path)
     assert (ascii_only["wcwidth"], ascii_only["code_pages"]) == (False, False)
+    assert ascii_only["yaml"] is False  # the pickle was loaded: PyYAML never imported
     blocks.insert(1, {"type": "text", "text": "Café crème"})
     accented = _render_in_child(blocks, tmp_path)
     assert (accented["wcwidth"], accented["code_pages"]) == (True, True)
@@ -138,3 +141,22 @@ def test_python_escpos_loads_the_primed_pickle_without_parsing_yaml(tmp_path: Pa
     assert parsed == "0"  # a fresh cache directory, and yet no YAML parse
     assert int(profiles) == len(capabilities.profiles())
     assert Path(escpos.pickle_path(str(cache))).is_file()
+
+
+def test_a_database_of_ones_own_in_yaml_is_parsed_with_pyyaml(tmp_path: Path) -> None:
+    # No pickle stands for it, so python-escpos parses it: its stand-in for PyYAML imports
+    # the real module then, and that module is the one whoever imports yaml later gets.
+    own = tmp_path / "capabilities.yml"
+    own.write_text("profiles:\n  default:\n    name: Own\nencodings: {}\n")
+    code = (
+        "import sys, types\n"
+        "from receiptd.render.escpos import CAPABILITIES\n"
+        "loaded = type(sys.modules.get('yaml')) is types.ModuleType\n"
+        "import yaml\n"
+        "print(CAPABILITIES['profiles']['default']['name'], loaded, yaml.safe_load('a: 1'))\n"
+    )
+    env = {**os.environ, "ESCPOS_CAPABILITIES_PICKLE_DIR": str(tmp_path / "escpos"),
+           capabilities.ENV_FILE: str(own)}
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.split() == ["Own", "True", "{'a':", "1}"]
