@@ -1,7 +1,8 @@
 """What ``receiptd run`` leaves out of an idle daemon's memory (bench/memory.py), beyond
 rendering (tests/daemon/test_ready_imports.py): the ``discover`` command's probes, PyYAML,
-wcwidth, and ``importlib.metadata`` with ``zipfile`` (pydantic's plugin loader stood in for by
-``receiptd.cli``); and the unit's allocator setting."""
+wcwidth, ``importlib.metadata`` with ``zipfile`` (pydantic's plugin loader stood in for by
+``receiptd.cli``), click and ``multiprocessing`` (uvicorn's command line, likewise); and the
+unit's allocator setting."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from receiptd.cli.daemon import main
 
 ROOT = Path(__file__).resolve().parents[2]
 NOT_AT_START = ("receiptd.cli.discover", "receiptd.links.discover", "yaml", "wcwidth",
-                "escpos", "importlib.metadata", "zipfile")
+                "escpos", "importlib.metadata", "zipfile", "click", "multiprocessing")
 
 _CHILD = r"""
 import json, sys
