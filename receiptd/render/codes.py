@@ -14,15 +14,20 @@ import math
 import re
 from typing import Any, NamedTuple
 
-import qrcode  # type: ignore[import-untyped]
-import qrcode.constants  # type: ignore[import-untyped]
-import qrcode.util  # type: ignore[import-untyped]
-from barcode import get_barcode_class  # type: ignore[import-untyped]
-from qrcode.exceptions import DataOverflowError  # type: ignore[import-untyped]
+from receiptd.render import ondemand
 
-from receiptd.document import BarcodeBlock, QrBlock
-from receiptd.errors import InvalidDocument
-from receiptd.render.profiles import Profile
+# Before qrcode and python-barcode, which import Pillow's drawing they do not use here.
+ondemand.defer_drawing()
+
+import qrcode  # type: ignore[import-untyped]  # noqa: E402
+import qrcode.constants  # type: ignore[import-untyped]  # noqa: E402
+import qrcode.util  # type: ignore[import-untyped]  # noqa: E402
+from barcode import get_barcode_class  # type: ignore[import-untyped]  # noqa: E402
+from qrcode.exceptions import DataOverflowError  # type: ignore[import-untyped]  # noqa: E402
+
+from receiptd.document import BarcodeBlock, QrBlock  # noqa: E402
+from receiptd.errors import InvalidDocument  # noqa: E402
+from receiptd.render.profiles import Profile  # noqa: E402
 
 __all__ = ["HW_NAMES", "Bars", "bars", "check_digit", "qr_fit", "qr_matrix", "qr_modules"]
 

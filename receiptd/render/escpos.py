@@ -17,7 +17,7 @@ So, before the first import, we point the pickle at a private cache directory, k
 
 ``escpos.capabilities`` also imports PyYAML, for the one case where it parses the database
 itself (no fresh pickle: a database of one's own in YAML). It is handed a lazy module instead
-(``_OnFirstUse``): PyYAML is imported only if that parse happens, and otherwise never
+(``render.ondemand``): PyYAML is imported only if that parse happens, and otherwise never
 enters the daemon (0.8 MB after the first receipt, bench/memory.py).
 
 The pickle is also written here, from the database read as JSON, unless the one there was made
@@ -32,7 +32,6 @@ python-escpos.
 from __future__ import annotations
 
 import contextlib
-import importlib
 import json
 import logging
 import os
@@ -41,11 +40,10 @@ import platform
 import stat
 import sys
 import tempfile
-import types
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from receiptd.render import capabilities
+from receiptd.render import capabilities, ondemand
 
 ENV_PICKLE_DIR = "ESCPOS_CAPABILITIES_PICKLE_DIR"
 
@@ -140,25 +138,6 @@ def _write_atomically(path: str, data: bytes) -> None:
         raise
 
 
-class _OnFirstUse(types.ModuleType):
-    """Stands in ``sys.modules`` for a module not imported yet, and imports it when one of
-    its names is first asked for (``importlib.util.LazyLoader`` would not do: the ``import``
-    statement itself reads the module's ``__spec__``, which makes it load)."""
-
-    def __getattr__(self, attr: str) -> Any:
-        if sys.modules.get(self.__name__) is self:
-            del sys.modules[self.__name__]
-        return getattr(importlib.import_module(self.__name__), attr)
-
-
-def _stand_in(name: str) -> _OnFirstUse | None:
-    """A stand-in for ``name`` in ``sys.modules``; None (nothing done) if it is imported."""
-    if name in sys.modules:
-        return None
-    module = sys.modules[name] = _OnFirstUse(name)
-    return module
-
-
 def _import_escpos() -> None:
     if not os.environ.get(ENV_PICKLE_DIR):
         os.environ[ENV_PICKLE_DIR] = cache_dir()
@@ -173,7 +152,7 @@ def _import_escpos() -> None:
     # capabilities.py does `from tempfile import mkdtemp` and calls it while evaluating a
     # default argument; hand it our directory instead of creating a stray one.
     setattr(tempfile, "mkdtemp", lambda *a, **k: pickle_dir)  # noqa: B010
-    yaml = _stand_in("yaml")
+    yaml = ondemand.stand_in("yaml")
     try:
         import escpos.capabilities  # noqa: F401
     finally:
@@ -203,6 +182,7 @@ CAPABILITIES: dict[str, Any] = _CAPABILITIES
 
 
 def _dummy() -> type[Escpos]:
+    ondemand.defer_drawing()  # python-barcode's image writer: Pillow's drawing on first use
     from escpos.escpos import Escpos
 
     class Dummy(Escpos):  # type: ignore[misc]  # python-escpos has no type information

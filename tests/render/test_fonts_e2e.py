@@ -56,7 +56,7 @@ def test_cjk_prints_on_a_machine_without_fonts_and_a_printer_without_double_byte
     blocks += [{"type": "text", "text": line} for line in LINES]
     blocks += [{"type": "row", "left": "宫保鸡丁", "right": "38.00"}, {"type": "cut"}]
     receipt = d.submit({"document": {"blocks": blocks}})
-    assert receipt["state"] == "queued"
+    assert receipt["state"] in ("queued", "printing")  # printing: handed to the idle printer
     d.wait_printed(receipt["id"])
     (slip,) = slips_with(emulator, "FONTS-1")
     # every CJK line came out as a paper-wide image where the text was; no "?" anywhere

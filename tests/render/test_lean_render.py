@@ -9,6 +9,9 @@ receipt (bench/memory.py).
   read as JSON, so python-escpos never parses it with PyYAML (about 2.4 MB more resident on
   a fresh cache); it is the same data PyYAML reads. PyYAML itself is not even imported (0.8
   MB) unless python-escpos parses a database of one's own in YAML.
+* Pillow's drawing and fonts (``PIL.ImageDraw``, ``PIL.ImageFont``, FreeType: 1.5 MB), which
+  qrcode and python-barcode import, are imported when something draws: a glyph the printer
+  lacks, not a receipt of text and codes the printer draws itself.
 """
 
 from __future__ import annotations
@@ -160,3 +163,53 @@ def test_a_database_of_ones_own_in_yaml_is_parsed_with_pyyaml(tmp_path: Path) ->
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env,
                          capture_output=True, text=True, timeout=120, check=True)
     assert out.stdout.split() == ["Own", "True", "{'a':", "1}"]
+
+
+_DRAWING = r"""
+import json, sys
+from receiptd.document import Content
+from receiptd.render import render
+from receiptd.render.profiles import get_profile
+
+def real():
+    return sorted(n for n in ("PIL.ImageDraw", "PIL.ImageFont", "PIL._imagingft")
+                  if type(sys.modules.get(n)).__name__ == "module")
+
+def receipt(text):
+    return Content.model_validate({"document": {"blocks": [
+        {"type": "text", "text": text, "bold": True},
+        {"type": "qr", "data": "https://example.invalid/r/1"},
+        {"type": "barcode", "data": "12345678", "symbology": "CODE128"},
+        {"type": "cut"}]}})
+
+profile = get_profile("TM-T88V")
+plain = render(receipt("LUNA"), profile)
+after_plain = real()
+drawn = render(receipt("宫保鸡丁"), profile)  # no double-byte set: drawn as an image
+after_drawn = real()
+
+import PIL
+from barcode import get_barcode_class
+from barcode.writer import ImageWriter
+from qrcode.image.styles.moduledrawers import CircleModuleDrawer
+
+image = get_barcode_class("code128")("12345", writer=ImageWriter()).render()
+print(json.dumps({"plain": after_plain, "drawn": after_drawn, "sizes": [len(plain), len(drawn)],
+                  "package": PIL.ImageDraw is sys.modules["PIL.ImageDraw"],
+                  "barcode_image": image.size[0] > 0,
+                  "drawer": CircleModuleDrawer.__module__}))
+"""
+
+
+def test_pillows_drawing_is_imported_when_something_draws(tmp_path: Path) -> None:
+    env = {**os.environ, "ESCPOS_CAPABILITIES_PICKLE_DIR": str(tmp_path / "escpos")}
+    out = subprocess.run([sys.executable, "-c", _DRAWING], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=120, check=True)
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["plain"] == [], result  # text, and codes the printer draws
+    assert result["drawn"] == ["PIL.ImageDraw", "PIL.ImageFont", "PIL._imagingft"], result
+    sizes = result["sizes"]
+    assert sizes[1] > sizes[0] > 0, result
+    # The libraries that import them get the modules themselves once used.
+    assert result["package"] is True and result["barcode_image"] is True, result
+    assert result["drawer"] == "qrcode.image.styles.moduledrawers.pil", result

@@ -1,0 +1,54 @@
+"""Modules that libraries import and a receipt seldom uses, imported when first used.
+
+``OnFirstUse`` stands in ``sys.modules`` for a module that is not imported yet: an ``import``
+of it gets the stand-in, and the first name asked of it imports the module itself (the
+stand-in then leaves ``sys.modules``; every later name is passed on). ``importlib.util``'s
+``LazyLoader`` would not do: the ``import`` statement reads the module's ``__spec__``, which
+makes a lazy module load at once.
+
+``defer_drawing()``: Pillow's drawing and fonts (``PIL.ImageDraw``, ``PIL.ImageFont`` and
+FreeType under it) are imported by qrcode (its PIL module drawers, kept for backward
+compatibility) and python-barcode (its image writer) as soon as they are imported, yet
+draw nothing for a receipt whose codes the printer draws itself and whose text it prints:
+1.5 MB after the first receipt (bench/memory.py). Glyphs drawn for characters the printer
+lacks, images of codes, and those libraries' writers import them then.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import types
+from typing import Any
+
+__all__ = ["OnFirstUse", "defer_drawing", "stand_in"]
+
+DRAWING = ("PIL.ImageDraw", "PIL.ImageFont")
+
+
+class OnFirstUse(types.ModuleType):
+    """A module imported when one of its names is first asked for."""
+
+    def __getattr__(self, attr: str) -> Any:
+        if sys.modules.get(self.__name__) is self:
+            del sys.modules[self.__name__]
+        return getattr(importlib.import_module(self.__name__), attr)
+
+
+def stand_in(name: str) -> OnFirstUse | None:
+    """A stand-in for ``name`` in ``sys.modules`` (and as its package's attribute, where the
+    package is imported); None (nothing done) if the module is imported already."""
+    if name in sys.modules:
+        return None
+    module = sys.modules[name] = OnFirstUse(name)
+    parent, _, child = name.rpartition(".")
+    if parent in sys.modules:
+        setattr(sys.modules[parent], child, module)
+    return module
+
+
+def defer_drawing() -> None:
+    """Stand in for Pillow's drawing modules until something draws (see above)."""
+    importlib.import_module("PIL")  # the package itself: its version, nothing more
+    for name in DRAWING:
+        stand_in(name)
