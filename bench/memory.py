@@ -21,6 +21,8 @@ Three measurements, each in a fresh process:
    (``/proc/PID/clear_refs``), so it is the burst's own peak; the peak while starting (the
    ``VmHWM`` at idle) is shown on its own line. After the burst the daemon sits idle for
    ``--settle`` seconds again and its RSS is read once more.
+   ``--block MODULE`` makes a module unimportable in the children too: what the daemon would
+   weigh without an optional package (``--block uvloop``).
 3. **As shipped**: ``rich`` (and ``pygments`` under it) is no dependency of receiptd, but
    structlog imports it whenever it is installed, and the development environment has it (for
    import-linter and schemathesis): 6 MB. By default the children here run as a production
@@ -67,8 +69,8 @@ GROUPS: list[tuple[str, list[str]]] = [
     ("python-barcode", ["barcode", "barcode.writer"]),
     # Through receiptd's door, as the daemon loads it: the database's pickle written from JSON
     # into a fresh cache directory (python-escpos alone would parse it with PyYAML: 2.4 MB
-    # more).
-    ("python-escpos capabilities (with yaml)", ["receiptd.render.escpos"]),
+    # more), and PyYAML itself not imported unless a database of one's own is YAML.
+    ("python-escpos capabilities (pickle, no PyYAML)", ["receiptd.render.escpos"]),
     ("python-escpos command builder (escpos.escpos)", ["escpos.escpos"]),
     ("python-escpos printer drivers (usb, serial)", ["escpos.printer"]),
     ("wcwidth (first non-ASCII character)", ["wcwidth"]),
@@ -119,15 +121,20 @@ import json, os, signal, sys
 for name in filter(None, os.environ.get("BENCH_BLOCK", "").split(",")):
     sys.modules[name] = None
 out = sys.argv[1]
+def loaded(name, module):
+    # Stand-ins (receiptd.render.ondemand, receiptd.cli) have no spec: not imported yet.
+    return module is not None and (name == "__main__" or
+                                   getattr(module, "__spec__", None) is not None)
 def dump(signum, frame):
     with open(out, "w") as fh:
-        json.dump(sorted(n for n, m in sys.modules.items() if m is not None), fh)
+        json.dump(sorted(n for n, m in list(sys.modules.items()) if loaded(n, m)), fh)
 signal.signal(signal.SIGUSR1, dump)
 from receiptd.cli.daemon import main
 sys.exit(main(sys.argv[2:]))
 """
 
-HEAVY = ("PIL", "qrcode", "barcode", "escpos", "yaml", "usb", "serial", "sqlite_utils",
+HEAVY = ("PIL", "PIL.ImageDraw", "PIL.ImageFont", "qrcode", "barcode", "escpos", "yaml", "usb",
+         "serial", "sqlite_utils",
          "dateutil", "rich", "pygments", "click", "fastapi", "pydantic", "starlette", "uvicorn",
          "prometheus_client", "wcwidth", "httpx", "numpy", "multiprocessing", "receiptd.render",
          "receiptd.epos", "receiptd.vport", "receiptd.api.console", "receiptd.links.usb",
