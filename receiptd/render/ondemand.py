@@ -8,10 +8,11 @@ makes a lazy module load at once.
 
 ``defer_drawing()``: Pillow's drawing and fonts (``PIL.ImageDraw``, ``PIL.ImageFont`` and
 FreeType under it) are imported by qrcode (its PIL module drawers, kept for backward
-compatibility) and python-barcode (its image writer) as soon as they are imported, yet
-draw nothing for a receipt whose codes the printer draws itself and whose text it prints:
-1.5 MB after the first receipt (bench/memory.py). Glyphs drawn for characters the printer
-lacks, images of codes, and those libraries' writers import them then.
+compatibility) and python-barcode (its image writer) as soon as they are imported, and so is
+the XML DOM python-barcode's SVG writer builds on (``xml.dom.minidom``); none of them draws
+anything for a receipt whose codes the printer draws itself and whose text it prints: 1.9 MB
+after the first receipt (bench/memory.py). Glyphs drawn for characters the printer lacks,
+images of codes, and those libraries' writers import them then.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Any
 
 __all__ = ["OnFirstUse", "defer_drawing", "stand_in"]
 
-DRAWING = ("PIL.ImageDraw", "PIL.ImageFont")
+DRAWING = ("PIL.ImageDraw", "PIL.ImageFont", "xml.dom.minidom")
 
 
 class OnFirstUse(types.ModuleType):
@@ -49,6 +50,7 @@ def stand_in(name: str) -> OnFirstUse | None:
 
 def defer_drawing() -> None:
     """Stand in for Pillow's drawing modules until something draws (see above)."""
-    importlib.import_module("PIL")  # the package itself: its version, nothing more
+    for package in ("PIL", "xml.dom"):  # the packages themselves: a few names, nothing more
+        importlib.import_module(package)
     for name in DRAWING:
         stand_in(name)

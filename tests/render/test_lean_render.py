@@ -9,9 +9,9 @@ receipt (bench/memory.py).
   read as JSON, so python-escpos never parses it with PyYAML (about 2.4 MB more resident on
   a fresh cache); it is the same data PyYAML reads. PyYAML itself is not even imported (0.8
   MB) unless python-escpos parses a database of one's own in YAML.
-* Pillow's drawing and fonts (``PIL.ImageDraw``, ``PIL.ImageFont``, FreeType: 1.5 MB), which
-  qrcode and python-barcode import, are imported when something draws: a glyph the printer
-  lacks, not a receipt of text and codes the printer draws itself.
+* Pillow's drawing and fonts (``PIL.ImageDraw``, ``PIL.ImageFont``, FreeType) and the XML DOM
+  (1.9 MB), which qrcode and python-barcode import, are imported when something draws: a
+  glyph the printer lacks, not a receipt of text and codes the printer draws itself.
 """
 
 from __future__ import annotations
@@ -172,7 +172,8 @@ from receiptd.render import render
 from receiptd.render.profiles import get_profile
 
 def real():
-    return sorted(n for n in ("PIL.ImageDraw", "PIL.ImageFont", "PIL._imagingft")
+    return sorted(n for n in ("PIL.ImageDraw", "PIL.ImageFont", "PIL._imagingft",
+                              "xml.dom.minidom")
                   if type(sys.modules.get(n)).__name__ == "module")
 
 def receipt(text):
@@ -190,13 +191,15 @@ after_drawn = real()
 
 import PIL
 from barcode import get_barcode_class
-from barcode.writer import ImageWriter
+from barcode.writer import ImageWriter, SVGWriter
 from qrcode.image.styles.moduledrawers import CircleModuleDrawer
 
 image = get_barcode_class("code128")("12345", writer=ImageWriter()).render()
+svg = get_barcode_class("code128")("12345", writer=SVGWriter()).render()
 print(json.dumps({"plain": after_plain, "drawn": after_drawn, "sizes": [len(plain), len(drawn)],
                   "package": PIL.ImageDraw is sys.modules["PIL.ImageDraw"],
-                  "barcode_image": image.size[0] > 0,
+                  "barcode_image": image.size[0] > 0, "svg": b"<svg" in svg,
+                  "after_writers": real(),
                   "drawer": CircleModuleDrawer.__module__}))
 """
 
@@ -212,4 +215,5 @@ def test_pillows_drawing_is_imported_when_something_draws(tmp_path: Path) -> Non
     assert sizes[1] > sizes[0] > 0, result
     # The libraries that import them get the modules themselves once used.
     assert result["package"] is True and result["barcode_image"] is True, result
+    assert result["svg"] is True and "xml.dom.minidom" in result["after_writers"], result
     assert result["drawer"] == "qrcode.image.styles.moduledrawers.pil", result
