@@ -16,9 +16,10 @@ So, before the first import, we point the pickle at a private cache directory, k
 ``mkdtemp`` from running, and remove whatever root handler the import added.
 
 ``escpos.capabilities`` also imports PyYAML, for the one case where it parses the database
-itself (no fresh pickle: a database of one's own in YAML). It is handed a lazy module instead
-(``render.ondemand``): PyYAML is imported only if that parse happens, and otherwise never
-enters the daemon (0.8 MB after the first receipt, bench/memory.py).
+itself (no fresh pickle: a database of one's own in YAML). It is handed a stand-in
+(``render.ondemand``) that imports it on first use: PyYAML is imported only if that parse
+happens, and otherwise never enters the daemon (0.8 MB after the first receipt,
+bench/memory.py).
 
 The pickle is also written here, from the database read as JSON, unless the one there was made
 here from the same file: python-escpos would parse the file with PyYAML, which leaves about
@@ -38,7 +39,6 @@ import os
 import pickle
 import platform
 import stat
-import sys
 import tempfile
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -152,15 +152,11 @@ def _import_escpos() -> None:
     # capabilities.py does `from tempfile import mkdtemp` and calls it while evaluating a
     # default argument; hand it our directory instead of creating a stray one.
     setattr(tempfile, "mkdtemp", lambda *a, **k: pickle_dir)  # noqa: B010
-    yaml = ondemand.stand_in("yaml")
     try:
-        import escpos.capabilities  # noqa: F401
+        with ondemand.deferred("yaml"):  # parses only a database of one's own in YAML
+            import escpos.capabilities  # noqa: F401
     finally:
         setattr(tempfile, "mkdtemp", real_mkdtemp)  # noqa: B010
-        # The pickle was loaded, nothing parsed: PyYAML was never imported. Its stand-in
-        # leaves sys.modules, so whoever imports yaml later gets the module itself.
-        if yaml is not None and sys.modules.get("yaml") is yaml:
-            del sys.modules["yaml"]
         for handler in list(root.handlers):
             if handler not in handlers_before:
                 root.removeHandler(handler)

@@ -17,12 +17,14 @@ images of codes, and those libraries' writers import them then.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import sys
 import types
+from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["OnFirstUse", "defer_drawing", "stand_in"]
+__all__ = ["OnFirstUse", "defer_drawing", "deferred", "stand_in"]
 
 DRAWING = ("PIL.ImageDraw", "PIL.ImageFont", "xml.dom.minidom")
 
@@ -46,6 +48,20 @@ def stand_in(name: str) -> OnFirstUse | None:
     if parent in sys.modules:
         setattr(sys.modules[parent], child, module)
     return module
+
+
+@contextlib.contextmanager
+def deferred(*names: str) -> Iterator[None]:
+    """Stand in for ``names`` while the block imports what imports them; afterwards the stand-ins
+    not used leave ``sys.modules`` (whoever imports those modules later gets the modules
+    themselves), and the modules that kept one import the real module on first use."""
+    stand_ins = [(name, stand_in(name)) for name in names]
+    try:
+        yield
+    finally:
+        for name, module in stand_ins:
+            if module is not None and sys.modules.get(name) is module:
+                del sys.modules[name]
 
 
 def defer_drawing() -> None:
