@@ -1,8 +1,9 @@
 """What ``receiptd run`` leaves out of an idle daemon's memory (bench/memory.py), beyond
 rendering (tests/daemon/test_ready_imports.py): the ``discover`` command's probes, PyYAML,
 wcwidth, ``importlib.metadata`` with ``zipfile`` (pydantic's plugin loader stood in for by
-``receiptd.cli``), click and ``multiprocessing`` (uvicorn's command line, likewise); and the
-unit's allocator setting."""
+``receiptd.cli``), click and ``multiprocessing`` (uvicorn's command line, likewise), the
+table of HTML entities (``html`` stood in for until first used); and the unit's allocator
+setting."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from receiptd.cli.daemon import main
 
 ROOT = Path(__file__).resolve().parents[2]
 NOT_AT_START = ("receiptd.cli.discover", "receiptd.links.discover", "yaml", "wcwidth",
-                "escpos", "importlib.metadata", "zipfile", "click", "multiprocessing")
+                "escpos", "importlib.metadata", "zipfile", "click", "multiprocessing",
+                "html.entities")
 
 _CHILD = r"""
 import json, sys
