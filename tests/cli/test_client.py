@@ -28,7 +28,8 @@ def test_a_pos_app_prints_waits_and_reads_back_with_the_typed_client(
     with Client(daemon.url, TOKENS["pos"]) as rd, Client(daemon.url, TOKENS["cashier"]) as desk:
         receipt = rd.submit("front", document=sample_document("TYPED-1"), order_ref="T/1",
                             idempotency_key="typed-1")
-        assert receipt["state"] == "queued" and receipt["order_ref"] == "T/1"
+        assert receipt["state"] in ("queued", "printing")  # printing: the printer was idle
+        assert receipt["order_ref"] == "T/1"
         done = rd.wait_printed(receipt["id"], timeout=30)
         assert done["state"] == "printed" and done["printer_state"] == "online"
         assert rd.submit("front", document=sample_document("TYPED-1"), order_ref="T/1",
