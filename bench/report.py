@@ -162,6 +162,10 @@ def markdown(res: dict[str, Any]) -> str:
             out.append(f"| {label} | {_ms(e)} | {_ms(fu)} | {_ratio(_med(fu), _med(e))} |")
         out.append(f"| start → /healthz answers, s | {s['empty']['start_s']} | "
                    f"{s['full']['start_s']} | |")
+        if "background_check_s" in s["full"]:
+            out.append(f"| the integrity check after READY, s (lookups measured after it) | "
+                       f"{s['empty']['background_check_s']} | "
+                       f"{s['full']['background_check_s']} | |")
         out.append("")
     out += targets(res)
     return "\n".join(out)
