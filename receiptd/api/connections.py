@@ -10,6 +10,8 @@ uvicorn's HTTP/1.1 protocol:
   otherwise 408 ``request_timeout`` and the connection is closed;
 * **at most ``Limits.total`` connections**, ``Limits.per_client`` from one address, with the
   total derived from the process's file-descriptor limit so that accepting never runs out;
+  a proxy the admin names (``Limits.proxies``: ``[daemon] trusted_proxies``) carries many
+  clients and is held to the total only;
 * **a full house sheds the idle first**: a new connection over a limit closes the oldest
   connection that is not in the middle of a request (still sending its headers, or idle
   between requests), from the address holding the most; only when every connection is busy
@@ -38,6 +40,7 @@ import asyncio
 import collections
 import contextlib
 import fcntl
+import ipaddress
 import json
 import os
 import struct
@@ -75,6 +78,18 @@ class Limits:
     per_client: int = MAX_CONNECTIONS // 4
     head_timeout_s: float = HEAD_TIMEOUT_S
     request_timeout_s: float = REQUEST_TIMEOUT_S
+    #: Addresses and networks of the proxies the admin names: not held to ``per_client``.
+    proxies: tuple[str, ...] = ()
+
+    def is_proxy(self, address: str) -> bool:
+        """Whether connections from ``address`` come through a named proxy."""
+        if not self.proxies:
+            return False
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:  # "local": a Unix socket
+            return False
+        return any(ip in ipaddress.ip_network(p) for p in self.proxies)
 
 
 #: Requests that may write (any method but GET, HEAD, OPTIONS) read but not yet answered, on
@@ -111,7 +126,8 @@ class ConnectionGuard:
         """Take ``conn`` in, closing an idle connection to make room if needed; False when
         every connection in the way is busy with a request."""
         mine = self.clients.setdefault(conn.client_key, [])
-        if len(mine) >= self.limits.per_client and not self._shed_from([mine]):
+        if (len(mine) >= self.limits.per_client and not self.limits.is_proxy(conn.client_key)
+                and not self._shed_from([mine])):
             return False
         if self.count >= self.limits.total:
             crowd = sorted(self.clients.values(), key=len, reverse=True)

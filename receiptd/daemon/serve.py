@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import ipaddress
 import json
 import os
@@ -137,10 +138,11 @@ def serve(daemon: Daemon) -> None:
     report = daemon.health.journal_check
     daemon.metrics_registry.registry.register(report)  # receiptd_journal_check_*
     gate = JournalGate(app, report, str(daemon.config.daemon.journal))
-    limits = connection_limits()
+    proxies = forwarded_allow_ips(daemon.config)
+    # A named proxy carries many clients: held to the total, not to one client's share.
+    limits = dataclasses.replace(connection_limits(), proxies=tuple(proxies))
     protocol = guarded_protocol(ConnectionGuard(limits), http_implementation())
     loop_name, new_loop = event_loop()
-    proxies = forwarded_allow_ips(daemon.config)
     server = _Server(uvicorn.Config(
         gate, log_config=None, access_log=False, lifespan="off",
         timeout_graceful_shutdown=5,

@@ -10,7 +10,9 @@ the console's cookie ``Secure``."""
 
 from __future__ import annotations
 
+import json
 import math
+import socket
 import subprocess
 import sys
 import time
@@ -24,7 +26,7 @@ import pytest
 from receiptd.api.throttle import FAILURE_BURST, FAILURES_PER_S
 from receiptd.emulator import Emulator
 
-from ..support import TOKENS, DaemonProcess
+from ..support import TOKENS, DaemonProcess, closed_by_peer
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -211,3 +213,45 @@ def test_a_bad_trusted_proxy_stops_the_start_with_a_clear_message(
     assert f"trusted proxy {entry!r}" in done.stderr, done.stderr
     assert says in done.stderr, done.stderr
     assert not (tmp_path / "journal.db").exists()
+
+
+def per_address_limit(daemon: DaemonProcess) -> int:
+    """The per-address connection limit the daemon sized at start (its log says)."""
+    for line in daemon.log().splitlines():
+        if '"connection_limits"' in line:
+            return int(json.loads(line)["per_address"])
+    raise AssertionError(f"no connection_limits line:\n{daemon.log()}")
+
+
+def half_requests(daemon: DaemonProcess, n: int) -> list[socket.socket]:
+    """``n`` connections from 127.0.0.1, each stopped in the middle of its headers."""
+    out = []
+    for _ in range(n):
+        sock = socket.create_connection(("127.0.0.1", daemon.port), timeout=10)
+        sock.sendall(b"GET /v1/printers HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        out.append(sock)
+    return out
+
+
+@pytest.mark.parametrize("named", [False, True], ids=["default", "named_proxy"])
+def test_a_named_proxy_is_held_to_the_total_not_to_one_clients_share(
+    loopback: Callable[..., DaemonProcess], tmp_path: Path, named: bool,
+) -> None:
+    """Behind a proxy every client shares its address: one client's share of connections
+    would throttle them all. A named proxy is held only to the total."""
+    daemon = loopback(tmp_path, ["127.0.0.1"] if named else None)
+    share = per_address_limit(daemon)
+    socks = half_requests(daemon, share + 4)
+    try:
+        # The newest one finishes its request: once it is answered, the daemon has admitted
+        # every connection before it (well within the 10 s head timeout).
+        socks[-1].sendall(b"\r\n")
+        assert socks[-1].recv(65536).startswith(b"HTTP/1.1 401")
+        closed = [closed_by_peer(s) for s in socks[:-1]] + [False]
+        if named:
+            assert not any(closed), closed.count(True)
+        else:  # one address over its share: the oldest half-sent requests make room
+            assert closed[:4] == [True] * 4 and not any(closed[4:]), closed
+    finally:
+        for sock in socks:
+            sock.close()
