@@ -714,6 +714,7 @@ class Options:
     writes_n: int = 50
     cups: bool = True
     lp_n: int = 10
+    vport_n: int | None = None  # the virtual port's samples per path; None = latency_n
     burst_timeout: float = 600.0
     cups_watch_s: float = 5.0
     send_window: int | None = None  # receiptd's send_window_prints; None = its default
@@ -898,7 +899,8 @@ def _run(opt: Options, work: Path) -> dict[str, Any]:
             import vport as vport_bench  # imports this module: not at the top
 
             with section(f"virtual port: last byte to first byte, {opt.latency_n}x per path"):
-                res["vport"] = vport_bench.measure(opt.latency_n, use_cups=use_cups)
+                res["vport"] = vport_bench.measure(opt.vport_n or opt.latency_n,
+                                                   use_cups=use_cups)
         if "writes" in opt.sections:
             import journal_writes
 
@@ -940,9 +942,9 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     opt = Options()
     if args.quick:
-        opt = Options(latency_n=8, fast_n=20, burst=200, burst_real=16, fault_reps=2, idle_s=3,
+        opt = Options(latency_n=8, fast_n=20, burst=200, burst_real=10, fault_reps=2, idle_s=3,
                       ready_runs=2, journal_n=50_000, scale_samples=50, lp_n=3, cups_watch_s=3,
-                      writes_n=10)
+                      writes_n=10, vport_n=5)
     opt.cups = not args.no_cups
     if args.only:
         opt.sections = set(args.only.split(","))
