@@ -22,12 +22,17 @@ Pure coordination between two threads, no I/O.
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
 
 from receiptd.journal import Receipt
 
 #: How long the spooler waits for a claimed offer's commit (a slow disk's fsync, the
 #: reserve's check): past it the claimer requeues the print itself.
 CLAIM_WAIT_S = 30.0
+#: While waiting for a claim's commit, the spooler beats this often (its watchdog's period
+#: is seconds; the wait may be longer).
+BEAT_S = 1.0
 
 
 class Offer:
@@ -60,12 +65,19 @@ class Offer:
             self._cond.notify_all()
             return True
 
-    def withdraw(self, timeout: float = CLAIM_WAIT_S) -> Receipt | None:
+    def withdraw(self, timeout: float = CLAIM_WAIT_S,
+                 beat: Callable[[], None] = lambda: None) -> Receipt | None:
         """The spooler closes its offer: None at once if nobody claimed it; if somebody did,
-        what they deliver (None included), waiting up to ``timeout`` for their commit."""
+        what they deliver (None included), waiting up to ``timeout`` for their commit and
+        calling ``beat`` every ``BEAT_S`` meanwhile (the watchdog hears the spooler)."""
+        deadline = time.monotonic() + timeout
         with self._cond:
-            if self._state == "claimed":
-                self._cond.wait_for(lambda: self._state != "claimed", timeout)
+            while self._state == "claimed":
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._cond.wait(min(left, BEAT_S))
+                beat()
             if self._state == "delivered":
                 return self._receipt
             self._state = "withdrawn"

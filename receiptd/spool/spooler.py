@@ -210,7 +210,7 @@ class Spooler:
         if offer is None:
             return
         self.offer = None
-        receipt = offer.withdraw()  # a claim under way: its commit is waited for
+        receipt = offer.withdraw(beat=self._on_beat)  # a claim under way: its commit
         if receipt is not None:
             self._send_handed(journal, receipt, offer.generation)
 
