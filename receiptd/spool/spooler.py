@@ -192,11 +192,7 @@ class Spooler:
             return
         if not self._ready_to_send(journal):
             return
-        self.busy = True
-        try:
-            self._print(journal, job, self._made_ready(job))
-        finally:
-            self.busy = False
+        self._print(journal, job, self._made_ready(job))
         if self._window:
             self._harvest(journal)  # replies that came while this print went out
 
@@ -221,18 +217,12 @@ class Spooler:
         job = receipt.prints[0]
         if (self._stop.is_set() or self.board.current_generation() != generation
                 or not self.board.wait_ready(0)):
-            journal.receipts.unstart_print(job.id, reason="printer not ready when handed over")
-            self._log.info("print_not_started", receipt=receipt.id, print_id=job.id)
-            self._publish(journal, receipt.id, journal.receipts.get_print(job.id))
+            self._unstart(journal, receipt.id, job, "printer not ready when handed over")
             return
         ready = self._prepare(journal, job, receipt)
         if ready is None:
             return
-        self.busy = True
-        try:
-            self._print(journal, job, ready, handed=True)
-        finally:
-            self.busy = False
+        self._print(journal, job, ready, handed=True)
         if self._window:
             self._harvest(journal)
 
@@ -284,7 +274,16 @@ class Spooler:
                handed: bool = False) -> None:
         """Send ``job`` (``ready``: made ready beforehand). ``confirmed``: the oldest prints
         in flight, whose IDs came back (``by`` the newest's): finished in the commit that
-        starts this one. ``handed``: journaled ``sending`` already, by the door (handoff)."""
+        starts this one. ``handed``: journaled ``sending`` already, by the door (handoff).
+        ``busy`` throughout."""
+        self.busy = True
+        try:
+            self._print_busy(journal, job, ready, confirmed, by, handed)
+        finally:
+            self.busy = False
+
+    def _print_busy(self, journal: Journal, job: Print, ready: Prepared | None,
+                    confirmed: Sequence[InFlight], by: int | None, handed: bool) -> None:
         if ready is None:
             ready = self._prepare(journal, job)
             if ready is None:
@@ -339,9 +338,7 @@ class Spooler:
             except LinkError as exc:
                 sent = Outcome(printed=False, reason=f"link error: {exc}")
         if sent.reason == "nothing sent":
-            journal.receipts.unstart_print(job.id, reason="link failed before the first byte")
-            log_.info("print_not_started")
-            self._publish(journal, receipt.id, journal.receipts.get_print(job.id))
+            self._unstart(journal, receipt.id, job, "link failed before the first byte")
             return
         paper_mm = ready.paper_mm
         flight = InFlight(job=job, pid=pid, size=len(payload), paper_mm=paper_mm,
@@ -357,6 +354,13 @@ class Spooler:
                        in_flight_bytes=self._window.bytes)
         else:
             self._confirm_by_status(journal, flight, generation)
+
+    def _unstart(self, journal: Journal, receipt_id: int, job: Print, reason: str) -> None:
+        """Back to the queue: provably nothing of it was sent."""
+        back = journal.receipts.unstart_print(job.id, reason=reason)
+        self._log.info("print_not_started", receipt=receipt_id, print_id=job.id, kind=job.kind,
+                       reason=reason)
+        self._publish(journal, receipt_id, back)
 
     def _confirm_by_status(self, journal: Journal, flight: InFlight, generation: int) -> None:
         """Printers without process IDs: one print at a time, confirmed by its status."""
@@ -416,11 +420,7 @@ class Spooler:
             self._finish_confirmed(journal, confirmed, by)
             return
         self._next = None
-        self.busy = True
-        try:
-            self._print(journal, nxt.job, nxt.ready, confirmed=confirmed, by=by)
-        finally:
-            self.busy = False
+        self._print(journal, nxt.job, nxt.ready, confirmed=confirmed, by=by)
 
     def _finish_confirmed(self, journal: Journal, confirmed: Sequence[InFlight],
                           by: int | None) -> None:
