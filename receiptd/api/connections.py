@@ -78,8 +78,8 @@ class Limits:
     per_client: int = MAX_CONNECTIONS // 4
     head_timeout_s: float = HEAD_TIMEOUT_S
     request_timeout_s: float = REQUEST_TIMEOUT_S
-    #: Addresses and networks of the proxies the admin names: not held to ``per_client``.
-    proxies: tuple[str, ...] = ()
+    #: The networks of the proxies the admin names: not held to ``per_client``.
+    proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
 
     def is_proxy(self, address: str) -> bool:
         """Whether connections from ``address`` come through a named proxy."""
@@ -89,7 +89,7 @@ class Limits:
             ip = ipaddress.ip_address(address)
         except ValueError:  # "local": a Unix socket
             return False
-        return any(ip in ipaddress.ip_network(p) for p in self.proxies)
+        return any(ip in network for network in self.proxies)
 
 
 #: Requests that may write (any method but GET, HEAD, OPTIONS) read but not yet answered, on

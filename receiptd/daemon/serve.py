@@ -140,7 +140,8 @@ def serve(daemon: Daemon) -> None:
     gate = JournalGate(app, report, str(daemon.config.daemon.journal))
     proxies = forwarded_allow_ips(daemon.config)
     # A named proxy carries many clients: held to the total, not to one client's share.
-    limits = dataclasses.replace(connection_limits(), proxies=tuple(proxies))
+    limits = dataclasses.replace(connection_limits(),
+                                 proxies=tuple(ipaddress.ip_network(p) for p in proxies))
     protocol = guarded_protocol(ConnectionGuard(limits), http_implementation())
     loop_name, new_loop = event_loop()
     server = _Server(uvicorn.Config(
