@@ -95,8 +95,7 @@ class Checkpointer:
         header; 0 without a WAL; None when the header is not one this reads (then every
         round checkpoints, as the rate limit allows)."""
         try:
-            with open(f"{self.path}-shm", "rb") as shm:
-                header = shm.read(_CKPT_INFO + 4)
+            header = _read_wal_index(f"{self.path}-shm", _CKPT_INFO + 4)
         except FileNotFoundError:
             return 0
         except OSError:
@@ -109,6 +108,31 @@ class Checkpointer:
         max_frame, = struct.unpack_from("=I", header, _MX_FRAME)
         backfilled, = struct.unpack_from("=I", header, _CKPT_INFO)
         return max(0, int(max_frame) - int(backfilled))
+
+
+#: One read-only descriptor per wal-index file this process has read, by path, never closed.
+#: SQLite's locks on the ``-shm`` file are POSIX record locks, which belong to the process and
+#: the file: closing *any* descriptor of that file in the process drops them all, those of
+#: every SQLite connection included. A process whose lock on the wal-index is gone looks to
+#: another one opening the journal (``receiptctl``, a backup, a test) like no process at
+#: all, and that opener rebuilds the wal-index under it: the first process then reads a
+#: truncated mapping (SIGBUS) or a rebuilt index. So the header is read with ``pread`` on a
+#: descriptor opened once; a replaced file (SQLite removes the ``-shm`` when the last
+#: connection anywhere closes) gets a new one, and the old one stays open too.
+_INDEX_FDS: dict[str, tuple[int, int, int]] = {}  # path -> (fd, st_dev, st_ino)
+
+
+def _read_wal_index(path: str, size: int) -> bytes:
+    """The first ``size`` bytes of the wal-index at ``path``, without ever closing a
+    descriptor of it (see ``_INDEX_FDS``). ``FileNotFoundError`` when there is none."""
+    now = os.stat(path)
+    with _LOCK:
+        held = _INDEX_FDS.get(path)
+        if held is None or held[1:] != (now.st_dev, now.st_ino):
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            opened = os.fstat(fd)
+            held = _INDEX_FDS[path] = (fd, opened.st_dev, opened.st_ino)
+        return os.pread(held[0], size, 0)
 
 
 # The wal-index header (https://www.sqlite.org/walformat.html, "The WAL-Index Format"), in the

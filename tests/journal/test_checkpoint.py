@@ -4,6 +4,9 @@ WAL holds 1,000 frames not copied yet, and the WAL stays bounded."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -69,6 +72,45 @@ def test_commits_leave_the_wal_to_the_checkpointer(
         time.sleep(0.3)  # more than a round's gap: a round that would run has run
         assert checkpointer.rounds == rounds
         assert journal.receipts.get(1).idempotency_key == "k0"
+
+
+# Run in another process: F_GETLK never reports the asking process's own locks.
+_LOCK_HOLDER = """
+import fcntl, os, struct, sys
+fd = os.open(sys.argv[1], os.O_RDWR)
+query = struct.pack("@hhqqi4x", fcntl.F_WRLCK, os.SEEK_SET, 0, 0, 0)  # the whole file
+l_type, _, _, _, pid = struct.unpack("@hhqqi4x", fcntl.fcntl(fd, fcntl.F_GETLK, query))
+print(0 if l_type == fcntl.F_UNLCK else pid)
+"""
+
+
+def lock_holder(path: Path) -> int:
+    """The process holding a lock on ``path`` (0: none), as another process sees it."""
+    out = subprocess.run([sys.executable, "-c", _LOCK_HOLDER, str(path)], check=True,
+                         capture_output=True, text=True, timeout=30).stdout
+    return int(out)
+
+
+def test_reading_the_wal_index_leaves_sqlites_locks_on_it(tmp_path: Path) -> None:
+    """SQLite's locks on the ``-shm`` file are the process's: had the checkpointer closed a
+    descriptor of it, they would all be gone, and the next process to open the journal would
+    rebuild the wal-index under the daemon (which then died of SIGBUS on its mapping)."""
+    path = tmp_path / "journal.db"
+    checkpointer = Checkpointer(path)
+    with Journal(path, autocheckpoint=False) as journal:
+        journal.receipts.submit(**vars(receipt(0)))
+        shm = Path(f"{path}-shm")
+        assert lock_holder(shm) == os.getpid()
+        for i in range(1, 4):
+            assert (checkpointer.pending_frames() or 0) > 0
+            journal.receipts.submit(**vars(receipt(i)))
+        assert lock_holder(shm) == os.getpid()
+        # Another process opening and closing the journal leaves this one's index alone.
+        subprocess.run([sys.executable, "-c", "import sqlite3, sys; c = sqlite3.connect("
+                        "sys.argv[1]); c.execute('SELECT count(*) FROM receipts').fetchone()",
+                        str(path)], check=True, timeout=30)
+        journal.receipts.submit(**vars(receipt(4)))
+        assert [journal.receipts.get(n).idempotency_key for n in (1, 5)] == ["k0", "k4"]
 
 
 def test_a_journal_opened_alone_still_checkpoints_its_own_commits(tmp_path: Path) -> None:
