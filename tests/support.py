@@ -135,18 +135,27 @@ class DaemonProcess:
 
     # --- API helpers -------------------------------------------------------------------
 
+    def get(self, path: str, role: str = "pos") -> httpx.Response:
+        """GET as ``role``; a daemon that no longer answers fails with its exit code and log."""
+        try:
+            return self.clients[role].get(path)
+        except httpx.TransportError as exc:
+            assert self.proc is not None
+            raise AssertionError(f"daemon unreachable ({exc!r}), exit code {self.proc.poll()}:\n"
+                                 f"{self.log()}") from exc
+
     def submit(self, body: dict[str, Any], printer: str = "front", role: str = "pos") -> Any:
         r = self.clients[role].post(f"/v1/printers/{printer}/receipts", json=body)
         assert r.status_code in (200, 202), r.text
         return r.json()
 
     def receipt(self, receipt_id: int) -> Any:
-        r = self.clients["pos"].get(f"/v1/receipts/{receipt_id}")
+        r = self.get(f"/v1/receipts/{receipt_id}")
         assert r.status_code == 200, r.text
         return r.json()
 
     def printer(self, name: str = "front") -> Any:
-        r = self.clients["admin"].get(f"/v1/printers/{name}")
+        r = self.get(f"/v1/printers/{name}", role="admin")
         assert r.status_code == 200, r.text
         return r.json()
 
