@@ -4,8 +4,9 @@ loaded as the config file of a real daemon process, prints a receipt."""
 
 from __future__ import annotations
 
+import errno
 import os
-import time
+import select
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -24,6 +25,10 @@ from receiptd.testing import fakeusb
 
 from ..support import DaemonProcess, sample_document, slips_with
 from .discover_helpers import daemon_from_snippet, found, run
+
+DLE_EOT_1 = b"\x10\x04\x01"  # ESC/POS: the printer status, answered in real time
+ESC_ACK_SOH = b"\x1b\x06\x01"  # Star: the automatic status block
+GS_I_1 = b"\x1d\x49\x01"  # ESC/POS: the model ID, answered once read from the buffer
 
 # -- a fake USB bus: the fake printer, and a device of another class --------------------------
 
@@ -119,22 +124,44 @@ def test_serial_probe_reads_status_and_identity(emu: Emulator,
     assert row["status"] == "online" and row["profile"] == "TM-T88V"
 
 
+def sent_to(master: int) -> bytes:
+    """Everything written to a pty's slave side, read from its master once no one has the slave
+    open any more (the master then reads what is left, and EIO)."""
+    got = b""
+    while True:
+        ready, _, _ = select.select([master], [], [], 10)
+        assert ready, f"the pty's master never reached the end, after {got.hex(' ')}"
+        try:
+            data = os.read(master, 4096)
+        except OSError as exc:
+            assert exc.errno == errno.EIO, exc
+            return got
+        if not data:
+            return got
+        got += data
+
+
 def test_serial_probe_of_a_silent_port_is_bounded(capsys: pytest.CaptureFixture[str]) -> None:
+    """Each rate given gets one ESC/POS status question and one Star status question, each
+    waited for once; then the probe gives up: no other rate, no question asked again."""
     master, slave = os.openpty()  # a port nobody answers on
     try:
         path = os.ttyname(slave)
-        started = time.monotonic()
         rows = found(capsys, "--serial", path, "--baud", "9600", "--baud", "19200",
                      "--timeout", "0.2", kind="serial")
-        elapsed = time.monotonic() - started
+        os.close(slave)
+        slave = -1
+        sent = sent_to(master)
     finally:
         os.close(master)
-        os.close(slave)
+        if slave >= 0:
+            os.close(slave)
     [row] = [r for r in rows if path in r["url"]]
     assert row["url"] == f"serial://{path}"  # no baud rate that worked to name
     assert not row["printer"] and row["status"] == ("no answer to DLE EOT or ESC ACK SOH at "
                                                     "9600, 19200 baud")
-    assert elapsed < 5.0  # two rates, two questions (ESC/POS, Star) of 0.2 s each, opening
+    questions = DLE_EOT_1 + ESC_ACK_SOH
+    assert sent == questions * 2, sent.hex(" ")  # two rates, two questions each
     assert path not in run(capsys, "--serial", path, "--toml")[1]
 
 
@@ -154,12 +181,16 @@ def test_host_probe_and_unreachable_host(emu: Emulator,
 def test_offline_printer_is_found_without_waiting_for_each_question(
         emu: Emulator, capsys: pytest.CaptureFixture[str]) -> None:
     """Cover open: the status still answers (real time), GS I waits behind the fault, so the
-    probe stops at the first unanswered identity question."""
+    probe stops at the first unanswered identity question. The printer holds what it was
+    sent in its buffer until the cover closes: the status question and one GS I, no more."""
     port = emu.start_tcp()
     emu.inject("cover_open")
-    started = time.monotonic()
     [row] = found(capsys, "--host", f"127.0.0.1:{port}", "--timeout", "0.3", kind="tcp")
-    assert time.monotonic() - started < 1.5  # status, then one unanswered GS I
+    emu.wait(lambda e: not e.snapshot()["connection"]["tcp"]["connected"])  # all bytes read
+    with emu.engine.lock:
+        held = bytes(emu.model.rx)
+    assert held == DLE_EOT_1 + GS_I_1, held.hex(" ")  # status, then one unanswered GS I
+    assert emu.snapshot()["bytes_received"] == len(held)
     assert row["printer"] and row["status"].startswith("offline")
     assert row["model"] is None and row["profile"] is None
     snippet = run(capsys, "--host", f"127.0.0.1:{port}", "--timeout", "0.3", "--toml")[1]
