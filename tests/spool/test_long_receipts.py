@@ -13,7 +13,6 @@ middle of such a receipt too, and the receipt then comes out again, marked, once
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -66,14 +65,13 @@ def test_a_silent_printer_mid_long_receipt_is_offline_and_the_receipt_comes_out_
             rid = daemon.submit({"text": long_text("SILENTMID", lines=120)})["id"]
             wait_until(lambda: started, timeout=20, what="the receipt half printed")
             emu.inject("silent")  # hangs: reads, prints and answers nothing
-            went_silent = time.monotonic()
-            daemon.wait_state("offline", timeout=10)
-            took = time.monotonic() - went_silent
+            # About 2 s (offline_after_s 1.5 s + a poll), measured in bench/ (silent_offline);
+            # here only that it happens, mid-receipt.
+            daemon.wait_state("offline", timeout=20)
             assert daemon.receipt(rid)["state"] != "printed"
             emu.clear("silent")
             verify(Rig(emu, daemon, "tcp"), {"SILENTMID": rid}, "silent mid long receipt")
             kinds = [(p["kind"], p["state"]) for p in daemon.receipt(rid)["prints"]]
             assert kinds == [("original", "interrupted"), ("interrupted_retry", "printed")], kinds
-            assert took < 10, took  # about 2 s (offline_after_s 1.5 s + a poll)
         finally:
             daemon.close()
