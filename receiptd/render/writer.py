@@ -1,4 +1,4 @@
-"""One section of a rendering as ESC/POS bytes, through a python-escpos ``Dummy``.
+"""One section of a rendering as ESC/POS bytes, with python-escpos' command builder.
 
 The writer tracks the printer's style and code page, so it sends a mode command only where
 the next item needs another one, and ``finish`` returns the printer to the prologue's state:
@@ -6,10 +6,17 @@ each section's bytes then depend only on its own items. Each run of single-byte 
 a code page of the printer that holds it (``ESC t``, switched only where needed); wide
 characters of the profile's double-byte set go between ``FS &`` and ``FS .``; a line the
 printer cannot print itself goes as a raster image drawn with an installed font.
+
+What python-escpos emits for a style change, a feed, a cut or a drawer kick depends only on
+the printer model and the call, so each is asked of it once per model and call
+(``_escpos_bytes``); its ``Dummy``, which carries the code page state of the text, is made
+only when a section has text that is not ASCII (or a barcode). Native QR codes are built here
+(``qr_native``), as python-escpos builds them.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from receiptd.render.codes import HW_NAMES
@@ -31,44 +38,99 @@ from receiptd.render.profiles import Profile
 from receiptd.render.raster import line_bitmap, modules_bitmap, qr_bitmap, raster
 from receiptd.render.text import charset_of
 
-__all__ = ["KANJI_OFF", "KANJI_ON", "Writer"]
+__all__ = ["KANJI_OFF", "KANJI_ON", "Writer", "qr_native"]
 
 GS, FS = b"\x1d", b"\x1c"
 KANJI_ON, KANJI_OFF = FS + b"&", FS + b"."
+_QR_MODEL_2 = b"2\x00"  # GS ( k fn 65: model 2
+_QR_EC = {"L": b"0", "M": b"1", "Q": b"2", "H": b"3"}  # GS ( k fn 69: 48 + level
+
+
+@functools.lru_cache(maxsize=1024)
+def _escpos_bytes(escpos_profile: str, call: str, *args: Any) -> bytes:
+    """What python-escpos' ``Dummy.<call>(*args)`` emits on this printer model: a pure
+    function of the model and the call (none of these reads or changes the text's state)."""
+    dummy = Dummy(profile=escpos_profile)
+    getattr(dummy, call)(*args)
+    chunks: list[bytes] = dummy._output_list
+    return b"".join(chunks)
+
+
+@functools.lru_cache(maxsize=4096)
+def _style_change(escpos_profile: str, cur: Style, style: Style) -> bytes:
+    """The mode commands from ``cur`` to ``style``: python-escpos' ``set`` with the
+    settings that differ, in its order (size, bold, underline, font, alignment)."""
+    change = dict[str, Any]()
+    if style.size != cur.size:
+        change.update(custom_size=True, width=style.size[0], height=style.size[1])
+    if style.bold != cur.bold:
+        change["bold"] = style.bold
+    if style.underline != cur.underline:
+        change["underline"] = style.underline
+    if style.font != cur.font:
+        change["font"] = style.font
+    if style.align != cur.align:
+        change["align"] = style.align
+    if not change:
+        return b""
+    dummy = Dummy(profile=escpos_profile)
+    dummy.set(**change)
+    chunks: list[bytes] = dummy._output_list
+    return b"".join(chunks)
+
+
+def _two_d(fn: int, data: bytes, m: bytes = b"") -> bytes:
+    """``GS ( k pL pH cn fn [m] data`` for a QR code (cn 49): pL pH count cn, fn, m, data."""
+    n = len(data) + len(m) + 2
+    return GS + b"(k" + bytes([n & 0xFF, n >> 8]) + b"1" + bytes([fn]) + m + data
+
+
+def qr_native(data: str, ec: str, size: int) -> bytes:
+    """The printer's own QR code (model 2, ``size`` dots a module, level ``ec``): select the
+    model (fn 65), the module size (fn 67) and the level (fn 69), store the data (fn 80)
+    and print it (fn 81). Data is UTF-8: a document's (at most 4,096 characters) fits the
+    two-byte length. Nothing for no data, as python-escpos does."""
+    if not data:
+        return b""
+    return (_two_d(65, _QR_MODEL_2) + _two_d(67, bytes([size])) + _two_d(69, _QR_EC[ec])
+            + _two_d(80, data.encode("utf-8"), b"0") + _two_d(81, b"", b"0"))
 
 
 class Writer:
-    """One section's bytes through a python-escpos ``Dummy``, tracking the style state."""
+    """One section's bytes, tracking the style state (and, through a python-escpos
+    ``Dummy`` made when first needed, the code page)."""
 
     def __init__(self, profile: Profile) -> None:
         self.profile = profile
         self.charset = charset_of(profile)
-        self.dummy = Dummy(
-            profile=profile.escpos_profile,
-            magic_encode_args={
-                "encoding": profile.encoding,
-                "encoder": self.charset.new_encoder(),
-            },
-        )
+        self._dummy: Any = None
+        self._out: list[bytes] = []
         self.style = DEFAULT_STYLE
 
+    @property
+    def dummy(self) -> Any:
+        """python-escpos' builder for text in code pages (its encoder keeps the code page it
+        switched to), writing into this section's bytes."""
+        if self._dummy is None:
+            profile = self.profile
+            self._dummy = Dummy(
+                profile=profile.escpos_profile,
+                magic_encode_args={
+                    "encoding": profile.encoding,
+                    "encoder": self.charset.new_encoder(),
+                },
+            )
+            self._dummy._output_list = self._out
+        return self._dummy
+
     def raw(self, data: bytes) -> None:
-        self.dummy._raw(data)
+        self._out.append(data)
 
     def set_style(self, style: Style) -> None:
-        cur, change = self.style, dict[str, Any]()
-        if style.size != cur.size:
-            change.update(custom_size=True, width=style.size[0], height=style.size[1])
-        if style.bold != cur.bold:
-            change["bold"] = style.bold
-        if style.underline != cur.underline:
-            change["underline"] = style.underline
-        if style.font != cur.font:
-            change["font"] = style.font
-        if style.align != cur.align:
-            change["align"] = style.align
-        if change:
-            self.dummy.set(**change)
+        cur = self.style
+        if style is cur or style == cur:
+            return
+        self._out.append(_style_change(self.profile.escpos_profile, cur, style))
         self.style = style
 
     def line(self, line: TextLine) -> None:
@@ -77,9 +139,13 @@ class Writer:
             self.raw(raster(line_bitmap(line, self.profile), "left", self.profile.width_dots))
             return
         self.set_style(line.style)
-        if line.text:
-            self.write_text(line.text)
-        self.raw(b"\n")
+        text = line.text
+        if text.isascii():
+            # What python-escpos' encoder yields for ASCII in any code page.
+            self._out.append(text.encode("ascii") + b"\n")
+            return
+        self.write_text(text)
+        self._out.append(b"\n")
 
     def write_text(self, text: str) -> None:
         """Printable text (see ``Charset.printable``): single-byte runs go through
@@ -89,7 +155,7 @@ class Writer:
         if text.isascii():
             # What python-escpos' encoder yields for ASCII in any code page, without its
             # per-character code page search.
-            self.raw(text.encode("ascii"))
+            self._out.append(text.encode("ascii"))
             return
         if not self.charset.codec:
             self._single(text)
@@ -135,14 +201,17 @@ class Writer:
             self.set_style(DEFAULT_STYLE)
             self.raw(raster(item.bitmap, item.align, self.profile.width_dots))
         elif isinstance(item, FeedItem):
-            self.dummy.print_and_feed(item.lines)
+            self._escpos("print_and_feed", item.lines)
         elif isinstance(item, CutItem):
             if self.profile.cutter:
-                self.dummy.cut(mode="PART" if item.partial else "FULL")
+                self._escpos("cut", "PART" if item.partial else "FULL")
             else:
-                self.dummy.print_and_feed(CUT_FEED_LINES)
+                self._escpos("print_and_feed", CUT_FEED_LINES)
         elif isinstance(item, DrawerItem):
-            self.dummy.cashdraw(item.pin)
+            self._escpos("cashdraw", item.pin)
+
+    def _escpos(self, call: str, *args: Any) -> None:
+        self._out.append(_escpos_bytes(self.profile.escpos_profile, call, *args))
 
     def barcode(self, item: BarcodeItem) -> None:
         supports = self.dummy.profile.supports
@@ -179,8 +248,7 @@ class Writer:
     def qr(self, item: QrItem) -> None:
         if self.profile.native_qr:
             self.set_style(Style(align=item.align))
-            ec = getattr(constants, f"QR_ECLEVEL_{item.ec}")
-            self.dummy.qr(item.data, ec=ec, size=item.size, native=True)
+            self.raw(qr_native(item.data, item.ec, item.size))
         else:
             self.set_style(DEFAULT_STYLE)
             self.raw(raster(qr_bitmap(item), item.align, self.profile.width_dots))
@@ -188,8 +256,7 @@ class Writer:
     def finish(self) -> bytes:
         """Return to the prologue's state (style and code page) and hand over the bytes."""
         self.set_style(DEFAULT_STYLE)
-        if self.dummy.magic.encoding != self.profile.encoding:
+        if self._dummy is not None and self._dummy.magic.encoding != self.profile.encoding:
             page = self.profile.code_pages[self.profile.encoding]
             self.raw(constants.CODEPAGE_CHANGE + bytes([page]))
-        chunks: list[bytes] = self.dummy._output_list
-        return b"".join(chunks)
+        return b"".join(self._out)
