@@ -8,6 +8,7 @@ scaled to the paper and made 1-bit (``raster``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from receiptd.document import (
@@ -50,12 +51,23 @@ from receiptd.render.text import (
 __all__ = ["layout", "marker_lines"]
 
 
+_ROW_STYLES = {False: Style(), True: Style(bold=True)}
+
+
+def _plain(text: str) -> bool:
+    """True for printable ASCII: ``clean_text`` and ``Charset.printable`` keep it as it is,
+    every character is one column and the printer prints it itself (no raster)."""
+    return text.isascii() and text.isprintable()
+
+
 def _columns(profile: Profile, style: Style) -> int:
     base = profile.columns if style.font == "a" else profile.columns_b
     return max(base // style.size[0], 1)
 
 
 def _line(text: str, style: Style, charset: Charset) -> TextLine:
+    if text.isascii():
+        return TextLine(text, style)
     return TextLine(text, style, charset.needs_raster(text))
 
 
@@ -65,8 +77,21 @@ def _text_lines(text: str, style: Style, profile: Profile, charset: Charset) -> 
 
 
 def _row_lines(block: RowBlock, profile: Profile, charset: Charset) -> list[TextLine]:
-    style = Style(bold=block.bold)
+    style = _ROW_STYLES[block.bold]
     cols = profile.columns
+    left, right = block.left, block.right
+    if _plain(left) and _plain(right):
+        # The common row, without the general path's cleaning and measuring: both texts fit
+        # on one line, so ``wrap`` would give ``left`` back whole.
+        rw = len(right)
+        if rw <= cols - min(8, cols // 3) and len(left) <= cols - rw - (1 if rw else 0):
+            return [TextLine(left + " " * (cols - len(left) - rw) + right, style)]
+    return _row_lines_general(block, style, cols, charset)
+
+
+def _row_lines_general(
+    block: RowBlock, style: Style, cols: int, charset: Charset
+) -> list[TextLine]:
     left = charset.printable(clean_text(block.left))
     right = charset.printable(clean_text(block.right))
     rw = text_width(right)
@@ -86,6 +111,8 @@ def _row_lines(block: RowBlock, profile: Profile, charset: Charset) -> list[Text
 
 
 def _rule_line(block: RuleBlock, profile: Profile, charset: Charset) -> TextLine:
+    if _plain(block.char):  # one column: the line is that character across
+        return TextLine(block.char * profile.columns, DEFAULT_STYLE)
     char = charset.printable(clean_text(block.char)) or "?"
     width = max(text_width(char), 1)
     line = char * (profile.columns // width)
@@ -105,28 +132,32 @@ def _qr_item(block: QrBlock, profile: Profile) -> QrItem:
     return QrItem(block.data, block.ec, size, modules, block.align)
 
 
+def _text_items(block: TextBlock, profile: Profile, charset: Charset) -> list[Item]:
+    font = block.font if charset.has_font_b else "a"
+    style = Style(block.align, block.bold, block.underline, font, block.scale)
+    return list(_text_lines(block.text, style, profile, charset))
+
+
+_HANDLERS: dict[type[Any], Callable[[Any, Profile, Charset], list[Item]]] = {
+    TextBlock: _text_items,
+    RowBlock: lambda block, profile, charset: list(_row_lines(block, profile, charset)),
+    RuleBlock: lambda block, profile, charset: [_rule_line(block, profile, charset)],
+    BarcodeBlock: lambda block, profile, _: [_barcode_item(block, profile)],
+    QrBlock: lambda block, profile, _: [_qr_item(block, profile)],
+    ImageBlock: lambda block, profile, _: [
+        ImageItem(to_bitmap(block.image, profile.width_dots), block.align)],
+    FeedBlock: lambda block, _, __: [FeedItem(block.lines)],
+    CutBlock: lambda block, _, __: [CutItem(block.partial)],
+    DrawerBlock: lambda block, _, __: [DrawerItem(block.pin)],
+}
+
+
 def _block_items(block: Any, profile: Profile, charset: Charset) -> list[Item]:
-    if isinstance(block, TextBlock):
-        font = block.font if charset.has_font_b else "a"
-        style = Style(block.align, block.bold, block.underline, font, block.scale)
-        return list(_text_lines(block.text, style, profile, charset))
-    if isinstance(block, RowBlock):
-        return list(_row_lines(block, profile, charset))
-    if isinstance(block, RuleBlock):
-        return [_rule_line(block, profile, charset)]
-    if isinstance(block, BarcodeBlock):
-        return [_barcode_item(block, profile)]
-    if isinstance(block, QrBlock):
-        return [_qr_item(block, profile)]
-    if isinstance(block, ImageBlock):
-        return [ImageItem(to_bitmap(block.image, profile.width_dots), block.align)]
-    if isinstance(block, FeedBlock):
-        return [FeedItem(block.lines)]
-    if isinstance(block, CutBlock):
-        return [CutItem(block.partial)]
-    if isinstance(block, DrawerBlock):
-        return [DrawerItem(block.pin)]
-    raise InvalidDocument(f"cannot render a {type(block).__name__}")  # pragma: no cover
+    handler = _HANDLERS.get(type(block)) or next(  # else a subclass of a block
+        (h for kind, h in _HANDLERS.items() if isinstance(block, kind)), None)
+    if handler is None:  # pragma: no cover
+        raise InvalidDocument(f"cannot render a {type(block).__name__}")
+    return handler(block, profile, charset)
 
 
 def layout(content: Content, profile: Profile) -> list[Item] | None:

@@ -366,6 +366,8 @@ def wrap(text: str, width: int) -> list[str]:
     else hard at the width; never inside a wide character.
     """
     width = max(width, 2)
+    if len(text) <= width and text.isascii() and "\n" not in text:
+        return [text]  # one line that fits: one column a character
     lines: list[str] = []
     for paragraph in text.split("\n"):
         rest = paragraph
