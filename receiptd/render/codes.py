@@ -122,18 +122,33 @@ def _qr_code(data: str, ec: str) -> Any:
     return code
 
 
-def _qr_data_bits(chunks: list[Any], version: int) -> int:
+#: A run qrcode would give a segment of its own: ``_QR_OPTIMIZE`` or more characters of the
+#: alphanumeric set (digits are in it, so a run of digits is one of these too).
+_QR_ALNUM_RUN = re.compile(
+    b"[" + re.escape(qrcode.util.ALPHA_NUM) + b"]{" + str(_QR_OPTIMIZE).encode() + b",}")
+
+
+def _qr_segments(data: bytes) -> list[tuple[int, int]]:
+    """(mode, length) of each segment qrcode's ``optimal_data_chunks`` makes of ``data``.
+    Data longer than ``_QR_OPTIMIZE`` bytes without a run that gets a segment of its own
+    (a URL in lower case, most text) is one byte-mode segment: said without splitting it."""
+    if len(data) > _QR_OPTIMIZE and _QR_ALNUM_RUN.search(data) is None:
+        return [(qrcode.util.MODE_8BIT_BYTE, len(data))]
+    chunks = qrcode.util.optimal_data_chunks(data, minimum=_QR_OPTIMIZE)
+    return [(chunk.mode, len(chunk)) for chunk in chunks]
+
+
+def _qr_data_bits(segments: list[tuple[int, int]], version: int) -> int:
     """Bits the segments take in a symbol of ``version`` (the count field's width depends on
     it): counted, not encoded. The same sum qrcode's ``best_fit`` gets by writing every bit
     into a buffer, which costs a third of a millisecond for a receipt's URL."""
     count_bits = qrcode.util.mode_sizes_for_version(version)
     bits = 0
-    for chunk in chunks:
-        n = len(chunk)
-        bits += 4 + count_bits[chunk.mode]
-        if chunk.mode == qrcode.util.MODE_NUMBER:  # 3 digits in 10 bits; 2 in 7; 1 in 4
+    for mode, n in segments:
+        bits += 4 + count_bits[mode]
+        if mode == qrcode.util.MODE_NUMBER:  # 3 digits in 10 bits; 2 in 7; 1 in 4
             bits += 10 * (n // 3) + (0, 4, 7)[n % 3]
-        elif chunk.mode == qrcode.util.MODE_ALPHA_NUM:  # 2 characters in 11 bits; 1 in 6
+        elif mode == qrcode.util.MODE_ALPHA_NUM:  # 2 characters in 11 bits; 1 in 6
             bits += 11 * (n // 2) + 6 * (n % 2)
         else:
             bits += 8 * n
@@ -144,7 +159,7 @@ def _qr_data_bits(chunks: list[Any], version: int) -> int:
 def qr_modules(data: str, ec: str) -> int:
     """Modules across the QR symbol for ``data``: the smallest version whose capacity holds
     it, chosen as qrcode chooses it for the raster (``qr_matrix``), so the two agree."""
-    chunks = list(qrcode.util.optimal_data_chunks(data.encode("utf-8"), minimum=_QR_OPTIMIZE))
+    chunks = _qr_segments(data.encode("utf-8"))
     limits = qrcode.util.BIT_LIMIT_TABLE[_QR_EC[ec]]
     version = 1
     while True:  # the count fields widen at versions 10 and 27: fit again from there
