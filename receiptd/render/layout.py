@@ -113,6 +113,10 @@ def _row_lines_general(
 def _rule_line(block: RuleBlock, profile: Profile, charset: Charset) -> TextLine:
     if _plain(block.char):  # one column: the line is that character across
         return TextLine(block.char * profile.columns, DEFAULT_STYLE)
+    return _rule_line_general(block, profile, charset)
+
+
+def _rule_line_general(block: RuleBlock, profile: Profile, charset: Charset) -> TextLine:
     char = charset.printable(clean_text(block.char)) or "?"
     width = max(text_width(char), 1)
     line = char * (profile.columns // width)

@@ -365,9 +365,13 @@ def wrap(text: str, width: int) -> list[str]:
     which one is wide (Chinese, Japanese and Korean text breaks anywhere, bar kinsoku),
     else hard at the width; never inside a wide character.
     """
-    width = max(width, 2)
     if len(text) <= width and text.isascii() and "\n" not in text:
         return [text]  # one line that fits: one column a character
+    return _wrap(text, max(width, 2))
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    """``wrap`` for any text, measured character by character."""
     lines: list[str] = []
     for paragraph in text.split("\n"):
         rest = paragraph
