@@ -1,7 +1,7 @@
 """Differential fuzzing: whatever ``check_raw`` accepts, the emulated printer runs as allowed.
 
 The generators and the printer-side check live in ``bench/raw_fuzz.py`` (its long run); here
-they run on a bounded budget. Each accepted input is printed on a fresh emulator after the
+they run a fixed number of examples. Each accepted input is printed on a fresh emulator after the
 daemon's real prologue (and sometimes a marker section), followed by the daemon's ``GS a`` and
 ``GS ( H``: nothing from the raw part may run a forbidden or real-time command or ask for a
 process ID, nothing may come back that the same receipt without it would not send, and the
@@ -11,7 +11,6 @@ daemon's two commands must still be read as commands.
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -24,8 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
 import raw_fuzz
 
-EXAMPLES = 2000
-BUDGET_S = 50.0  # past this, the remaining examples are drawn but not run
+EXAMPLES = 2000  # ~10 s; every one runs, however busy the machine: no time budget
 
 H = bytes.fromhex
 PID = H("1d 28 48 06 00 30 30 41 42 43 44")  # GS ( H fn 48 "ABCD"
@@ -78,21 +76,19 @@ def test_well_formed_raw_prints_cleanly_on_every_model() -> None:
             assert raw_fuzz.findings(raw, profile, cjk, marked=True) == [], (profile, cjk)
 
 
+@pytest.mark.timeout(600)
 def test_whatever_the_filter_accepts_the_printer_runs_as_allowed() -> None:
     tally = raw_fuzz.Tally()
-    started = time.monotonic()
 
     @settings(max_examples=EXAMPLES, deadline=None, database=None,
               suppress_health_check=list(HealthCheck))
     @given(raw_fuzz.case)
     def run(case: tuple[bytes, str, str, bool]) -> None:
-        if time.monotonic() - started < BUDGET_S:
-            raw_fuzz.check_case(tally, *case)
+        raw_fuzz.check_case(tally, *case)
 
     run()
     print(f"raw differential fuzzing: {tally.as_dict()}")
     assert tally.found == [], tally.found[:5]
-    # Not vacuous: thousands of inputs (fewer only if a very busy machine hit the budget), a
-    # good part of them accepted and printed.
+    # Not vacuous: thousands of inputs, a good part of them accepted and printed.
     assert tally.examples >= EXAMPLES // 4, tally.as_dict()
     assert tally.accepted >= tally.examples // 5, tally.as_dict()
