@@ -51,7 +51,8 @@ from receiptd.render.text import (
 __all__ = ["layout", "marker_lines"]
 
 
-_ROW_STYLES = {False: Style(), True: Style(bold=True)}
+# One object per style: the writer sees a row in the style of the line before it at once.
+_ROW_STYLES = {False: DEFAULT_STYLE, True: Style(bold=True)}
 
 
 def _plain(text: str) -> bool:
