@@ -81,7 +81,7 @@ def _row_lines(block: RowBlock, profile: Profile, charset: Charset) -> list[Text
     style = _ROW_STYLES[block.bold]
     cols = profile.columns
     left, right = block.left, block.right
-    if _plain(left) and _plain(right):
+    if left.isascii() and right.isascii() and left.isprintable() and right.isprintable():
         # The common row, without the general path's cleaning and measuring: both texts fit
         # on one line, so ``wrap`` would give ``left`` back whole.
         rw = len(right)
