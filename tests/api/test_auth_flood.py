@@ -20,9 +20,13 @@ import pytest
 
 from receiptd.emulator import Emulator
 
-from ..support import DaemonProcess
+from ..support import TOKENS, DaemonProcess
 
 pytestmark = pytest.mark.timeout(240)
+
+#: Seconds a till's submission may go unanswered before the till counts as starved: generous,
+#: it says the flood shut the till out, not how fast it was served (bench/ measures that).
+STARVED_S = 30.0
 
 
 def client_from(daemon: DaemonProcess, address: str, secret: str | None = None,
@@ -38,6 +42,15 @@ def new_token(daemon: DaemonProcess, name: str, role: str = "pos") -> str:
     assert r.status_code == 201, r.text
     secret: str = r.json()["secret"]
     return secret
+
+
+def submit_or_starved(till: httpx.Client, text: str) -> int:
+    """A till's submission: its status, or 0 when it was not answered within the client's
+    timeout (``STARVED_S``): a till the flood starved."""
+    try:
+        return till.post("/v1/printers/front/receipts", json={"text": text}).status_code
+    except httpx.TimeoutException:
+        return 0
 
 
 def rss_mib(pid: int) -> int:
@@ -105,18 +118,20 @@ def test_wrong_secret_flood_is_throttled_and_receipts_go_on(
     started = time.monotonic()
     for t in threads:
         t.start()
-    latencies = []
+    accepted = []
     try:
         time.sleep(1)
-        with client_from(daemon, "127.0.0.1") as till:
+        flood_before = sum(answers.values())
+        with client_from(daemon, "127.0.0.1", TOKENS["pos"], timeout=STARVED_S) as till:
             for i in range(10):
-                t0 = time.monotonic()
-                r = daemon.clients["pos"].post("/v1/printers/front/receipts",
-                                               json={"text": f"during the flood {i}"})
-                latencies.append(time.monotonic() - t0)
-                assert r.status_code == 202, r.text
+                accepted.append(submit_or_starved(till, f"during the flood {i}"))
                 peak = max(peak, rss_mib(daemon.proc.pid))
+                if accepted[-1] != 202:
+                    break  # starved or refused: the assertion below says which
                 time.sleep(0.3)
+            flood_during = sum(answers.values()) - flood_before
+            # The till's receipts were all answered, while the flood was being answered too.
+            assert accepted == [202] * 10 and flood_during > 0, (accepted, flood_during)
             first_use = till.get("/v1/receipts/1", headers={
                 "Authorization": f"Bearer {innocent}"})
         time.sleep(max(0.0, 8 - (time.monotonic() - started)))
@@ -131,7 +146,6 @@ def test_wrong_secret_flood_is_throttled_and_receipts_go_on(
     # Only failures that were hashed answer 401: the budget (10) plus its refill (0.5/s).
     assert answers["401 unauthorized"] <= 10 + seconds * 0.5 + 5, answers
     assert peak - before < 300, f"memory grew by {peak - before} MiB under the flood"
-    assert statistics.median(latencies) < 2, latencies
     # The attacked token itself still works for its owner, from another address.
     with client_from(daemon, "127.0.0.2", attacked) as owner:
         assert owner.get("/v1/receipts/1").status_code == 200
