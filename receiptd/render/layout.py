@@ -175,7 +175,10 @@ def layout(content: Content, profile: Profile) -> list[Item] | None:
     if content.document is not None:
         items: list[Item] = []
         for block in content.document.blocks:
-            items.extend(_block_items(block, profile, charset))
+            if type(block) is RowBlock:  # most of a receipt: straight to its lines
+                items.extend(_row_lines(block, profile, charset))
+            else:
+                items.extend(_block_items(block, profile, charset))
         return items
     if content.text is not None:
         return [*_text_lines(content.text, DEFAULT_STYLE, profile, charset), CutItem(False)]
