@@ -631,7 +631,7 @@ def forty_line_receipt() -> Content:
 
 
 #: Function calls (Python and C) one rendering of the forty-line receipt makes, ten times over:
-#: about 1,500 today. Counted, not timed, so a busy machine cannot fail it; how fast a submit
+#: under 1,500 today. Counted, not timed, so a busy machine cannot fail it; how fast a submit
 #: renders is measured in bench/ (profile_submit.py, the latency runs).
 RENDER_CALLS_BUDGET = 15_000
 
