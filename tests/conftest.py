@@ -9,12 +9,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings
 
 from receiptd.emulator import Emulator
 
 from .support import DaemonProcess
 
 pytest_plugins = ["tests.strict_skips"]
+
+# A per-example deadline is a timed assertion: off everywhere, as Hypothesis's own CI profile
+# has it (the profile in force is the parent, so CI's other settings stay).
+settings.register_profile("receiptd", parent=settings.default, deadline=None)
+settings.load_profile("receiptd")
 
 
 @pytest.fixture
