@@ -103,11 +103,7 @@ def items_paper_mm(items: list[Item] | None, content: Content, profile: Profile)
     """The paper of a receipt already laid out (``items``; None: raw ``content``)."""
     if items is None:
         return raw_paper_mm(content.raw_bytes(), profile)
-    line = profile.line_mm
-    # A text line's share (most items) said here; each item's share is the same number
-    # ``_item_mm`` gives, summed in the same order.
-    return sum(line * i.style.size[1] if type(i) is TextLine else _item_mm(i, profile)
-               for i in items)
+    return sum(_item_mm(i, profile) for i in items)
 
 
 def check_paper_limit(paper_mm: float, limit_mm: float, printer: str) -> None:
