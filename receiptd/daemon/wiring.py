@@ -230,7 +230,8 @@ class Daemon:
             self._spawn(f"state-{name}", reporter.run)
             self._spawn(f"printer-{name}", session.run)
             self._spawn(f"spool-{name}", spooler.run)
-        self.retention = Retention(self.journal, self.config.retention)
+        self.retention = Retention(self.journal, self.config.retention,
+                                   backlog=self.checkpointer.pending_frames)
         self._spawn("retention", self.retention.run)
         self.checkpointer.idle_wait_s = self.watchdog.idle_wait(IDLE_WAIT_S)
         self.checkpointer.on_beat = self._beat("checkpoint")

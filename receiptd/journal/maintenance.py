@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -78,24 +79,34 @@ class MaintenanceStore(Store):
             return len(ids), upto, done
 
     @guarded
-    def purge(self, *, older_than: datetime, batch: int = 500, max_bytes: int | None = None) -> int:
+    def purge(self, *, older_than: datetime, batch: int = 500, max_bytes: int | None = None,
+              pause: Callable[[], bool] | None = None) -> int:
         """Delete settled (printed, cancelled, failed) receipts whose last print finished
         before ``older_than``, in short transactions of ``batch`` receipts; never one with a print
         queued or sending. With ``max_bytes``, then also delete the oldest settled receipts
         while the journal's used pages exceed it. Printer events older than ``older_than``
-        go too. Returns the number of receipts deleted."""
+        go too. ``pause``, asked before each transaction: True ends the purge there (what is
+        left waits for the next one). Returns the number of receipts deleted."""
         batch = max(1, int(batch))
         cutoff = format_ts(older_than)
+
+        def go_on() -> bool:
+            return pause is None or not pause()
+
         deleted, cursor, done = 0, 0, False
         while not done:
+            if not go_on():
+                return deleted
             n, cursor, done = self._purge_batch(cursor, cutoff, batch)
             deleted += n
         if max_bytes is not None:
             cursor, done = 0, False
             while not done and self.used_bytes() > max_bytes:
+                if not go_on():
+                    return deleted
                 n, cursor, done = self._purge_batch(cursor, None, batch)
                 deleted += n
-        while True:
+        while go_on():
             with self._db.tx() as conn:
                 n = conn.execute(
                     """
