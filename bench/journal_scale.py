@@ -61,9 +61,13 @@ class Daemon:
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = (work / f"{journal.stem}.log").open("wb")
         env = {**os.environ, "ESCPOS_CAPABILITIES_PICKLE_DIR": str(work / "escpos-cache")}
+        # Retention off: the fill spreads N receipts over N seconds (115 days at 10M), and the
+        # default 90 days would purge millions of them while the figures are taken.
+        config = work / "no-retention.toml"
+        config.write_text("[retention]\ndays = 0\n")
         args = [sys.executable, "-m", "receiptd.cli.daemon", "run", "--journal", str(journal),
                 "--listen", f"127.0.0.1:{self.port}", "--printer", f"front={printer_url}",
-                "--token", f"admin:{TOKEN}", "--log-format", "json"]
+                "--token", f"admin:{TOKEN}", "--log-format", "json", "--config", str(config)]
         started = time.perf_counter()
         self.proc = subprocess.Popen(args, env=env, stdout=self.log, stderr=self.log)
         while True:
