@@ -8,7 +8,6 @@ scaled to the paper and made 1-bit (``raster``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from receiptd.document import (
@@ -67,8 +66,6 @@ def _columns(profile: Profile, style: Style) -> int:
 
 
 def _line(text: str, style: Style, charset: Charset) -> TextLine:
-    if text.isascii():
-        return TextLine(text, style)
     return TextLine(text, style, charset.needs_raster(text))
 
 
@@ -81,7 +78,7 @@ def _row_lines(block: RowBlock, profile: Profile, charset: Charset) -> list[Text
     style = _ROW_STYLES[block.bold]
     cols = profile.columns
     left, right = block.left, block.right
-    if left.isascii() and right.isascii() and left.isprintable() and right.isprintable():
+    if _plain(left) and _plain(right):
         # The common row, without the general path's cleaning and measuring: both texts fit
         # on one line, so ``wrap`` would give ``left`` back whole.
         rw = len(right)
@@ -137,32 +134,28 @@ def _qr_item(block: QrBlock, profile: Profile) -> QrItem:
     return QrItem(block.data, block.ec, size, modules, block.align)
 
 
-def _text_items(block: TextBlock, profile: Profile, charset: Charset) -> list[Item]:
-    font = block.font if charset.has_font_b else "a"
-    style = Style(block.align, block.bold, block.underline, font, block.scale)
-    return list(_text_lines(block.text, style, profile, charset))
-
-
-_HANDLERS: dict[type[Any], Callable[[Any, Profile, Charset], list[Item]]] = {
-    TextBlock: _text_items,
-    RowBlock: lambda block, profile, charset: list(_row_lines(block, profile, charset)),
-    RuleBlock: lambda block, profile, charset: [_rule_line(block, profile, charset)],
-    BarcodeBlock: lambda block, profile, _: [_barcode_item(block, profile)],
-    QrBlock: lambda block, profile, _: [_qr_item(block, profile)],
-    ImageBlock: lambda block, profile, _: [
-        ImageItem(to_bitmap(block.image, profile.width_dots), block.align)],
-    FeedBlock: lambda block, _, __: [FeedItem(block.lines)],
-    CutBlock: lambda block, _, __: [CutItem(block.partial)],
-    DrawerBlock: lambda block, _, __: [DrawerItem(block.pin)],
-}
-
-
 def _block_items(block: Any, profile: Profile, charset: Charset) -> list[Item]:
-    handler = _HANDLERS.get(type(block)) or next(  # else a subclass of a block
-        (h for kind, h in _HANDLERS.items() if isinstance(block, kind)), None)
-    if handler is None:  # pragma: no cover
-        raise InvalidDocument(f"cannot render a {type(block).__name__}")
-    return handler(block, profile, charset)
+    if isinstance(block, RowBlock):  # most of a receipt: asked first
+        return list(_row_lines(block, profile, charset))
+    if isinstance(block, TextBlock):
+        font = block.font if charset.has_font_b else "a"
+        style = Style(block.align, block.bold, block.underline, font, block.scale)
+        return list(_text_lines(block.text, style, profile, charset))
+    if isinstance(block, RuleBlock):
+        return [_rule_line(block, profile, charset)]
+    if isinstance(block, BarcodeBlock):
+        return [_barcode_item(block, profile)]
+    if isinstance(block, QrBlock):
+        return [_qr_item(block, profile)]
+    if isinstance(block, ImageBlock):
+        return [ImageItem(to_bitmap(block.image, profile.width_dots), block.align)]
+    if isinstance(block, FeedBlock):
+        return [FeedItem(block.lines)]
+    if isinstance(block, CutBlock):
+        return [CutItem(block.partial)]
+    if isinstance(block, DrawerBlock):
+        return [DrawerItem(block.pin)]
+    raise InvalidDocument(f"cannot render a {type(block).__name__}")  # pragma: no cover
 
 
 def layout(content: Content, profile: Profile) -> list[Item] | None:
@@ -175,10 +168,7 @@ def layout(content: Content, profile: Profile) -> list[Item] | None:
     if content.document is not None:
         items: list[Item] = []
         for block in content.document.blocks:
-            if type(block) is RowBlock:  # most of a receipt: straight to its lines
-                items.extend(_row_lines(block, profile, charset))
-            else:
-                items.extend(_block_items(block, profile, charset))
+            items.extend(_block_items(block, profile, charset))
         return items
     if content.text is not None:
         return [*_text_lines(content.text, DEFAULT_STYLE, profile, charset), CutItem(False)]

@@ -47,11 +47,12 @@ _QR_EC = {"L": b"0", "M": b"1", "Q": b"2", "H": b"3"}  # GS ( k fn 69: 48 + leve
 
 
 @functools.lru_cache(maxsize=1024)
-def _escpos_bytes(escpos_profile: str, call: str, *args: Any) -> bytes:
-    """What python-escpos' ``Dummy.<call>(*args)`` emits on this printer model: a pure
-    function of the model and the call (none of these reads or changes the text's state)."""
+def _escpos_bytes(escpos_profile: str, call: str, *args: Any, **kwargs: Any) -> bytes:
+    """What python-escpos' ``Dummy.<call>(*args, **kwargs)`` emits on this printer model: a
+    pure function of the model and the call (none of these reads or changes the text's
+    state)."""
     dummy = Dummy(profile=escpos_profile)
-    getattr(dummy, call)(*args)
+    getattr(dummy, call)(*args, **kwargs)
     chunks: list[bytes] = dummy._output_list
     return b"".join(chunks)
 
@@ -71,12 +72,7 @@ def _style_change(escpos_profile: str, cur: Style, style: Style) -> bytes:
         change["font"] = style.font
     if style.align != cur.align:
         change["align"] = style.align
-    if not change:
-        return b""
-    dummy = Dummy(profile=escpos_profile)
-    dummy.set(**change)
-    chunks: list[bytes] = dummy._output_list
-    return b"".join(chunks)
+    return _escpos_bytes(escpos_profile, "set", **change) if change else b""
 
 
 def _two_d(fn: int, data: bytes, m: bytes = b"") -> bytes:
@@ -139,12 +135,7 @@ class Writer:
             self.raw(raster(line_bitmap(line, self.profile), "left", self.profile.width_dots))
             return
         self.set_style(line.style)
-        text = line.text
-        if text.isascii():
-            # What python-escpos' encoder yields for ASCII in any code page.
-            self._out.append(text.encode("ascii") + b"\n")
-            return
-        self.write_text(text)
+        self.write_text(line.text)
         self._out.append(b"\n")
 
     def write_text(self, text: str) -> None:
