@@ -43,13 +43,14 @@ class Retention:
             return 0
         horizon = datetime.now(UTC) - timedelta(days=self.config.days or 36500)
         purged = journal.admin.purge(older_than=horizon, max_bytes=self.config.max_bytes or None,
-                                     pause=self._behind)
+                                     pause=self._pause)
         if purged:
             log.info("journal_purged", receipts=purged)
         return purged
 
-    def _behind(self) -> bool:
-        """The WAL is too far behind for another batch (see the module)."""
+    def _pause(self) -> bool:
+        """Whether the purge stops before its next batch: the daemon is stopping, or the WAL
+        is too far behind (see the module)."""
         frames = self._backlog() if self._backlog is not None else None
         if frames is None or frames <= MAX_BACKLOG_FRAMES:
             return self._stop.is_set()
